@@ -1,0 +1,51 @@
+# tradelab: two commands on a fresh machine
+#   make demo   set up .venv, run the pipeline on the embedded synthetic market
+#   make test   set up .venv, run ruff and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# compiled numba kernels are cached inside the project and reused between runs
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+export MLFLOW_ENABLE_ASYNC_LOGGING ?= false
+# a local CPU build of torch, when the machine offers one, avoids GBs of CUDA packages
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl))
+UI_PORT ?= 5000
+
+.PHONY: install demo test lint ui bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@if [ -n "$(TORCH_WHEEL)" ]; then echo "installing torch from $(TORCH_WHEEL)"; \
+		$(PIP) install --quiet "$(TORCH_WHEEL)"; fi
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/tradelab-ingest
+	@echo
+	@echo "Done. Where to look:"
+	@echo "  MLflow UI:     make ui   (then open http://127.0.0.1:$(UI_PORT))"
+	@echo "  Parquet store: data/store/<timeframe>/<SYMBOL>.parquet (+ .meta.json)"
+
+test: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+ui: install
+	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///mlruns/mlflow.db \
+		--default-artifact-root mlruns/artifacts --host 127.0.0.1 --port $(UI_PORT)
+
+bench: install
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .numba_cache .pytest_cache .ruff_cache outputs multirun

@@ -1,0 +1,1 @@
+"""Thin Hydra entry points: config in, library calls, tracker out. Only apps read configs."""

@@ -1,0 +1,100 @@
+"""What every app shares: where the configs are, the tracker, lineage, signal handling."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tradelab.config import config_hash, register_configs, to_plain
+from tradelab.tracking import Job, Lineage, Tracker, make_tracker
+
+__all__ = ["conf_dir", "job_for", "run_hydra_app", "tracker_for"]
+
+log = logging.getLogger("tradelab")
+
+
+def conf_dir() -> str:
+    """Return the config folder: $TRADELAB_CONF_DIR, ./conf, or the checkout's conf/."""
+    env = os.environ.get("TRADELAB_CONF_DIR")
+    if env:
+        return str(Path(env).resolve())
+    local = Path.cwd() / "conf"
+    if (local / "wfo.yaml").is_file():
+        return str(local.resolve())
+    return str((Path(__file__).resolve().parents[3] / "conf").resolve())
+
+
+def tracker_for(cfg: DictConfig) -> Tracker:
+    """Build the tracker `cfg.tracking` describes."""
+    t = cfg.tracking
+    return make_tracker(
+        backend=str(getattr(t.backend, "value", t.backend)),
+        uri=t.uri,
+        artifact_root=t.artifact_root,
+        busy_timeout_s=t.busy_timeout_s,
+    )
+
+
+def hydra_overrides() -> list[str]:
+    """Return the command-line overrides of the running Hydra job (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def job_for(
+    tracker: Tracker,
+    cfg: DictConfig,
+    *,
+    experiment: str,
+    run_name: str,
+    data_hash: str = "none",
+    params: dict[str, Any] | None = None,
+) -> Job:
+    """Start the parent run of an app: lineage tags on it and its children, config artifact."""
+    lineage = Lineage.collect(
+        config_hash(cfg), data_hash=data_hash, seed=int(cfg.seed), overrides=hydra_overrides()
+    )
+    return tracker.start_job(
+        experiment, run_name, tags=lineage.tags(), params=params, config=to_plain(cfg)
+    )
+
+
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_hydra_app(config_name: str, body: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+    """Wrap `body(cfg)` as a Hydra console entry point using `conf/<config_name>.yaml`."""
+    import hydra
+
+    register_configs()
+
+    @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=config_name)
+    def _main(cfg: DictConfig) -> Any:
+        with contextlib.suppress(ValueError):  # not the main thread (some launchers)
+            signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        OmegaConf.set_readonly(cfg, True)
+        return body(cfg)
+
+    return _main
+
+
+def not_implemented(app: str, issue: str) -> Callable[[DictConfig], Any]:
+    """Body of an app whose issue has not landed yet."""
+
+    def _body(cfg: DictConfig) -> Any:
+        print(f"{app}: not implemented yet ({issue})", file=sys.stderr)
+        raise SystemExit(2)
+
+    return _body

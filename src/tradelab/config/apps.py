@@ -1,0 +1,86 @@
+"""Primary schemas, one per app. Group fields are `Any`: each option brings its own schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from omegaconf import MISSING
+
+from tradelab.config.common import PathsConfig, TrackingConfig
+
+__all__ = [
+    "AnalyzeAppConfig",
+    "IngestAppConfig",
+    "PromoteAction",
+    "PromoteAppConfig",
+    "TuneAppConfig",
+    "WfoAppConfig",
+]
+
+
+@dataclass
+class _AppConfig:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 7
+
+
+@dataclass
+class IngestAppConfig(_AppConfig):
+    """`tradelab-ingest`: generate or read raw data, validate it, fill the Parquet store."""
+
+    data: Any = MISSING
+    universe: Any = MISSING
+    symbols: list[str] = field(default_factory=list)
+    timeframes: list[str] = field(default_factory=lambda: ["5min", "1day"])
+    offline: bool = False
+
+
+@dataclass
+class WfoAppConfig(_AppConfig):
+    """`tradelab-wfo`: walk-forward sweep of one strategy family on one symbol (or pair)."""
+
+    data: Any = MISSING
+    symbol: str = "SMH"
+    symbol2: str | None = None
+    strategy: Any = MISSING
+    grid: Any = MISSING
+    phases: Any = MISSING
+    search: Any = MISSING
+    rescore: bool = False
+    check: str | None = None
+
+
+@dataclass
+class TuneAppConfig(_AppConfig):
+    """`tradelab-tune`: tune a Kalman strategy or a forecasting model."""
+
+    data: Any = MISSING
+    study: Any = MISSING
+    search: Any = MISSING
+    symbol: str | None = None
+
+
+@dataclass
+class AnalyzeAppConfig(_AppConfig):
+    """`tradelab-analyze`: rank refinement results into the Excel workbook."""
+
+    symbol: str = "SMH"
+    input_dir: str | None = None
+    top: int = 50
+
+
+class PromoteAction(StrEnum):
+    promote = "promote"
+    rollback = "rollback"
+
+
+@dataclass
+class PromoteAppConfig(_AppConfig):
+    """`tradelab-promote`: champion/challenger gate, registry aliases, production configs."""
+
+    family: str = "wfo"
+    target: str | None = None
+    action: PromoteAction = PromoteAction.promote

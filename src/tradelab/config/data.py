@@ -1,0 +1,108 @@
+"""Data source and universe schemas (`conf/data/*.yaml`, `conf/universe/*.yaml`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "DATA_SCHEMAS",
+    "BadRows",
+    "CsvDataConfig",
+    "CsvLayout",
+    "FlatFilesDataConfig",
+    "SyntheticDataConfig",
+    "SyntheticMode",
+    "UniverseConfig",
+]
+
+
+class SyntheticMode(StrEnum):
+    market = "market"
+    null = "null"
+    planted = "planted"
+
+
+class BadRows(StrEnum):
+    error = "error"
+    drop = "drop"
+
+
+class CsvLayout(StrEnum):
+    long = "long"
+    wide = "wide"
+
+
+@dataclass
+class SyntheticDataConfig:
+    """The embedded synthetic market, written as Massive-style flat files, then ingested.
+
+    `mode`: `market` (realistic), `null` (pure random walks) or `planted` (a known edge whose
+    parameters are recorded in `planted.json`). Daily history ends at `end` and spans
+    `daily_years`; 1-minute bars cover the last `minute_days` sessions.
+    """
+
+    source: str = "synthetic"
+    seed: int = 7
+    mode: SyntheticMode = SyntheticMode.market
+    end: str = "2026-10-30"
+    daily_years: float = 14.0
+    minute_days: int = 30
+    symbols: list[str] = field(default_factory=list)
+    filler_tickers: int = 0
+    raw_dir: str = "${paths.raw_dir}/synthetic"
+    on_bad_rows: BadRows = BadRows.error
+
+
+@dataclass
+class FlatFilesDataConfig:
+    """A folder of Massive/Polygon flat files: `minute_aggs` and/or `day_aggs` day files.
+
+    `minute_glob` / `day_glob` select the day files (relative to `path`); either may be null.
+    """
+
+    source: str = "flatfiles"
+    path: str = "${paths.raw_dir}/flatfiles"
+    minute_glob: str | None = "minute_aggs/**/*.csv.gz"
+    day_glob: str | None = "day_aggs/**/*.csv.gz"
+    symbols: list[str] = field(default_factory=list)
+    on_bad_rows: BadRows = BadRows.error
+
+
+@dataclass
+class CsvDataConfig:
+    """A CSV or Parquet export with a column mapping (e.g. Yahoo `Date,Open,...,Volume`).
+
+    `layout: long` is one symbol per file (`symbol` names it, or `symbol_column` holds it);
+    `layout: wide` is a `date` column plus one close column per ticker. `columns` maps the
+    canonical names (timestamp, open, high, low, close, volume) to the file's column names.
+    `date_format` is a strptime format (null: ISO 8601); naive times are in `timezone`.
+    """
+
+    source: str = "csv"
+    path: str = "???"
+    layout: CsvLayout = CsvLayout.long
+    symbol: str | None = None
+    symbol_column: str | None = None
+    timeframe: str = "1day"
+    columns: dict[str, str] = field(default_factory=dict)
+    date_format: str | None = None
+    timezone: str = "America/New_York"
+    on_bad_rows: BadRows = BadRows.error
+
+
+@dataclass
+class UniverseConfig:
+    """Which symbols a job considers: sector lists, extra tickers, filters."""
+
+    sectors: dict[str, list[str]] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+    max_last_price: float | None = None
+    min_bars: int = 100
+
+
+DATA_SCHEMAS: dict[str, type] = {
+    "synthetic": SyntheticDataConfig,
+    "flatfiles": FlatFilesDataConfig,
+    "csv": CsvDataConfig,
+}

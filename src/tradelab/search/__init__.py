@@ -1,0 +1,8 @@
+"""Search over parameter spaces: grid, random, and batched Optuna TPE."""
+
+from __future__ import annotations
+
+from tradelab.search.optuna_search import BatchResult, make_storage, optimize_batched
+from tradelab.search.space import Dimension, SearchSpace
+
+__all__ = ["BatchResult", "Dimension", "SearchSpace", "make_storage", "optimize_batched"]

@@ -1,0 +1,33 @@
+"""Experiment tracking: a `Tracker` makes jobs (parent runs) whose children are trials."""
+
+from __future__ import annotations
+
+from tradelab.tracking.base import Job, RunStatus, Tracker, validate_experiment_name
+from tradelab.tracking.lineage import Lineage
+from tradelab.tracking.memory_tracker import MemoryTracker
+
+__all__ = [
+    "Job",
+    "Lineage",
+    "MemoryTracker",
+    "RunStatus",
+    "Tracker",
+    "make_tracker",
+    "validate_experiment_name",
+]
+
+
+def make_tracker(
+    backend: str = "mlflow",
+    uri: str = "sqlite:///mlruns/mlflow.db",
+    artifact_root: str | None = "mlruns/artifacts",
+    busy_timeout_s: float = 60.0,
+) -> Tracker:
+    """Build the tracker a config names (`mlflow` or `memory`)."""
+    if backend == "memory":
+        return MemoryTracker()
+    if backend == "mlflow":
+        from tradelab.tracking.mlflow_tracker import MlflowTracker
+
+        return MlflowTracker(uri, artifact_root, busy_timeout_s=busy_timeout_s)
+    raise ValueError(f"unknown tracking backend {backend!r}: use 'mlflow' or 'memory'")

@@ -1,0 +1,202 @@
+"""The tracking contract: a job is a parent run; trials, phases and plateaus are child runs.
+
+Library code receives a `Tracker` (or a `Job`) and never touches MLflow's global active run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from enum import Enum, StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["Job", "RunStatus", "Tracker", "validate_experiment_name"]
+
+_EXPERIMENT_RE = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9._\-]*$")
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+def validate_experiment_name(name: str) -> str:
+    """Check that an experiment is named `<family>/<target>` (e.g. `wfo/SMH`)."""
+    if not _EXPERIMENT_RE.match(name):
+        raise ValueError(
+            f"experiment name {name!r} must be '<family>/<target>', e.g. 'wfo/SMH' or "
+            "'kalman_pairs/DIA-SPY'"
+        )
+    return name
+
+
+def status_for_exception(exc: BaseException | None) -> RunStatus:
+    """Map how a block ended to the status its run should get."""
+    if exc is None:
+        return RunStatus.FINISHED
+    if isinstance(exc, KeyboardInterrupt):
+        return RunStatus.KILLED
+    if isinstance(exc, SystemExit):
+        return RunStatus.FINISHED if exc.code in (None, 0) else RunStatus.KILLED
+    return RunStatus.FAILED
+
+
+def clean_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Turn parameter values into the strings a tracking store keeps."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if isinstance(value, Enum):
+            value = value.value
+        if isinstance(value, float):
+            text = repr(value)
+        elif isinstance(value, list | tuple | dict):
+            text = json.dumps(value, default=str)
+        else:
+            text = str(value)
+        out[str(key)] = text[:6000]
+    return out
+
+
+def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Turn metric values into floats; None is dropped, NaN kept (a real outcome)."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if value is None:
+            continue
+        number = float(value)
+        if math.isinf(number):
+            number = math.copysign(1.7976931348623157e308, number)
+        out[str(key)] = number
+    return out
+
+
+class Job(ABC):
+    """One tracked run. Use as a context manager: an exception ends it FAILED, Ctrl-C KILLED."""
+
+    run_id: str
+    experiment: str
+
+    def __init__(self, inherited_tags: Mapping[str, str] | None = None) -> None:
+        self._ended = False
+        self.inherited_tags: dict[str, str] = dict(inherited_tags or {})
+
+    # -- what an implementation provides -------------------------------------------------
+    @abstractmethod
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record parameters (values become strings)."""
+
+    @abstractmethod
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metrics in one round trip."""
+
+    @abstractmethod
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags on this run."""
+
+    @abstractmethod
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Copy a local file (or folder) into this run's artifacts."""
+
+    @abstractmethod
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Store `text` as the artifact `artifact_file`."""
+
+    @abstractmethod
+    def _start_child(self, name: str, tags: dict[str, str]) -> Job:
+        """Create a nested run."""
+
+    @abstractmethod
+    def _terminate(self, status: RunStatus) -> None:
+        """Mark the run ended with `status`."""
+
+    @abstractmethod
+    def log_trial(
+        self,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record one trial as a finished child run; return its id."""
+
+    # -- shared behaviour ----------------------------------------------------------------
+    def child(self, name: str, *, tags: Mapping[str, Any] | None = None) -> Job:
+        """Start a nested run (a WFO phase, a plateau, ...) carrying this run's lineage tags."""
+        merged = {**self.inherited_tags, **{k: str(v) for k, v in (tags or {}).items()}}
+        return self._start_child(name, merged)
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        """Store a JSON- or YAML-serialisable object (format from the file suffix)."""
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(obj, sort_keys=False)
+        else:
+            text = json.dumps(obj, indent=2, default=str)
+        self.log_text(text, artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """Save a matplotlib figure as an artifact."""
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / Path(artifact_file).name
+            figure.savefig(target, dpi=110, bbox_inches="tight")
+            parent = str(Path(artifact_file).parent)
+            self.log_artifact(target, None if parent == "." else parent)
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """End the run once; later calls do nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        self._terminate(RunStatus(status))
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        status = status_for_exception(exc)
+        if status is not RunStatus.FINISHED and exc is not None and not self._ended:
+            # the status set below matters more than the message
+            with contextlib.suppress(Exception):
+                self.set_tags({"error": f"{type(exc).__name__}: {exc}"[:5000]})
+        self.end(status)
+        return False
+
+
+class Tracker(ABC):
+    """Creates jobs. One implementation per backend; all pass `tests/tracking/contract.py`."""
+
+    @abstractmethod
+    def start_job(
+        self,
+        experiment: str,
+        run_name: str | None = None,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Start a parent run in `experiment` (`<family>/<target>`, created when missing).
+
+        `tags` go on the run and on every child it starts (lineage); `config`, when given, is
+        stored as the artifact `config.yaml`.
+        """

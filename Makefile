@@ -26,11 +26,12 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/tradelab-ingest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	@echo
 	@echo "Done. Where to look:"
 	@echo "  MLflow UI:     make ui   (then open http://127.0.0.1:$(UI_PORT))"
 	@echo "  Parquet store: data/store/<timeframe>/<SYMBOL>.parquet (+ .meta.json)"
+	@echo "  Pipeline:      .venv/bin/dvc dag ; .venv/bin/dvc status"
 
 test: install
 	$(VENV)/bin/ruff check src tests bench

@@ -17,7 +17,12 @@ APPS = ["ingest", "wfo", "tune", "analyze", "promote"]
 def run_app(app: str, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None):
     full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run(
-        [str(BIN / f"tradelab-{app}"), *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600
+        [str(BIN / f"tradelab-{app}"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=600,
     )
 
 

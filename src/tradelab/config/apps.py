@@ -13,6 +13,7 @@ from tradelab.config.common import PathsConfig, TrackingConfig
 __all__ = [
     "AnalyzeAppConfig",
     "IngestAppConfig",
+    "IngestStep",
     "PromoteAction",
     "PromoteAppConfig",
     "TuneAppConfig",
@@ -27,15 +28,28 @@ class _AppConfig:
     seed: int = 7
 
 
+class IngestStep(StrEnum):
+    all = "all"
+    raw = "raw"
+    ingest = "ingest"
+    bars = "bars"
+
+
 @dataclass
 class IngestAppConfig(_AppConfig):
-    """`tradelab-ingest`: generate or read raw data, validate it, fill the Parquet store."""
+    """`tradelab-ingest`: generate or read raw data, validate it, fill the Parquet store.
+
+    `step`: `raw` writes the synthetic flat files, `ingest` fills the 1min/1day datasets,
+    `bars` derives the other `timeframes`; `all` does the three.
+    """
 
     data: Any = MISSING
     universe: Any = MISSING
+    step: IngestStep = IngestStep.all
     symbols: list[str] = field(default_factory=list)
     timeframes: list[str] = field(default_factory=lambda: ["5min", "1day"])
     offline: bool = False
+    progress: bool = True
 
 
 @dataclass

@@ -77,6 +77,7 @@ class CsvDataConfig:
     `layout: wide` is a `date` column plus one close column per ticker. `columns` maps the
     canonical names (timestamp, open, high, low, close, volume) to the file's column names.
     `date_format` is a strptime format (null: ISO 8601); naive times are in `timezone`.
+    `adjust_close_column` (e.g. `Adj Close`) scales open/high/low/close by adjusted / close.
     """
 
     source: str = "csv"
@@ -88,6 +89,7 @@ class CsvDataConfig:
     columns: dict[str, str] = field(default_factory=dict)
     date_format: str | None = None
     timezone: str = "America/New_York"
+    adjust_close_column: str | None = None
     on_bad_rows: BadRows = BadRows.error
 
 

@@ -188,26 +188,29 @@ class MlflowTracker(Tracker):
         *,
         busy_timeout_s: float = 60.0,
     ) -> None:
-        from mlflow import MlflowClient
-
         self.uri = normalize_sqlite_uri(uri, busy_timeout_s)
         self.artifact_root = None if artifact_root is None else Path(artifact_root).resolve()
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self._experiment_ids: dict[str, str] = {}
-        self._initialize_store()
+        self.client = self._open_store()
 
-    def _initialize_store(self) -> None:
-        """Create the schema once, even when several processes start together."""
+    def _open_store(self) -> Any:
+        """Create the client; a new SQLite schema is created once, under a file lock, even
+        when several processes start together."""
+        from mlflow import MlflowClient
+
         db = sqlite_path(self.uri)
         if db is None:
-            return
+            return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         try:
             with _file_lock(db.with_name(db.name + ".lock")):
-                _retry(lambda: self.client.search_experiments(max_results=1))
+                client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+                _retry(lambda: client.search_experiments(max_results=1))
+                _retry(lambda: client.search_registered_models(max_results=1))
                 with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
                     conn.execute("PRAGMA journal_mode=WAL")
         except Exception as exc:
             raise TrackingError(f"cannot open the MLflow store at {db}: {exc}") from exc
+        return client
 
     def experiment_id(self, name: str) -> str:
         """Return the id of experiment `name`, creating (or restoring) it when needed."""

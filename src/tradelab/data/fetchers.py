@@ -1,0 +1,109 @@
+"""Fetchers the store calls for bars it does not have: the synthetic market and flat files."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND, read_day_files, scan_day_files
+from tradelab.data.synthetic import MarketSpec, generate_market
+from tradelab.data.validation import OnBad
+
+__all__ = ["FlatFileFetcher", "SyntheticFetcher", "flat_to_bars"]
+
+
+def flat_to_bars(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn flat-file columns (ticker, window_start, ...) of ONE ticker into canonical bars."""
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(frame["window_start"].to_numpy(), unit="ns", utc=True),
+            **{
+                c: frame[c].to_numpy()
+                for c in ("open", "high", "low", "close", "volume", "transactions")
+            },
+        }
+    ).astype({"timestamp": "datetime64[ns, UTC]"})
+
+
+class SyntheticFetcher:
+    """Serves bars of the synthetic market `spec` (generated once, on first use)."""
+
+    name = "synthetic"
+
+    def __init__(self, spec: MarketSpec) -> None:
+        self.spec = spec
+
+    @functools.cached_property
+    def _market(self):
+        return generate_market(self.spec)
+
+    def _frame(self, timeframe: str) -> pd.DataFrame:
+        if timeframe == "1day":
+            return self._market.bars.daily
+        if timeframe == "1min":
+            return self._market.bars.minute
+        raise ValueError(f"the synthetic market serves 1min and 1day, not {timeframe!r}")
+
+    def fetch(self, symbol: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
+        frame = self._frame(timeframe)
+        frame = frame.loc[frame["ticker"] == symbol]
+        bars = flat_to_bars(frame)
+        days = bars["timestamp"].dt.tz_convert("America/New_York").dt.date
+        return bars.loc[(days >= start) & (days <= end)].reset_index(drop=True)
+
+    def available(self, symbol: str, timeframe: str) -> tuple[date, date] | None:
+        frame = self._frame(timeframe)
+        stamps = frame.loc[frame["ticker"] == symbol, "window_start"]
+        if stamps.empty:
+            return None
+        ends = pd.to_datetime([stamps.min(), stamps.max()], unit="ns", utc=True).tz_convert(
+            "America/New_York"
+        )
+        return ends[0].date(), ends[1].date()
+
+
+class FlatFileFetcher:
+    """Serves bars from a folder of day files (only the files in the requested range are read)."""
+
+    name = "flatfiles"
+
+    def __init__(self, root: str | Path, *, minute_glob: str | None = f"{MINUTE_KIND}/**/*.csv.gz",
+                 day_glob: str | None = f"{DAY_KIND}/**/*.csv.gz", on_bad: OnBad = "error") -> None:  # fmt: skip
+        self.root = Path(root)
+        self.globs = {"1min": minute_glob, "1day": day_glob}
+        self.on_bad = on_bad
+
+    def _files(self, timeframe: str):
+        pattern = self.globs.get(timeframe)
+        if pattern is None:
+            raise ValueError(f"no flat files configured for {timeframe!r}")
+        return scan_day_files(self.root, pattern)
+
+    def fetch(self, symbol: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
+        files = [f for f in self._files(timeframe) if start <= f.day <= end]
+        batch = read_day_files(files, [symbol], on_bad=self.on_bad)
+        frame = batch.frames.get(symbol)
+        return (
+            frame
+            if frame is not None
+            else flat_to_bars(
+                pd.DataFrame(
+                    columns=[
+                        "window_start",
+                        "open",
+                        "high",
+                        "low",
+                        "close",
+                        "volume",
+                        "transactions",
+                    ]
+                )
+            )
+        )
+
+    def available(self, symbol: str, timeframe: str) -> tuple[date, date] | None:
+        files = self._files(timeframe)
+        return (files[0].day, files[-1].day) if files else None

@@ -1,0 +1,28 @@
+"""Symbols become file names: validate them first."""
+
+from __future__ import annotations
+
+import re
+
+from tradelab.errors import InvalidSymbolError
+
+__all__ = ["validate_symbol", "validate_symbols"]
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,14}$")
+
+
+def validate_symbol(symbol: object) -> str:
+    """Return `symbol` if it is a safe ticker (upper case, no path characters), else raise."""
+    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or symbol in {".", ".."}:
+        raise InvalidSymbolError(symbol)
+    return symbol
+
+
+def validate_symbols(symbols: object) -> list[str]:
+    """Validate a list of symbols, keeping order and dropping repeats."""
+    if isinstance(symbols, str) or not hasattr(symbols, "__iter__"):
+        raise InvalidSymbolError(symbols)
+    seen: dict[str, None] = {}
+    for s in symbols:  # type: ignore[union-attr]
+        seen[validate_symbol(s)] = None
+    return list(seen)

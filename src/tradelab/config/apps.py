@@ -63,6 +63,8 @@ class WfoAppConfig(_AppConfig):
     grid: Any = MISSING
     phases: Any = MISSING
     search: Any = MISSING
+    scoring: Any = MISSING
+    robustness: Any = MISSING
     rescore: bool = False
     check: str | None = None
 
@@ -74,6 +76,7 @@ class TuneAppConfig(_AppConfig):
     data: Any = MISSING
     study: Any = MISSING
     search: Any = MISSING
+    robustness: Any = MISSING
     symbol: str | None = None
 
 

@@ -1,0 +1,88 @@
+"""Output tree and atomic writes: a reader never sees a half-written result file.
+
+Layout under the results root (configurable, `paths.results_dir`):
+
+    <root>/<SYMBOL>/candidates_<strategy>_<grid>.parquet   (or .csv)
+    <root>/<SYMBOL>/plateaus_<strategy>_<grid>.png
+    <root>/<SYMBOL>/plateaus_<strategy>_<grid>.csv
+    <root>/<SYMBOL>/phase5_refine_<TS-NAME>_rank<k>.csv
+    <root>/<SYMBOL>/phase5_refine_config.csv
+    <root>/<SYMBOL>/Refinement_Analysis_<SYMBOL>.xlsx
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from tradelab.errors import InvalidSymbolError
+
+__all__ = [
+    "atomic_path",
+    "check_name",
+    "check_symbol",
+    "symbol_dir",
+    "write_table",
+]
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,14}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,79}$")
+
+
+def check_symbol(symbol: str) -> str:
+    """Return `symbol` if it can safely become a file name, else raise InvalidSymbolError."""
+    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or ".." in symbol:
+        raise InvalidSymbolError(symbol)
+    return symbol
+
+
+def check_name(name: str, field: str) -> str:
+    """Return `name` (a strategy, grid or TradeStation name) if it is safe in a file name."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        raise ValueError(
+            f"{field} {name!r} cannot be used in a file name: use letters, digits, '.', '-', '_'"
+        )
+    return name
+
+
+def symbol_dir(root: str | Path, symbol: str) -> Path:
+    """Return (creating it) the results folder `<root>/<SYMBOL>`."""
+    path = Path(root) / check_symbol(symbol)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success it replaces `target` atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write `frame` as Parquet or CSV (by suffix) atomically; return the path."""
+    path = Path(path)
+    writers: dict[str, Callable[[Path], None]] = {
+        ".parquet": lambda p: frame.to_parquet(p, index=False),
+        ".csv": lambda p: frame.to_csv(p, index=False),
+    }
+    if path.suffix not in writers:
+        raise ValueError(f"unsupported table format {path.suffix!r}: use .parquet or .csv")
+    with atomic_path(path) as tmp:
+        writers[path.suffix](tmp)
+    return path

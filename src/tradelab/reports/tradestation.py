@@ -1,0 +1,216 @@
+"""TradeStation refinement exports: optimizer ranges per plateau and the combined job index.
+
+`phase5_refine_<TS-NAME>_rank<k>.csv`, one row per strategy input:
+
+    ts_input    TradeStation input name (from the strategy config's `ts_input`)
+    parameter   tradelab parameter name
+    tier        1 = searched in refinement; 2 or 3 = fixed
+    optimize    true for tier 1 (enter start/stop/step in the optimizer), false otherwise
+    start       tier 1: smallest value in the plateau's refinement set; fixed: the median
+    stop        tier 1: largest value in the refinement set; fixed: the median
+    step        tier 1: the smallest spacing of the grid's levels inside [start, stop] (of
+                all its levels when one level lies inside; 1 when the grid has one level),
+                so TradeStation may also try values between coarse grid levels; fixed: 0
+    count       values the optimizer will try: (stop - start) / step + 1 (1 when fixed)
+    median      median over the refinement set, moved to a value present in it
+    best        value of the plateau's best-scoring combination
+
+`phase5_refine_config.csv`, one row per refinement job of the symbol (every strategy written so
+far; rewriting a strategy replaces its rows): job, symbol, strategy, ts_name, rank, regime,
+file, n_cells, n_combos, n_top, median_score, best_score, n_optimized, refine_combos
+(the product of the tier-1 counts: how many backtests the TradeStation optimization runs).
+Numbers are written with up to 10 significant digits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.errors import ConfigError
+from tradelab.reports.files import atomic_path, check_name, check_symbol
+from tradelab.wfo.grid import Grid
+from tradelab.wfo.plateaus import Plateau
+
+__all__ = [
+    "CONFIG_FILE",
+    "refine_file_name",
+    "refinement_ranges",
+    "write_refinement_exports",
+]
+
+CONFIG_FILE = "phase5_refine_config.csv"
+RANGE_COLUMNS = (
+    "ts_input",
+    "parameter",
+    "tier",
+    "optimize",
+    "start",
+    "stop",
+    "step",
+    "count",
+    "median",
+    "best",
+)
+CONFIG_COLUMNS = (
+    "job",
+    "symbol",
+    "strategy",
+    "ts_name",
+    "rank",
+    "regime",
+    "file",
+    "n_cells",
+    "n_combos",
+    "n_top",
+    "median_score",
+    "best_score",
+    "n_optimized",
+    "refine_combos",
+)
+
+
+def refine_file_name(ts_name: str, rank: int) -> str:
+    """Return `phase5_refine_<TS-NAME>_rank<k>.csv`."""
+    return f"phase5_refine_{check_name(ts_name, 'ts_name')}_rank{int(rank)}.csv"
+
+
+def _step(name: str, start: float, stop: float, grid: Grid | None, observed: np.ndarray) -> float:
+    if grid is not None and name in grid.names:
+        levels = np.unique(np.asarray(grid.levels[grid.index_of(name)], dtype=np.float64))
+    else:
+        levels = np.unique(observed)
+    inside = levels[(levels >= start - 1e-12) & (levels <= stop + 1e-12)]
+    diffs = np.diff(inside if inside.size > 1 else levels)
+    diffs = diffs[diffs > 1e-12]
+    return float(diffs.min()) if diffs.size else 1.0
+
+
+def _spec(parameters: Mapping[str, Any], name: str) -> tuple[int, str, Any]:
+    item = parameters[name]
+    get = (
+        item.get if hasattr(item, "get") else lambda key, default=None: getattr(item, key, default)
+    )
+    tier, ts_input = get("tier"), get("ts_input")
+    if tier is None or ts_input is None:
+        raise ConfigError(f"strategy.parameters.{name}", "needs 'tier' (1/2/3) and 'ts_input'")
+    if int(tier) not in (1, 2, 3):
+        raise ConfigError(f"strategy.parameters.{name}.tier", f"must be 1, 2 or 3, got {tier}")
+    return int(tier), str(ts_input), get("default")
+
+
+def refinement_ranges(
+    plateau: Plateau, parameters: Mapping[str, Any], grid: Grid | None = None
+) -> pd.DataFrame:
+    """Return the optimizer ranges of one plateau (columns as in the module docstring).
+
+    `parameters`: name -> {tier, ts_input[, default]} as in the strategy config. A parameter
+    of the mapping that the plateau does not vary is written fixed at its `default` (skipped
+    when there is none); every plateau parameter needs an entry.
+    """
+    missing = [name for name in plateau.bounds if name not in parameters]
+    if missing:
+        raise ConfigError(
+            f"strategy.parameters.{missing[0]}",
+            "grid parameter has no tier/ts_input entry in the strategy config",
+        )
+    rows = []
+    for name in parameters:
+        tier, ts_input, default = _spec(parameters, name)
+        if name not in plateau.bounds:
+            if default is None:
+                continue
+            value = float(default)
+            rows.append((ts_input, name, tier, False, value, value, 0.0, 1, value, value))
+            continue
+        lo, hi = plateau.bounds[name]
+        median, best = plateau.medians[name], plateau.best[name]
+        if tier == 1:
+            observed = plateau.top[name].to_numpy(dtype=np.float64)
+            step = _step(name, lo, hi, grid, observed)
+            count = math.floor((hi - lo) / step + 1e-9) + 1
+            rows.append((ts_input, name, tier, True, lo, hi, step, count, median, best))
+        else:
+            rows.append((ts_input, name, tier, False, median, median, 0.0, 1, median, best))
+    return pd.DataFrame(rows, columns=list(RANGE_COLUMNS))
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.10g")
+    return path
+
+
+def write_refinement_exports(
+    plateaus: Sequence[Plateau],
+    parameters: Mapping[str, Any],
+    *,
+    out_dir: str | Path,
+    symbol: str,
+    strategy: str,
+    ts_name: str,
+    grid: Grid | None = None,
+) -> list[Path]:
+    """Write one range file per plateau and update `phase5_refine_config.csv`; return paths.
+
+    Range files of this `ts_name` from an earlier run with more plateaus are removed, so the
+    folder and the config always agree.
+    """
+    check_symbol(symbol)
+    check_name(strategy, "strategy")
+    check_name(ts_name, "ts_name")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    jobs = []
+    for plateau in plateaus:
+        ranges = refinement_ranges(plateau, parameters, grid)
+        path = _write_csv(ranges, out / refine_file_name(ts_name, plateau.rank))
+        written.append(path)
+        optimized = ranges[ranges["optimize"]]
+        jobs.append(
+            {
+                "job": f"{ts_name}_rank{plateau.rank}",
+                "symbol": symbol,
+                "strategy": strategy,
+                "ts_name": ts_name,
+                "rank": plateau.rank,
+                "regime": plateau.regime,
+                "file": path.name,
+                "n_cells": plateau.n_cells,
+                "n_combos": plateau.n_combos,
+                "n_top": len(plateau.top),
+                "median_score": plateau.median_score,
+                "best_score": plateau.best_score,
+                "n_optimized": len(optimized),
+                "refine_combos": int(np.prod(optimized["count"].to_numpy(dtype=np.int64))),
+            }
+        )
+    keep = {p.name for p in written}
+    pattern = re.compile(rf"^phase5_refine_{re.escape(ts_name)}_rank\d+\.csv$")
+    for stale in out.glob(f"phase5_refine_{ts_name}_rank*.csv"):
+        if pattern.match(stale.name) and stale.name not in keep:
+            stale.unlink()
+
+    config_path = out / CONFIG_FILE
+    frames = []
+    if config_path.exists():
+        old = pd.read_csv(config_path)
+        frames.append(old[old["ts_name"] != ts_name])
+    frames.append(pd.DataFrame(jobs, columns=list(CONFIG_COLUMNS)))
+    frames = [f for f in frames if len(f)]
+    combined = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=list(CONFIG_COLUMNS))
+    )
+    if len(combined):
+        combined = combined.sort_values(["ts_name", "rank"], kind="stable")
+    written.append(_write_csv(combined[list(CONFIG_COLUMNS)], config_path))
+    return written

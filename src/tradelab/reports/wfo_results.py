@@ -1,0 +1,133 @@
+"""One call per WFO job (and per rescore): score, find plateaus, export, log.
+
+Takes the engine's per-phase metric arrays (freshly computed or loaded from the phase cache,
+which is what `rescore=true` does) and writes under `<results_root>/<SYMBOL>/`:
+`candidates_<strategy>_<grid>.parquet|csv`, `plateaus_<strategy>_<grid>.png|csv`,
+`phase5_refine_<TS-NAME>_rank<k>.csv` and `phase5_refine_config.csv`. With a `Job`, the
+summary metrics and tags go on it, every file becomes an artifact and each plateau a child run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.config.results import ScoringConfig
+from tradelab.reports.files import check_name, symbol_dir, write_table
+from tradelab.reports.plots import save_plateau_plot
+from tradelab.reports.tradestation import write_refinement_exports
+from tradelab.tracking.base import Job
+from tradelab.wfo.grid import Grid
+from tradelab.wfo.plateaus import Plateau, PlateauResult, detect_plateaus
+from tradelab.wfo.scoring import ScoreResult, candidates_table, score_phases, write_candidates
+
+__all__ = ["WfoResultsReport", "log_plateaus", "process_wfo_results"]
+
+
+@dataclass(frozen=True)
+class WfoResultsReport:
+    """What one scoring pass produced and where it was written."""
+
+    scores: ScoreResult
+    candidates: pd.DataFrame
+    plateaus: PlateauResult
+    files: dict[str, Path] = field(default_factory=dict)
+    refine_files: list[Path] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        """Return the parent-run metrics: scoring counts and the number of plateaus."""
+        return {**self.scores.metrics(), "n_plateaus": float(len(self.plateaus.plateaus))}
+
+
+def _plateau_params(plateau: Plateau) -> dict[str, Any]:
+    params: dict[str, Any] = {"rank": plateau.rank, "regime": plateau.regime}
+    for name, (lo, hi) in plateau.bounds.items():
+        params[f"{name}_min"] = lo
+        params[f"{name}_max"] = hi
+        params[f"{name}_median"] = plateau.medians[name]
+    return params
+
+
+def log_plateaus(job: Job, result: PlateauResult, *, strategy: str) -> list[str]:
+    """Log each plateau as a child run `plateau_<k>` of `job`; return the child run ids."""
+    ids = []
+    for plateau in result.plateaus:
+        tags = {"plateau_rank": plateau.rank, "regime": plateau.regime, "strategy": strategy}
+        with job.child(f"plateau_{plateau.rank}", tags=tags) as child:
+            child.log_params(_plateau_params(plateau))
+            metrics = {
+                "n_combos": plateau.n_combos,
+                "n_cells": plateau.n_cells,
+                "n_top": len(plateau.top),
+                "median_x": plateau.median_x,
+                "stability_score": plateau.best_score,
+                "median_stability_score": plateau.median_score,
+            }
+            metrics.update({f"median_{k}": v for k, v in plateau.medians_metrics.items()})
+            child.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+            ids.append(child.run_id)
+    return ids
+
+
+def process_wfo_results(
+    phases: Sequence[Mapping[str, np.ndarray]],
+    grid: Grid,
+    *,
+    symbol: str,
+    strategy: str,
+    grid_name: str,
+    ts_name: str,
+    parameters: Mapping[str, Any],
+    results_root: str | Path = "results",
+    config: ScoringConfig | Any | None = None,
+    combos: np.ndarray | None = None,
+    job: Job | None = None,
+) -> WfoResultsReport:
+    """Score the phases, detect plateaus, write candidates/plot/TradeStation CSVs, log to job.
+
+    `parameters`: the strategy's parameter mapping (name -> {tier, ts_input[, default]}).
+    `combos`: grid combination index of each array position (default 0..n-1).
+    """
+    cfg = config if config is not None else ScoringConfig()
+    check_name(strategy, "strategy")
+    check_name(grid_name, "grid")
+    out = symbol_dir(results_root, symbol)
+    scores = score_phases(phases, combos=combos, config=cfg)
+    table = candidates_table(scores, phases, grid)
+    files: dict[str, Path] = {
+        "candidates": write_candidates(table, out, strategy, grid_name, cfg.candidates_format)
+    }
+    plateaus = detect_plateaus(table, config=cfg.plateaus, grid=grid)
+    stem = f"plateaus_{strategy}_{grid_name}"
+    files["plateau_plot"] = save_plateau_plot(
+        plateaus, out / f"{stem}.png", title=f"{symbol} {strategy} {grid_name}: {plateaus.message}"
+    )
+    files["plateau_table"] = write_table(plateaus.table(), out / f"{stem}.csv")
+    refine = write_refinement_exports(
+        plateaus.plateaus,
+        parameters,
+        out_dir=out,
+        symbol=symbol,
+        strategy=strategy,
+        ts_name=ts_name,
+        grid=grid,
+    )
+    report = WfoResultsReport(scores, table, plateaus, files, refine)
+    if job is not None:
+        job.set_tags({**scores.tags(), "plateaus": str(len(plateaus.plateaus))})
+        if scores.message:
+            job.set_tags({"scoring_message": scores.message})
+        job.set_tags({"plateau_message": plateaus.message})
+        job.log_metrics(report.metrics())
+        job.log_artifact(files["candidates"], "candidates")
+        job.log_artifact(files["plateau_plot"], "plots")
+        job.log_artifact(files["plateau_table"], "plateaus")
+        for path in refine:
+            job.log_artifact(path, "tradestation")
+        log_plateaus(job, plateaus, strategy=strategy)
+    return report

@@ -1,0 +1,43 @@
+"""Research-validity statistics: PBO by CSCV, deflated Sharpe, effective trials, SPA."""
+
+from __future__ import annotations
+
+from tradelab.robustness.cscv import (
+    PboResult,
+    block_sums,
+    equal_blocks,
+    pbo_from_block_sums,
+    pbo_from_returns,
+    top_k_rows,
+)
+from tradelab.robustness.deflated_sharpe import (
+    DeflatedSharpe,
+    deflated_sharpe_from_returns,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probabilistic_sharpe_ratio,
+    return_moments,
+)
+from tradelab.robustness.effective_trials import EffectiveTrials, effective_trials
+from tradelab.robustness.spa import spa_pvalues
+from tradelab.robustness.summary import sweep_statistics, sweep_statistics_from_returns
+
+__all__ = [
+    "DeflatedSharpe",
+    "EffectiveTrials",
+    "PboResult",
+    "block_sums",
+    "deflated_sharpe_from_returns",
+    "deflated_sharpe_ratio",
+    "effective_trials",
+    "equal_blocks",
+    "expected_max_sharpe",
+    "pbo_from_block_sums",
+    "pbo_from_returns",
+    "probabilistic_sharpe_ratio",
+    "return_moments",
+    "spa_pvalues",
+    "sweep_statistics",
+    "sweep_statistics_from_returns",
+    "top_k_rows",
+]

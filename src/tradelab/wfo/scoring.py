@@ -1,0 +1,340 @@
+"""v4 scoring of WFO phase results: quality gates, cross-phase stability, stability score.
+
+Notation:
+    P          number of phases (4 in the seed's layout)
+    n          number of combinations in the phase arrays
+    phase      mapping metric -> (n,) float64: is_pnl, oos_pnl, is_max_dd, oos_max_dd ($, > 0),
+               and the other engine metrics (is_/oos_ sharpe, sortino, trades, ...)
+    passes     (P, n) bool, the combination clears every quality gate in that phase
+    k          (n,) phases_valid, number of phases passed
+    rank_p     percentile rank (0-100] of oos_pnl among the combinations passing phase p:
+               100 x average rank / n_p, ranks 1 (lowest) .. n_p (highest), ties averaged;
+               the best combination of the phase gets 100, a lone valid combination 100
+    avg_rank   mean of rank_p over the phases the combination passes
+    rank_std   POPULATION standard deviation (ddof = 0) of those ranks: the passed phases are
+               all of the combination's phases, not a sample of them; 0 for one phase
+    score      avg_rank x (1 + (k - 1) x 0.1) x 1 / (1 + rank_std / 20)
+
+Gates (seed 003, "Scoring System (v4)"), per phase; NaN fails every gate:
+    profitability  is_pnl > 0 and oos_pnl > 0
+    efficiency     oos_pnl / is_pnl > 0.35 (evaluated as oos_pnl > 0.35 x is_pnl, is_pnl > 0)
+    drawdown       oos_max_dd < oos_pnl and oos_max_dd < 3 x is_max_dd
+                   (a phase whose IS drawdown is 0 therefore fails unless the thresholds change)
+
+A combination is stable when k >= 3; when no combination is, the rule relaxes to k >= 2 with a
+warning and `relaxed = True` (the caller tags the run `scoring_relaxed=true`). Everything is
+vectorized numpy; memory is O(P x n) booleans plus O(n) floats.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from tradelab.config.results import CandidatesFormat, GateConfig, ScoringConfig
+from tradelab.errors import DataError
+from tradelab.reports.files import check_name, write_table
+from tradelab.wfo.grid import Grid
+
+__all__ = [
+    "GATE_METRICS",
+    "PHASE_METRICS",
+    "ScoreResult",
+    "candidates_table",
+    "gate_masks",
+    "percentile_ranks",
+    "quality_gates",
+    "score_phases",
+    "stability_score",
+    "write_candidates",
+]
+
+PHASE_METRICS = (
+    "is_pnl",
+    "oos_pnl",
+    "is_max_dd",
+    "oos_max_dd",
+    "is_max_dd_pct",
+    "oos_max_dd_pct",
+    "is_trades",
+    "oos_trades",
+    "is_win_rate",
+    "oos_win_rate",
+    "is_profit_factor",
+    "oos_profit_factor",
+    "is_sharpe",
+    "oos_sharpe",
+    "is_sortino",
+    "oos_sortino",
+    "is_cagr",
+    "oos_cagr",
+)
+GATE_METRICS = ("is_pnl", "oos_pnl", "is_max_dd", "oos_max_dd")
+# engine metrics averaged over the phases in the candidates table
+_MEAN_METRICS = (
+    "oos_sharpe",
+    "oos_sortino",
+    "oos_profit_factor",
+    "oos_win_rate",
+    "oos_trades",
+    "oos_max_dd_pct",
+    "oos_cagr",
+)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Scored stable combinations, best first (at most `top_n`)."""
+
+    rows: np.ndarray  # (m,) int64 positions in the phase arrays, best score first
+    combos: np.ndarray  # (m,) int64 grid combination indices
+    score: np.ndarray  # (m,)
+    avg_rank: np.ndarray  # (m,)
+    rank_std: np.ndarray  # (m,)
+    phases_valid: np.ndarray  # (m,) int8
+    phase_ranks: np.ndarray  # (P, m) percentile rank, NaN where the phase is not passed
+    phase_pass: np.ndarray  # (P, m) bool
+    n_combos: int
+    n_stable: int
+    pass_counts: tuple[int, ...]  # combinations passing each phase
+    min_phases: int  # the stability threshold finally used
+    relaxed: bool
+    message: str
+
+    def metrics(self) -> dict[str, float]:
+        """Return summary numbers for the parent run."""
+        out = {
+            "n_combos": float(self.n_combos),
+            "n_stable": float(self.n_stable),
+            "n_candidates": float(self.rows.size),
+            "scoring_min_phases": float(self.min_phases),
+            "scoring_relaxed": float(self.relaxed),
+        }
+        for p, count in enumerate(self.pass_counts, start=1):
+            out[f"phase{p}_pass"] = float(count)
+        if self.rows.size:
+            out["stability_score"] = float(self.score[0])
+        return out
+
+    def tags(self) -> dict[str, str]:
+        """Return the run tags the result calls for (`scoring_relaxed`)."""
+        return {"scoring_relaxed": "true" if self.relaxed else "false"}
+
+
+def _gates(config: GateConfig | Any | None) -> Any:
+    gates = config if config is not None else GateConfig()
+    if gates.min_is_pnl < 0 or gates.min_oos_pnl < 0:
+        raise ValueError("gates.min_is_pnl and gates.min_oos_pnl must be >= 0")
+    return gates
+
+
+def gate_masks(
+    phase: Mapping[str, np.ndarray], gates: GateConfig | Any | None = None
+) -> dict[str, np.ndarray]:
+    """Return the three gate masks of one phase: profitability, efficiency, drawdown."""
+    g = _gates(gates)
+    is_pnl = np.asarray(phase["is_pnl"], dtype=np.float64)
+    oos_pnl = np.asarray(phase["oos_pnl"], dtype=np.float64)
+    is_dd = np.asarray(phase["is_max_dd"], dtype=np.float64)
+    oos_dd = np.asarray(phase["oos_max_dd"], dtype=np.float64)
+    profitable = (is_pnl > g.min_is_pnl) & (oos_pnl > g.min_oos_pnl)
+    # with is_pnl > 0 this is oos/is > min_wfe, without a division by zero
+    efficient = profitable & (oos_pnl > g.min_wfe * is_pnl)
+    drawdown = (oos_dd < g.max_oos_dd_to_pnl * oos_pnl) & (oos_dd < g.max_oos_dd_to_is_dd * is_dd)
+    return {"profitability": profitable, "efficiency": efficient, "drawdown": drawdown}
+
+
+def quality_gates(
+    phase: Mapping[str, np.ndarray], gates: GateConfig | Any | None = None
+) -> np.ndarray:
+    """Return (n,) bool: the combination clears every quality gate in this phase."""
+    masks = gate_masks(phase, gates)
+    return masks["profitability"] & masks["efficiency"] & masks["drawdown"]
+
+
+def percentile_ranks(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Return percentile ranks (0-100] of `values` among the `valid` ones; NaN elsewhere."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = np.asarray(valid, dtype=bool)
+    out = np.full(values.shape, np.nan)
+    n_valid = int(valid.sum())
+    if n_valid:
+        out[valid] = rankdata(values[valid], method="average") * (100.0 / n_valid)
+    return out
+
+
+def stability_score(
+    avg_rank: np.ndarray,
+    rank_std: np.ndarray,
+    phases_valid: np.ndarray,
+    *,
+    phase_bonus_step: float = 0.1,
+    consistency_scale: float = 20.0,
+) -> np.ndarray:
+    """Return avg_rank x phase_bonus x consistency_factor (the seed's v4 formula)."""
+    k = np.asarray(phases_valid, dtype=np.float64)
+    bonus = 1.0 + (k - 1.0) * phase_bonus_step
+    consistency = 1.0 / (1.0 + np.asarray(rank_std, dtype=np.float64) / consistency_scale)
+    return np.asarray(avg_rank, dtype=np.float64) * bonus * consistency
+
+
+def _check_phases(phases: Sequence[Mapping[str, np.ndarray]], rank_metric: str) -> int:
+    if len(phases) == 0:
+        raise ValueError("no phases to score")
+    n = None
+    for p, phase in enumerate(phases, start=1):
+        for name in (*GATE_METRICS, rank_metric):
+            if name not in phase:
+                raise DataError(f"phase {p} has no metric array", field=name)
+            arr = np.asarray(phase[name])
+            if arr.ndim != 1:
+                raise DataError(f"phase {p}: expected a 1-D array, got {arr.shape}", field=name)
+            if n is None:
+                n = arr.shape[0]
+            elif arr.shape[0] != n:
+                raise DataError(
+                    f"phase {p}: {arr.shape[0]} combinations, phase 1 has {n}", field=name
+                )
+    assert n is not None
+    return n
+
+
+def score_phases(
+    phases: Sequence[Mapping[str, np.ndarray]],
+    *,
+    combos: np.ndarray | None = None,
+    config: ScoringConfig | Any | None = None,
+) -> ScoreResult:
+    """Gate, rank and score every combination; return the stable ones best first.
+
+    `phases`: one mapping metric -> (n,) array per phase. `combos`: the grid combination
+    index of each position (default 0..n-1). `config`: a ScoringConfig (or an object with
+    its fields); None uses the seed's defaults.
+    """
+    cfg = config if config is not None else ScoringConfig()
+    n = _check_phases(phases, cfg.rank_metric)
+    n_phases = len(phases)
+    if combos is None:
+        combos = np.arange(n, dtype=np.int64)
+    combos = np.asarray(combos, dtype=np.int64)
+    if combos.shape != (n,):
+        raise ValueError(f"combos must have shape ({n},); got {combos.shape}")
+    if not 1 <= cfg.relaxed_min_phases <= cfg.min_phases <= n_phases:
+        raise ValueError(
+            f"need 1 <= relaxed_min_phases <= min_phases <= {n_phases} phases; got "
+            f"{cfg.relaxed_min_phases} and {cfg.min_phases}"
+        )
+    if cfg.top_n < 1:
+        raise ValueError("top_n must be positive")
+
+    passes = np.empty((n_phases, n), dtype=bool)
+    for p, phase in enumerate(phases):
+        passes[p] = quality_gates(phase, cfg.gates)
+    k = passes.sum(axis=0, dtype=np.int8)
+    min_phases, relaxed = cfg.min_phases, False
+    stable = k >= min_phases
+    message = ""
+    if not stable.any() and cfg.relaxed_min_phases < cfg.min_phases:
+        relaxed = True
+        min_phases = cfg.relaxed_min_phases
+        stable = k >= min_phases
+        message = (
+            f"no combination passes the quality gates in {cfg.min_phases}/{n_phases} phases; "
+            f"relaxed to {min_phases}/{n_phases}"
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    idx = np.flatnonzero(stable)
+    if idx.size == 0:
+        message = (
+            f"no stable combination: none of {n} passes the quality gates in "
+            f"{min_phases}/{n_phases} phases (passing per phase: "
+            f"{', '.join(str(int(c)) for c in passes.sum(axis=1))})"
+        )
+
+    ranks = np.full((n_phases, idx.size), np.nan)
+    for p, phase in enumerate(phases):
+        r = percentile_ranks(phase[cfg.rank_metric], passes[p])
+        ranks[p] = r[idx]
+    kk = k[idx].astype(np.float64)
+    filled = np.where(np.isnan(ranks), 0.0, ranks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = filled.sum(axis=0) / kk
+        dev = np.where(np.isnan(ranks), 0.0, ranks - avg[None, :])
+        std = np.sqrt((dev * dev).sum(axis=0) / kk)
+    score = stability_score(
+        avg,
+        std,
+        kk,
+        phase_bonus_step=cfg.phase_bonus_step,
+        consistency_scale=cfg.consistency_scale,
+    )
+    # best score first; ties broken by lower combination index
+    order = np.lexsort((combos[idx], -score))[: cfg.top_n]
+    rows = idx[order]
+    return ScoreResult(
+        rows=rows,
+        combos=combos[rows],
+        score=score[order],
+        avg_rank=avg[order],
+        rank_std=std[order],
+        phases_valid=k[rows],
+        phase_ranks=ranks[:, order],
+        phase_pass=passes[:, rows],
+        n_combos=n,
+        n_stable=int(idx.size),
+        pass_counts=tuple(int(c) for c in passes.sum(axis=1)),
+        min_phases=min_phases,
+        relaxed=relaxed,
+        message=message,
+    )
+
+
+def candidates_table(
+    result: ScoreResult,
+    phases: Sequence[Mapping[str, np.ndarray]],
+    grid: Grid | None = None,
+) -> pd.DataFrame:
+    """Return the candidates as a frame: combo, parameters, score parts, per-phase columns."""
+    cols: dict[str, np.ndarray] = {"combo": result.combos}
+    if grid is not None:
+        cols.update(grid.decode(result.combos))
+    cols["score"] = result.score
+    cols["avg_rank"] = result.avg_rank
+    cols["rank_std"] = result.rank_std
+    cols["phases_valid"] = result.phases_valid.astype(np.int64)
+    for p, phase in enumerate(phases, start=1):
+        cols[f"pass_p{p}"] = result.phase_pass[p - 1]
+        cols[f"rank_p{p}"] = result.phase_ranks[p - 1]
+        cols[f"is_pnl_p{p}"] = np.asarray(phase["is_pnl"], dtype=np.float64)[result.rows]
+        cols[f"oos_pnl_p{p}"] = np.asarray(phase["oos_pnl"], dtype=np.float64)[result.rows]
+    cols["oos_pnl_total"] = sum(
+        (np.asarray(ph["oos_pnl"], dtype=np.float64)[result.rows] for ph in phases),
+        start=np.zeros(result.rows.size),
+    )
+    for name in _MEAN_METRICS:
+        if all(name in ph for ph in phases):
+            stack = np.zeros(result.rows.size)
+            for ph in phases:
+                stack += np.asarray(ph[name], dtype=np.float64)[result.rows]
+            cols[f"{name}_mean"] = stack / len(phases)
+    return pd.DataFrame(cols)
+
+
+def write_candidates(
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    strategy: str,
+    grid_name: str,
+    fmt: CandidatesFormat | str = CandidatesFormat.parquet,
+) -> Path:
+    """Write `candidates_<strategy>_<grid>.<fmt>` atomically into out_dir; return its path."""
+    fmt = CandidatesFormat(fmt)
+    name = f"candidates_{check_name(strategy, 'strategy')}_{check_name(grid_name, 'grid')}"
+    return write_table(table, Path(out_dir) / f"{name}.{fmt.value}")

@@ -1,0 +1,169 @@
+"""TradeStation exports and the WFO results pipeline: CSVs parse and contain the best combo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradelab.errors import ConfigError, InvalidSymbolError
+from tradelab.reports.tradestation import refinement_ranges, write_refinement_exports
+from tradelab.reports.wfo_results import process_wfo_results
+from tradelab.robustness.synthetic import planted_phase_results
+from tradelab.tracking import MemoryTracker
+from tradelab.wfo.grid import Grid
+
+GRID = Grid.from_config(
+    {
+        "atr_period": [10, 14, 20],
+        "atr_multiplier": {"min": 1, "max": 16, "step": 1},
+        "atr_buy_multiplier": {"min": 0.5, "max": 4.5, "step": 0.5},
+        "bb_dev": [1.5, 2.0, 2.5, 3.0],
+        "bb_scaling": [0, 1, 2],
+        "entry_mode": [0, 1],
+    }
+)
+PARAMETERS = {
+    "atr_period": {"tier": 1, "ts_input": "ATRPeriod"},
+    "atr_multiplier": {"tier": 1, "ts_input": "ATRMult"},
+    "atr_buy_multiplier": {"tier": 1, "ts_input": "BuyMult"},
+    "bb_dev": {"tier": 1, "ts_input": "BBDev"},
+    "bb_scaling": {"tier": 3, "ts_input": "BBScaling"},
+    "entry_mode": {"tier": 2, "ts_input": "EntryMode"},
+    "commission_note": {"tier": 3, "ts_input": "MaxBarsBack", "default": 100},
+}
+REGIONS = [
+    {"atr_multiplier": (2, 4), "atr_buy_multiplier": (1.0, 2.0)},
+    {"atr_multiplier": (7, 9), "atr_buy_multiplier": (3.0, 4.0)},
+]
+
+
+@pytest.fixture(scope="module")
+def phases() -> list[dict[str, np.ndarray]]:
+    return planted_phase_results(GRID, REGIONS, seed=61)
+
+
+def _run(phases, root: Path, job=None, **kw):
+    args = {
+        "symbol": "SMH",
+        "strategy": "atr_d_l",
+        "grid_name": "phase1_slim",
+        "ts_name": "ATR-D-v1.5-L",
+        "parameters": PARAMETERS,
+        "results_root": root,
+        "job": job,
+    }
+    args.update(kw)
+    return process_wfo_results(phases, GRID, **args)
+
+
+def test_exports_parse_and_contain_the_best_combination(phases, tmp_path: Path) -> None:
+    report = _run(phases, tmp_path)
+    out = tmp_path / "SMH"
+    assert len(report.plateaus.plateaus) == 2
+    for plateau in report.plateaus.plateaus:
+        path = out / f"phase5_refine_ATR-D-v1.5-L_rank{plateau.rank}.csv"
+        ranges = pd.read_csv(path)
+        assert list(ranges.columns) == [
+            "ts_input", "parameter", "tier", "optimize", "start", "stop", "step", "count",
+            "median", "best",
+        ]  # fmt: skip
+        rows = ranges.set_index("parameter")
+        best_combo = plateau.top.iloc[0]
+        for name in GRID.names:
+            row = rows.loc[name]
+            if row["tier"] == 1:
+                assert bool(row["optimize"])
+                assert row["start"] <= best_combo[name] <= row["stop"]
+                assert row["step"] > 0
+                assert row["count"] == round((row["stop"] - row["start"]) / row["step"]) + 1
+            else:
+                assert not bool(row["optimize"])
+                assert row["start"] == row["stop"] == row["median"] == plateau.medians[name]
+                assert row["count"] == 1
+            assert row["best"] == best_combo[name]
+        assert rows.loc["commission_note", "start"] == 100
+        assert rows.loc["atr_multiplier", "step"] == 1.0
+        assert rows.loc["atr_buy_multiplier", "step"] == 0.5
+    config = pd.read_csv(out / "phase5_refine_config.csv")
+    assert config["rank"].tolist() == [1, 2]
+    assert set(config["regime"]) == {"TIGHT", "MEDIUM"}
+    assert all((out / f).exists() for f in config["file"])
+    assert (config["refine_combos"] > 1).all()
+    names = sorted(p.name for p in out.iterdir())
+    assert "candidates_atr_d_l_phase1_slim.parquet" in names
+    assert "plateaus_atr_d_l_phase1_slim.png" in names
+    assert not [n for n in names if n.endswith(".tmp")]
+    png = (out / "plateaus_atr_d_l_phase1_slim.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_config_combines_strategies_and_drops_stale_files(phases, tmp_path: Path) -> None:
+    _run(phases, tmp_path)
+    _run(phases, tmp_path, strategy="atr_d_ls", ts_name="ATR-D-v1.5-LS")
+    out = tmp_path / "SMH"
+    config = pd.read_csv(out / "phase5_refine_config.csv")
+    assert config.groupby("ts_name").size().to_dict() == {"ATR-D-v1.5-L": 2, "ATR-D-v1.5-LS": 2}
+    # a rerun with one plateau replaces that strategy's rows and removes its rank-2 file
+    report = _run(phases, tmp_path)
+    one = report.plateaus.plateaus[:1]
+    write_refinement_exports(
+        one,
+        PARAMETERS,
+        out_dir=out,
+        symbol="SMH",
+        strategy="atr_d_l",
+        ts_name="ATR-D-v1.5-L",
+        grid=GRID,
+    )
+    config = pd.read_csv(out / "phase5_refine_config.csv")
+    assert config.groupby("ts_name").size().to_dict() == {"ATR-D-v1.5-L": 1, "ATR-D-v1.5-LS": 2}
+    assert not (out / "phase5_refine_ATR-D-v1.5-L_rank2.csv").exists()
+    assert (out / "phase5_refine_ATR-D-v1.5-LS_rank2.csv").exists()
+
+
+def test_pipeline_logs_tags_artifacts_and_plateau_runs(phases, tmp_path: Path) -> None:
+    tracker = MemoryTracker()
+    with tracker.start_job("wfo/SMH", "atr_d_l") as job:
+        report = _run(phases, tmp_path, job=job)
+    parent = tracker.get(job.run_id)
+    assert parent.tags["scoring_relaxed"] == "false"
+    assert parent.tags["plateaus"] == "2"
+    assert parent.metrics["n_plateaus"] == 2
+    assert parent.metrics["n_stable"] == report.scores.n_stable
+    assert "candidates/candidates_atr_d_l_phase1_slim.parquet" in parent.artifacts
+    assert "plots/plateaus_atr_d_l_phase1_slim.png" in parent.artifacts
+    assert "tradestation/phase5_refine_config.csv" in parent.artifacts
+    assert "tradestation/phase5_refine_ATR-D-v1.5-L_rank1.csv" in parent.artifacts
+    children = [r for r in tracker.runs() if r.parent_id == job.run_id]
+    assert sorted(c.name for c in children) == ["plateau_1", "plateau_2"]
+
+
+def test_noise_pipeline_writes_no_ranges_but_does_not_crash(tmp_path: Path) -> None:
+    noise = planted_phase_results(GRID, [], seed=62)
+    report = _run(noise, tmp_path)
+    assert report.plateaus.plateaus == []
+    config = pd.read_csv(tmp_path / "SMH" / "phase5_refine_config.csv")
+    assert config.empty
+    assert (tmp_path / "SMH" / "plateaus_atr_d_l_phase1_slim.png").exists()
+
+
+def test_bad_parameter_specs_and_names(phases, tmp_path: Path) -> None:
+    report = _run(phases, tmp_path)
+    plateau = report.plateaus.plateaus[0]
+    no_tier = {**PARAMETERS, "bb_dev": {"ts_input": "BBDev"}}
+    with pytest.raises(ConfigError, match="bb_dev"):
+        refinement_ranges(plateau, no_tier, GRID)
+    missing = {k: v for k, v in PARAMETERS.items() if k != "entry_mode"}
+    with pytest.raises(ConfigError, match="entry_mode"):
+        refinement_ranges(plateau, missing, GRID)
+    with pytest.raises(ConfigError, match="tier"):
+        refinement_ranges(plateau, {**PARAMETERS, "bb_dev": {"tier": 4, "ts_input": "X"}}, GRID)
+    with pytest.raises(InvalidSymbolError):
+        _run(phases, tmp_path, symbol="../etc")
+    with pytest.raises(ValueError, match="ts_name"):
+        write_refinement_exports(
+            [], PARAMETERS, out_dir=tmp_path, symbol="SMH", strategy="a", ts_name="a/b"
+        )

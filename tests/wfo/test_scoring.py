@@ -1,0 +1,234 @@
+"""v4 scoring: hand-computed gates, relaxation, percentile ranks and stability score."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+from tradelab.apps._runtime import conf_dir
+from tradelab.config import register_configs
+from tradelab.config.results import GateConfig, ScoringConfig
+from tradelab.errors import DataError
+from tradelab.wfo.grid import Grid
+from tradelab.wfo.scoring import (
+    candidates_table,
+    gate_masks,
+    percentile_ranks,
+    quality_gates,
+    score_phases,
+    stability_score,
+    write_candidates,
+)
+
+
+def _phase(is_pnl, oos_pnl, is_dd, oos_dd) -> dict[str, np.ndarray]:
+    return {
+        "is_pnl": np.asarray(is_pnl, dtype=float),
+        "oos_pnl": np.asarray(oos_pnl, dtype=float),
+        "is_max_dd": np.asarray(is_dd, dtype=float),
+        "oos_max_dd": np.asarray(oos_dd, dtype=float),
+    }
+
+
+# row: (is_pnl, oos_pnl, is_dd, oos_dd) -> (profitability, efficiency, drawdown)
+GATE_CASES = [
+    ((1000, 500, 200, 300), (True, True, True)),  # WFE 0.5, DD 300 < 500 and < 600
+    ((-10, 500, 200, 300), (False, False, True)),  # IS loss
+    ((1000, 0, 200, 0), (False, False, False)),  # OOS PnL not > 0; DD 0 < 0 fails
+    ((1000, 350, 200, 100), (True, False, True)),  # WFE exactly 0.35 is not > 0.35
+    ((1000, 360, 200, 100), (True, True, True)),  # WFE 0.36
+    ((1000, 500, 200, 500), (True, True, False)),  # OOS DD == OOS PnL
+    ((1000, 900, 200, 600), (True, True, False)),  # OOS DD == 3 x IS DD
+    ((1000, 900, 200, 599), (True, True, True)),  # just inside
+    ((np.nan, 500, 200, 100), (False, False, True)),  # NaN fails
+    ((1000, 500, 0, 100), (True, True, False)),  # zero IS drawdown: 100 < 0 fails
+]
+
+
+def test_each_gate_by_hand() -> None:
+    rows = np.array([case for case, _ in GATE_CASES], dtype=float)
+    phase = _phase(*rows.T)
+    masks = gate_masks(phase)
+    expected = np.array([exp for _, exp in GATE_CASES])
+    assert masks["profitability"].tolist() == expected[:, 0].tolist()
+    assert masks["efficiency"].tolist() == expected[:, 1].tolist()
+    assert masks["drawdown"].tolist() == expected[:, 2].tolist()
+    assert quality_gates(phase).tolist() == expected.all(axis=1).tolist()
+
+
+def test_gate_thresholds_come_from_config() -> None:
+    phase = _phase([1000], [300], [200], [250])
+    assert not quality_gates(phase)[0]  # WFE 0.3
+    loose = GateConfig(min_wfe=0.25, max_oos_dd_to_pnl=1.0)
+    assert quality_gates(phase, loose)[0]
+    with pytest.raises(ValueError, match="min_is_pnl"):
+        quality_gates(phase, GateConfig(min_is_pnl=-1.0))
+
+
+def test_percentile_ranks_by_hand() -> None:
+    values = np.array([10.0, 30.0, 20.0, 20.0, 99.0])
+    valid = np.array([True, True, True, True, False])
+    ranks = percentile_ranks(values, valid)
+    # average ranks 1, 4, 2.5, 2.5 among 4 valid -> x 100 / 4
+    np.testing.assert_allclose(ranks[:4], [25.0, 100.0, 62.5, 62.5])
+    assert np.isnan(ranks[4])
+    assert percentile_ranks(np.array([5.0]), np.array([True]))[0] == 100.0
+    assert np.isnan(percentile_ranks(np.array([5.0]), np.array([False]))).all()
+
+
+GOOD = (1000.0, 10.0)  # (is_pnl, is_dd) for passing rows; oos_pnl set per case
+
+
+def _scored_phases(oos: list[list[float]], passing: list[list[bool]]) -> list[dict]:
+    phases = []
+    for values, ok in zip(oos, passing):
+        n = len(values)
+        oos_pnl = np.array(values, dtype=float)
+        # a failing row gets an OOS loss; passing rows keep DD tiny
+        oos_pnl = np.where(ok, oos_pnl, -1.0)
+        phases.append(_phase(np.full(n, 1000.0), oos_pnl, np.full(n, 10.0), np.full(n, 1.0)))
+    return phases
+
+
+def test_score_formula_by_hand() -> None:
+    oos = [[900, 800, 700], [700, 900, 800], [900, 700, 800], [800, 900, 0]]
+    passing = [[True] * 3, [True] * 3, [True] * 3, [True, True, False]]
+    res = score_phases(_scored_phases(oos, passing))
+    third = 100.0 / 3.0
+    ranks = {
+        0: [100.0, third, 100.0, 50.0],  # phase 4 has 2 valid combinations
+        1: [2 * third, 100.0, third, 100.0],
+        2: [third, 2 * third, 2 * third],  # fails phase 4
+    }
+    expected = {}
+    for combo, r in ranks.items():
+        avg = sum(r) / len(r)
+        bonus = 1 + (len(r) - 1) * 0.1
+        expected[combo] = avg * bonus * (1 / (1 + statistics.pstdev(r) / 20))
+    order = sorted(expected, key=lambda c: -expected[c])
+    assert res.combos.tolist() == order
+    np.testing.assert_allclose(res.score, [expected[c] for c in order])
+    got = dict(zip(res.combos.tolist(), res.phases_valid.tolist()))
+    assert got == {0: 4, 1: 4, 2: 3}
+    row2 = res.combos.tolist().index(2)
+    np.testing.assert_allclose(res.phase_ranks[:3, row2], ranks[2])
+    assert np.isnan(res.phase_ranks[3, row2])
+    assert res.rank_std[row2] == pytest.approx(statistics.pstdev(ranks[2]))
+    assert not res.relaxed and res.min_phases == 3 and res.n_stable == 3
+    assert res.pass_counts == (3, 3, 3, 2)
+
+
+def test_stability_score_components() -> None:
+    score = stability_score(np.array([80.0, 80.0]), np.array([0.0, 20.0]), np.array([4, 3]))
+    np.testing.assert_allclose(score, [80.0 * 1.3, 80.0 * 1.2 * 0.5])
+
+
+def test_relaxation_to_two_of_four_warns_and_flags() -> None:
+    oos = [[500, 400, 300]] * 4
+    # combination 0 passes phases 1-2, 1 passes phase 3 only, 2 passes none
+    passing = [[True, False, False], [True, False, False], [False, True, False], [False] * 3]
+    with pytest.warns(RuntimeWarning, match="relaxed to 2/4"):
+        res = score_phases(_scored_phases(oos, passing))
+    assert res.relaxed and res.min_phases == 2
+    assert res.combos.tolist() == [0]
+    assert res.tags() == {"scoring_relaxed": "true"}
+    assert res.metrics()["scoring_relaxed"] == 1.0
+    assert "relaxed" in res.message
+
+
+def test_nothing_stable_gives_an_empty_result_and_a_message() -> None:
+    oos = [[500, 400]] * 4
+    passing = [[True, False], [False, False], [False, True], [False, False]]
+    with pytest.warns(RuntimeWarning):
+        res = score_phases(_scored_phases(oos, passing))
+    assert res.rows.size == 0 and res.n_stable == 0
+    assert "no stable combination" in res.message
+    assert "stability_score" not in res.metrics()
+    table = candidates_table(res, _scored_phases(oos, passing))
+    assert len(table) == 0 and "score" in table.columns
+
+
+def test_top_n_and_combination_indices() -> None:
+    rng = np.random.default_rng(41)
+    n = 500
+    phases = [
+        _phase(
+            rng.uniform(100, 1000, n),
+            rng.uniform(50, 1000, n),
+            rng.uniform(100, 300, n),
+            rng.uniform(10, 100, n),
+        )
+        for _ in range(4)
+    ]
+    combos = np.arange(n, dtype=np.int64) * 7 + 3
+    full = score_phases(phases, combos=combos)
+    top = score_phases(phases, combos=combos, config=ScoringConfig(top_n=25))
+    assert top.rows.size == 25
+    assert np.array_equal(top.combos, full.combos[:25])
+    assert np.array_equal(top.combos, combos[top.rows])
+    assert np.all(np.diff(full.score) <= 0)
+    # a permutation of the positions changes no combination's score
+    perm = rng.permutation(n)
+    shuffled = score_phases(
+        [{k: v[perm] for k, v in ph.items()} for ph in phases], combos=combos[perm]
+    )
+    a = dict(zip(full.combos.tolist(), full.score.tolist()))
+    b = dict(zip(shuffled.combos.tolist(), shuffled.score.tolist()))
+    assert a.keys() == b.keys()
+    assert all(a[c] == pytest.approx(b[c]) for c in a)
+
+
+def test_candidates_table_and_files(tmp_path: Path) -> None:
+    grid = Grid.from_config({"atr_multiplier": [2.0, 3.0], "atr_buy_multiplier": [1.0, 1.5, 2.0]})
+    oos = [[900, 800, 700, 600, 500, 400]] * 4
+    phases = _scored_phases(oos, [[True] * 6] * 4)
+    for ph in phases:
+        ph["oos_sharpe"] = np.linspace(0.1, 0.6, 6)
+    res = score_phases(phases)
+    table = candidates_table(res, phases, grid)
+    assert table["combo"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert table["atr_multiplier"].tolist() == [2.0, 2.0, 2.0, 3.0, 3.0, 3.0]
+    assert table["atr_buy_multiplier"].tolist() == [1.0, 1.5, 2.0, 1.0, 1.5, 2.0]
+    assert table["oos_pnl_total"].iloc[0] == 3600.0
+    assert table["oos_sharpe_mean"].iloc[0] == pytest.approx(0.1)
+    assert {"pass_p1", "rank_p4", "is_pnl_p2", "phases_valid"} <= set(table.columns)
+    path = write_candidates(table, tmp_path, "atr_d_l", "phase1_slim")
+    assert path.name == "candidates_atr_d_l_phase1_slim.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(path), table)
+    csv = write_candidates(table, tmp_path, "atr_d_l", "phase1_slim", fmt="csv")
+    assert pd.read_csv(csv)["combo"].tolist() == table["combo"].tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "candidates_atr_d_l_phase1_slim.csv",
+        "candidates_atr_d_l_phase1_slim.parquet",
+    ]
+    with pytest.raises(ValueError, match="strategy"):
+        write_candidates(table, tmp_path, "../evil", "g")
+
+
+def test_bad_phase_input_names_the_field() -> None:
+    good = _phase([1.0, 2.0], [1.0, 2.0], [1.0, 1.0], [0.5, 0.5])
+    missing = {k: v for k, v in good.items() if k != "oos_max_dd"}
+    with pytest.raises(DataError, match="oos_max_dd"):
+        score_phases([good, missing, good, good])
+    short = dict(good, oos_pnl=np.array([1.0]))
+    with pytest.raises(DataError, match="oos_pnl"):
+        score_phases([good, short, good, good])
+    with pytest.raises(ValueError, match="min_phases"):
+        score_phases([good, good], config=ScoringConfig(min_phases=3))
+
+
+def test_scoring_config_composes() -> None:
+    register_configs()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        cfg = compose(config_name="scoring/v4", overrides=["scoring.gates.min_wfe=0.4"])
+        assert cfg.scoring.gates.min_wfe == 0.4
+        assert cfg.scoring.min_phases == 3 and cfg.scoring.top_n == 2_000_000
+        assert cfg.scoring.plateaus.min_cell_count == 50
+        with pytest.raises(ConfigCompositionException):
+            compose(config_name="scoring/v4", overrides=["scoring.gates.min_wef=0.4"])

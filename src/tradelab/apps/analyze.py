@@ -1,10 +1,29 @@
-"""`tradelab-analyze` (stub until the WFO results issue lands)."""
+"""`tradelab-analyze`: rank TradeStation refinement results into the Excel workbook."""
 
 from __future__ import annotations
 
-from tradelab.apps._runtime import not_implemented, run_hydra_app
+from omegaconf import DictConfig
 
-main = run_hydra_app("analyze", not_implemented("tradelab-analyze", "WFO results issue"))
+from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
+from tradelab.reports import analyze_refinement
+
+
+def run(cfg: DictConfig) -> int:
+    """Rank `<results>/<SYMBOL>/phase5_results/*` and write `Refinement_Analysis_<SYMBOL>.xlsx`."""
+    tracker = tracker_for(cfg)
+    with job_for(tracker, cfg, experiment=f"analyze/{cfg.symbol}", run_name="refinement-analysis") as job:
+        report = analyze_refinement(
+            cfg.symbol,
+            results_root=cfg.paths.results_dir,
+            input_dir=cfg.input_dir,
+            top=int(cfg.top),
+            job=job,
+        )
+        print(f"wrote {report.workbook}")
+        return len(report.summary)
+
+
+main = run_hydra_app("analyze", run)
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ __all__ = [
     "IngestStep",
     "PromoteAction",
     "PromoteAppConfig",
+    "PromotionGatesConfig",
     "TuneAppConfig",
     "WfoAppConfig",
 ]
@@ -95,9 +96,29 @@ class PromoteAction(StrEnum):
 
 
 @dataclass
+class PromotionGatesConfig:
+    """Gates a candidate must pass (null disables one; a metric the sweep did not log skips its
+    gate unless `require_overfitting_stats` demands PBO and deflated Sharpe)."""
+
+    min_trades: float | None = 10
+    max_drawdown: float | None = 0.35
+    min_phases_valid: float | None = 3
+    max_pbo: float | None = 0.5
+    min_deflated_sharpe: float | None = 0.95
+    require_overfitting_stats: bool = False
+
+
+@dataclass
 class PromoteAppConfig(_AppConfig):
-    """`tradelab-promote`: champion/challenger gate, registry aliases, production configs."""
+    """`tradelab-promote`: champion/challenger gate, registry aliases, production configs.
+
+    `target` null promotes every target of `family` that has candidate runs. The candidate must
+    beat the champion by `margin` (x |champion| when `relative_margin`, else absolute).
+    """
 
     family: str = "wfo"
     target: str | None = None
     action: PromoteAction = PromoteAction.promote
+    margin: float = 0.0
+    relative_margin: bool = True
+    gates: PromotionGatesConfig = field(default_factory=PromotionGatesConfig)

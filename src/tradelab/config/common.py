@@ -19,6 +19,7 @@ class PathsConfig:
     results_dir: str = "${paths.root_dir}/results"
     reports_dir: str = "${paths.root_dir}/reports"
     production_dir: str = "${paths.root_dir}/conf/production"
+    deploy_dir: str = "${paths.root_dir}/production"
     cache_dir: str = "${paths.root_dir}/.cache/tradelab"
 
 

@@ -1,0 +1,148 @@
+"""The MLflow model registry side of promotion: one registered model per (family, target),
+versions that are working pyfunc models, and the `@champion` / `@previous` aliases."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tradelab.promotion.rules import Champion
+from tradelab.tracking.mlflow_tracker import _retry
+
+__all__ = ["CHAMPION", "PREVIOUS", "Registry", "model_name"]
+
+CHAMPION, PREVIOUS = "champion", "previous"
+_CONFIG_FILE = "production_config.json"
+_CODE = Path(__file__).with_name("pyfunc_model.py")
+
+
+def model_name(family: str, target: str) -> str:
+    """Return the registered model name of a (family, target)."""
+    return f"tradelab.{family}.{target}"
+
+
+class Registry:
+    """Aliases and versions of tradelab's registered models."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def _version_by_alias(self, name: str, alias: str) -> Any | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return _retry(lambda: self.client.get_model_version_by_alias(name, alias))
+        except MlflowException:
+            return None
+
+    def champion(self, family: str, target: str) -> Champion | None:
+        """Return the current champion (its metrics as recorded at promotion), if any."""
+        mv = self._version_by_alias(model_name(family, target), CHAMPION)
+        if mv is None:
+            return None
+        metrics = {
+            k.removeprefix("metric."): float(v)
+            for k, v in mv.tags.items()
+            if k.startswith("metric.")
+        }
+        return Champion(
+            version=str(mv.version), source_run=mv.tags.get("source_run", ""), metrics=metrics
+        )
+
+    def alias_version(self, family: str, target: str, alias: str) -> str | None:
+        mv = self._version_by_alias(model_name(family, target), alias)
+        return None if mv is None else str(mv.version)
+
+    def version_of_run(self, family: str, target: str, source_run: str) -> str | None:
+        """Return the version already registered for `source_run` (promotion is idempotent)."""
+        name = model_name(family, target)
+        try:
+            versions = _retry(lambda: self.client.search_model_versions(f"name = '{name}'"))
+        except Exception:
+            return None
+        for mv in versions:
+            if mv.tags.get("source_run") == source_run:
+                return str(mv.version)
+        return None
+
+    def register(
+        self,
+        *,
+        family: str,
+        target: str,
+        config: Mapping[str, Any],
+        run_id: str,
+        source_run: str,
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+    ) -> str:
+        """Save a pyfunc model carrying `config` on run `run_id` and register it; return its version."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        name = model_name(family, target)
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = Path(tmp) / "model"
+            model_config = {"family": family, "target": target, "config": dict(config)}
+            mlflow.pyfunc.save_model(
+                str(model_dir),
+                python_model=str(_CODE),
+                model_config=model_config,
+                pip_requirements=["tradelab"],
+            )
+            (model_dir / _CONFIG_FILE).write_text(json.dumps(model_config, indent=2, default=str))
+            _retry(lambda: self.client.log_artifacts(run_id, str(model_dir), "model"))
+        try:
+            _retry(
+                lambda: self.client.create_registered_model(
+                    name, tags={"family": family, "target": target}
+                )
+            )
+        except MlflowException as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(
+                exc
+            ):
+                raise
+        version_tags = {
+            **{k: str(v) for k, v in tags.items()},
+            "source_run": source_run,
+            **{
+                f"metric.{k}": repr(float(v))
+                for k, v in metrics.items()
+                if not math.isnan(float(v))
+            },
+        }
+        mv = _retry(lambda: self.client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id,
+                                                             tags=version_tags))  # fmt: skip
+        return str(mv.version)
+
+    def set_aliases(self, family: str, target: str, champion: str, previous: str | None) -> None:
+        """Point `@champion` at `champion` and `@previous` at `previous` (removed when None)."""
+        name = model_name(family, target)
+        if previous is None:
+            with contextlib.suppress(Exception):
+                _retry(lambda: self.client.delete_registered_model_alias(name, PREVIOUS))
+        else:
+            _retry(lambda: self.client.set_registered_model_alias(name, PREVIOUS, previous))
+        _retry(lambda: self.client.set_registered_model_alias(name, CHAMPION, champion))
+
+    def config_of(self, family: str, target: str, version: str) -> dict[str, Any]:
+        """Return the production configuration a version carries."""
+        import mlflow
+
+        mv = _retry(lambda: self.client.get_model_version(model_name(family, target), version))
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{mv.source}/{_CONFIG_FILE}",
+                dst_path=tmp,
+                tracking_uri=self.client.tracking_uri,
+            )
+            return json.loads(Path(local).read_text())["config"]
+
+    def version_info(self, family: str, target: str, version: str) -> Any:
+        return _retry(lambda: self.client.get_model_version(model_name(family, target), version))

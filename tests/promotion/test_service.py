@@ -67,7 +67,10 @@ def sweep(
     return ids
 
 
-def promote(tracker, conf, prod, gates=Gates(min_trades=10), margin=0.0):
+DEFAULT_GATES = Gates(min_trades=10)
+
+
+def promote(tracker, conf, prod, gates=DEFAULT_GATES, margin=0.0):
     return promote_target(
         SPEC, "AAA", tracker=tracker, gates=gates, margin=margin, conf_dir=conf, production_dir=prod
     )

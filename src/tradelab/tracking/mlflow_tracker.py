@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 _PARENT_TAG = "mlflow.parentRunId"
 _RUN_NAME_TAG = "mlflow.runName"
+# the MLflow UI shows a runs table (not the GenAI trace views) for this kind of experiment
+_EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
 
 

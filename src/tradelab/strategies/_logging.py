@@ -1,0 +1,66 @@
+"""Logging helpers shared by the studies: trial child runs and table artifacts via a Job."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tradelab.strategies.objectives import rank_trials
+from tradelab.tracking import Job
+
+__all__ = ["log_frame", "log_trials"]
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def log_trials(
+    job: Job,
+    trials: pd.DataFrame,
+    params: Sequence[str],
+    metrics: Sequence[str],
+    objective: str,
+    cap: int,
+    tags: dict[str, str] | None = None,
+) -> int:
+    """Log trials as finished child runs: all of them, or the best `cap` when there are more.
+
+    Each child gets its parameters, its finite metrics and `score`, and a `rank` tag.
+    """
+    order = rank_trials(objective, trials)
+    chosen = order if len(order) <= cap else order[:cap]
+    for rank, idx in enumerate(chosen):
+        row = trials.iloc[int(idx)]
+        values = {k: _number(row[k]) for k in (*metrics, "score") if k in row}
+        job.log_trial(
+            {
+                k: (v.item() if isinstance(v, np.generic) else v)
+                for k, v in row[list(params)].items()
+            },
+            {k: v for k, v in values.items() if v is not None},
+            name=f"trial-{int(row['trial']):05d}",
+            tags={"rank": str(rank), **(tags or {})},
+        )
+    return len(chosen)
+
+
+def log_frame(job: Job, frame: pd.DataFrame, artifact_file: str) -> None:
+    """Store a frame as a Parquet or CSV artifact (by the file suffix)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        if path.suffix == ".parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+        parent = str(Path(artifact_file).parent)
+        job.log_artifact(path, None if parent == "." else parent)

@@ -1,0 +1,243 @@
+"""Residual mean-reversion strategy (seed 000): adapters from arrays and dicts to the kernel.
+
+Notation:
+    close    (n_bars,)  closing prices of one symbol
+    columns  {name: (n_sets,)} searched parameters, named as `ResidualStrategyConfig` fields
+    z        (n_filters, n_bars) residual z-score of each distinct (q, r), computed once
+
+Parameter sets that share (process_noise_q, observation_noise_r) share one filter run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tradelab.kalman import local_level_filter
+from tradelab.kernels.residual import (
+    N_METRICS,
+    N_PARAMS,
+    RM,
+    RP,
+    TRADE_DTYPE,
+    ExitReason,
+    residual_batch_nb,
+    residual_run_nb,
+)
+
+__all__ = [
+    "EXIT_REASONS",
+    "METRIC_COLUMNS",
+    "SEARCHABLE",
+    "ResidualBacktest",
+    "ResidualEvaluation",
+    "ResidualSettings",
+    "backtest_residual",
+    "evaluate_residual",
+    "seed_config",
+]
+
+# searchable strategy fields -> kernel parameter column (None: a filter parameter)
+SEARCHABLE: dict[str, int | None] = {
+    "process_noise_q": None,
+    "observation_noise_r": None,
+    "residual_z_entry": RP.z_entry,
+    "residual_z_exit": RP.z_exit,
+    "stop_loss_pct": RP.stop_loss,
+    "take_profit_pct": RP.take_profit,
+    "trailing_stop_pct": RP.trailing_stop,
+    "position_size_pct": RP.position_size,
+}
+METRIC_COLUMNS = tuple(RM._fields)
+EXIT_REASONS = tuple(ExitReason._fields)
+DEFAULTS = {
+    "process_noise_q": 1e-4,
+    "observation_noise_r": 5e-3,
+    "residual_z_entry": 0.75,
+    "residual_z_exit": 0.1,
+    "stop_loss_pct": 0.05,
+    "take_profit_pct": 0.08,
+    "trailing_stop_pct": 0.025,
+    "position_size_pct": 0.15,
+}
+# filter outputs per bar held at once when sets use many distinct (q, r): ~128 MB
+_FILTER_BUDGET = 1 << 24
+
+
+@dataclass(frozen=True)
+class ResidualSettings:
+    """What stays fixed across trials. `bars_per_year` annualises the Sharpe ratio."""
+
+    initial_capital: float = 100_000.0
+    warmup_bars: int = 60
+    z_lookback: int = 50
+    trail_activation_pct: float = 0.02
+    bars_per_year: float = 252.0 * 78.0
+    backend: str = "auto"
+
+
+@dataclass
+class ResidualEvaluation:
+    """Metrics of many parameter sets, plus block sums when blocks were requested."""
+
+    metrics: pd.DataFrame
+    block_ret_sum: np.ndarray | None = None  # (n_sets, n_blocks)
+    block_ret_sq: np.ndarray | None = None  # (n_sets, n_blocks)
+    block_n: np.ndarray | None = None  # (n_blocks,)
+
+
+@dataclass
+class ResidualBacktest:
+    """One parameter set in detail: metrics, equity at every close, closed trades."""
+
+    params: dict[str, float]
+    metrics: dict[str, float]
+    equity: np.ndarray
+    trades: pd.DataFrame
+
+
+def _close(close: np.ndarray) -> np.ndarray:
+    arr = np.ascontiguousarray(close, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"close: expected a non-empty 1-D array, got shape {arr.shape}")
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
+    if bad.size:
+        raise ValueError(f"close: non-positive or non-finite price at bar {int(bad[0])}")
+    return arr
+
+
+def _param_arrays(
+    columns: Mapping[str, object], defaults: Mapping[str, float] | None
+) -> tuple[int, dict[str, np.ndarray]]:
+    unknown = sorted(set(columns) - set(SEARCHABLE))
+    if unknown:
+        raise ValueError(
+            f"residual parameter '{unknown[0]}' cannot be searched; searchable: {sorted(SEARCHABLE)}"
+        )
+    arrays = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in columns.items()}
+    sizes = {a.shape[0] for a in arrays.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"residual parameter columns differ in length: {sorted(sizes)}")
+    n_sets = sizes.pop() if sizes else 1
+    base = {**DEFAULTS, **{k: float(v) for k, v in (defaults or {}).items() if k in SEARCHABLE}}
+    full = {k: arrays.get(k, np.full(n_sets, base[k])) for k in SEARCHABLE}
+    return n_sets, full
+
+
+def evaluate_residual(
+    close: np.ndarray,
+    columns: Mapping[str, object],
+    *,
+    defaults: Mapping[str, float] | None = None,
+    settings: ResidualSettings | None = None,
+    block_id: np.ndarray | None = None,
+    n_blocks: int | None = None,
+) -> ResidualEvaluation:
+    """Backtest every parameter set (columns of equal length) in one kernel call per filter batch.
+
+    Unsearched parameters take `defaults` (else seed 000's AggressiveConfig). With `block_id`
+    (int, -1: not counted), also return per-block sums of per-bar equity returns.
+    """
+    settings = settings or ResidualSettings()
+    prices = _close(close)
+    n_bars = prices.shape[0]
+    n_sets, full = _param_arrays(columns, defaults)
+    params = np.empty((n_sets, N_PARAMS))
+    for name, col in SEARCHABLE.items():
+        if col is not None:
+            params[:, col] = full[name]
+    blocks = np.zeros(0, dtype=np.int32) if block_id is None else np.asarray(block_id, np.int32)
+    if block_id is not None and blocks.shape != (n_bars,):
+        raise ValueError(f"block_id: expected shape ({n_bars},), got {blocks.shape}")
+    n_blk = 0 if block_id is None else int(n_blocks if n_blocks is not None else blocks.max() + 1)
+    if blocks.size and blocks.max() >= n_blk:
+        raise ValueError(f"block_id: values must be < n_blocks ({n_blk})")
+    metrics = np.zeros((n_sets, N_METRICS))
+    ret_sum = np.zeros((n_sets, n_blk))
+    ret_sq = np.zeros((n_sets, n_blk))
+
+    qr = np.column_stack([full["process_noise_q"], full["observation_noise_r"]])
+    uniq, filt = np.unique(qr, axis=0, return_inverse=True)
+    filt = filt.reshape(-1).astype(np.int64)
+    per_batch = max(1, _FILTER_BUDGET // (5 * n_bars))
+    for lo in range(0, uniq.shape[0], per_batch):
+        hi = min(lo + per_batch, uniq.shape[0])
+        result = local_level_filter(
+            prices, uniq[lo:hi, 0], uniq[lo:hi, 1], lookback=settings.z_lookback,
+            backend=settings.backend,
+        )  # fmt: skip
+        z = np.ascontiguousarray(result.residual_z)
+        sets = np.flatnonzero((filt >= lo) & (filt < hi))
+        if sets.size == 0:
+            continue
+        m = np.zeros((sets.size, N_METRICS))
+        bs = np.zeros((sets.size, n_blk))
+        bq = np.zeros((sets.size, n_blk))
+        residual_batch_nb(
+            prices, z, filt[sets] - lo, np.ascontiguousarray(params[sets]),
+            float(settings.initial_capital), int(settings.warmup_bars),
+            float(settings.trail_activation_pct), float(settings.bars_per_year),
+            blocks, m, bs, bq,
+        )  # fmt: skip
+        metrics[sets], ret_sum[sets], ret_sq[sets] = m, bs, bq
+
+    frame = pd.DataFrame(metrics, columns=list(METRIC_COLUMNS))
+    frame["num_trades"] = frame["num_trades"].astype(np.int64)
+    if block_id is None:
+        return ResidualEvaluation(frame)
+    counted = blocks[blocks >= 0]
+    block_n = np.bincount(counted, minlength=n_blk).astype(np.int64)
+    return ResidualEvaluation(frame, ret_sum, ret_sq, block_n)
+
+
+def backtest_residual(
+    close: np.ndarray,
+    params: Mapping[str, float] | None = None,
+    settings: ResidualSettings | None = None,
+    *,
+    max_trades: int = 100_000,
+) -> ResidualBacktest:
+    """Backtest one parameter set, keeping its equity curve and trade list."""
+    settings = settings or ResidualSettings()
+    prices = _close(close)
+    _, full = _param_arrays({k: [v] for k, v in (params or {}).items()}, None)
+    p = np.empty(N_PARAMS)
+    for name, col in SEARCHABLE.items():
+        if col is not None:
+            p[col] = full[name][0]
+    result = local_level_filter(
+        prices, full["process_noise_q"], full["observation_noise_r"],
+        lookback=settings.z_lookback, backend=settings.backend,
+    )  # fmt: skip
+    z = np.ascontiguousarray(result.residual_z[0])
+    metrics = np.zeros(N_METRICS)
+    equity = np.empty(prices.shape[0])
+    trades = np.zeros(max_trades, dtype=TRADE_DTYPE)
+    n = residual_run_nb(
+        prices, z, p, float(settings.initial_capital), int(settings.warmup_bars),
+        float(settings.trail_activation_pct), float(settings.bars_per_year),
+        metrics, equity, trades,
+    )  # fmt: skip
+    table = pd.DataFrame(trades[: min(n, max_trades)])
+    table["reason"] = [EXIT_REASONS[i] for i in table["reason"]]
+    values = dict(zip(METRIC_COLUMNS, (float(v) for v in metrics)))
+    values["num_trades"] = int(values["num_trades"])
+    return ResidualBacktest({k: float(v[0]) for k, v in full.items()}, values, equity, table)
+
+
+def seed_config(params: Mapping[str, float]) -> dict[str, float]:
+    """Return the parameter dict as seed 000 reports it (plus the trailing stop and size)."""
+    p = {**DEFAULTS, **params}
+    return {
+        "q": float(p["process_noise_q"]),
+        "r": float(p["observation_noise_r"]),
+        "z_entry": float(p["residual_z_entry"]),
+        "z_exit": float(p["residual_z_exit"]),
+        "stop_loss": float(p["stop_loss_pct"]),
+        "take_profit": float(p["take_profit_pct"]),
+        "trailing_stop": float(p["trailing_stop_pct"]),
+        "position_size": float(p["position_size_pct"]),
+    }

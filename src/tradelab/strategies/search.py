@@ -1,0 +1,149 @@
+"""Search drivers shared by the Kalman studies: exhaustive grid, random, batched Optuna TPE.
+
+Each search hands whole batches of parameter sets to one `evaluate(columns)` call, so a batch
+is one kernel call: `columns` maps each parameter to an array of values (one per set) and the
+evaluator returns a metrics frame with one row per set. Grids are decoded by mixed radix in
+chunks, never as one Python object per combination. The result is the trials table:
+`trial`, the parameters, the metrics and `score` (the objective; NaN when excluded).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.search import SearchSpace, optimize_batched
+from tradelab.strategies._config import plain
+from tradelab.strategies.objectives import objective_scores
+from tradelab.wfo.grid import Grid
+
+__all__ = ["KINDS", "Evaluator", "SearchSettings", "run_search"]
+
+KINDS = ("grid", "random", "optuna")
+
+Evaluator = Callable[[dict[str, np.ndarray]], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How to search: `grid` (chunks of `chunk_size`), `random` or `optuna` (`batch_size`)."""
+
+    kind: str = "random"
+    n_trials: int = 50
+    seed: int = 42
+    batch_size: int = 8
+    storage: str | None = None
+    study_name: str | None = None
+    n_startup_trials: int = 10
+    chunk_size: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"search.kind: unknown {self.kind!r}; use one of {KINDS}")
+        for name in ("n_trials", "batch_size", "chunk_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"search.{name}: must be >= 1")
+
+    @classmethod
+    def from_config(cls, obj: Any, default_kind: str = "random") -> SearchSettings:
+        """Read a `conf/search/*` node (mapping or object); missing keys keep their defaults."""
+        if obj is None:
+            return cls(kind=default_kind)
+        if isinstance(obj, SearchSettings):
+            return obj
+        data = plain(obj) if isinstance(obj, Mapping) else plain(vars(obj))
+        known = {k: data[k] for k in cls.__dataclass_fields__ if data.get(k) is not None}
+        known["kind"] = str(known.get("kind", default_kind))
+        return cls(**known)
+
+
+def _typed(values: Sequence[Any], column: np.ndarray) -> np.ndarray:
+    if all(isinstance(v, bool | np.bool_) for v in values):
+        return column.astype(bool)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        return np.rint(column).astype(np.int64)
+    return column.astype(np.float64)
+
+
+def _columns(space: SearchSpace, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    out = {}
+    for dim in space.dimensions:
+        col = np.array([float(r[dim.name]) for r in rows], dtype=np.float64)
+        if dim.discrete:
+            out[dim.name] = _typed(dim.values or (), col)
+        else:
+            out[dim.name] = np.rint(col).astype(np.int64) if dim.is_int else col
+    return out
+
+
+def _table(
+    trial: np.ndarray, columns: dict[str, np.ndarray], metrics: pd.DataFrame, objective: str
+) -> pd.DataFrame:
+    if len(metrics) != len(trial):
+        raise ValueError(f"evaluator returned {len(metrics)} rows for {len(trial)} sets")
+    frame = pd.DataFrame({"trial": trial.astype(np.int64), **columns})
+    frame = pd.concat([frame, metrics.reset_index(drop=True)], axis=1)
+    frame["score"] = objective_scores(objective, metrics)
+    return frame
+
+
+def run_search(
+    space: Mapping[str, Any] | SearchSpace,
+    evaluate: Evaluator,
+    objective: str,
+    search: SearchSettings,
+) -> pd.DataFrame:
+    """Search `space` with `search`, scoring trials by `objective`; return the trials table."""
+    sp = space if isinstance(space, SearchSpace) else SearchSpace.from_config(space)
+    if not sp.dimensions:
+        raise ValueError("space: needs at least one parameter")
+    if search.kind == "grid":
+        sp.size()  # raises, naming any continuous dimension
+        levels = tuple(tuple(float(v) for v in (d.values or ())) for d in sp.dimensions)
+        grid = Grid(tuple(sp.names), levels)
+        chunks = []
+        for start in range(0, grid.size, search.chunk_size):
+            combos = np.arange(start, min(start + search.chunk_size, grid.size), dtype=np.int64)
+            decoded = grid.decode(combos)
+            cols = {d.name: _typed(d.values or (), decoded[d.name]) for d in sp.dimensions}
+            chunks.append(_table(combos, cols, evaluate(cols), objective))
+        return pd.concat(chunks, ignore_index=True)
+    if search.kind == "random":
+        rows = sp.sample(search.n_trials, search.seed)
+        cols = _columns(sp, rows)
+        return _table(np.arange(len(rows)), cols, evaluate(cols), objective)
+
+    frames: list[pd.DataFrame] = []
+    numbers: list[int] = []
+
+    def evaluate_batch(batch: list[dict[str, Any]]) -> tuple[list[float], list[dict[str, float]]]:
+        cols = _columns(sp, batch)
+        metrics = evaluate(cols)
+        frame = _table(np.zeros(len(batch)), cols, metrics, objective)
+        frames.append(frame)
+        numeric = metrics.select_dtypes("number").astype(float)
+        return list(frame["score"]), [
+            {k: v for k, v in row.items() if math.isfinite(v)} for row in numeric.to_dict("records")
+        ]
+
+    optimize_batched(
+        sp,
+        evaluate_batch,
+        n_trials=search.n_trials,
+        batch_size=search.batch_size,
+        seed=search.seed,
+        storage=search.storage,
+        study_name=search.study_name,
+        n_startup_trials=search.n_startup_trials,
+        on_result=lambda result: numbers.append(result.number),
+    )
+    if not frames:
+        return _table(np.zeros(0), _columns(sp, []), evaluate(_columns(sp, [])), objective)
+    table = pd.concat(frames, ignore_index=True)
+    table["trial"] = np.asarray(numbers, dtype=np.int64)
+    return table

@@ -1,0 +1,178 @@
+"""Study drivers end to end with the in-memory tracker: trials as child runs, artifacts in the
+seeds' formats, reruns identical."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradelab.errors import ConfigError
+from tradelab.strategies.pairs_study import (
+    CONFIG_KEYS,
+    RESULT_COLUMNS,
+    save_pairs_study,
+    tune_best_pair,
+    tune_pairs,
+)
+from tradelab.strategies.residual_study import save_residual_study, tune_residual
+from tradelab.tracking import MemoryTracker
+
+
+def _minute_frames(seed: int = 0) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    frames = {}
+    days = pd.bdate_range("2026-10-01", periods=6, tz="America/New_York")
+    times = pd.DatetimeIndex(
+        [d + pd.Timedelta(hours=9, minutes=30 + m) for d in days for m in range(390)]
+    ).tz_convert("UTC")
+    for symbol, start in (("RIOT", 12.0), ("SOFI", 8.0), ("SPY", 450.0)):
+        close = start * np.exp(np.cumsum(rng.normal(0, 0.002, len(times))))
+        frames[symbol] = pd.DataFrame(
+            {"timestamp": times, "open": close, "high": close * 1.001, "low": close * 0.999,
+             "close": close, "volume": 100.0}
+        )  # fmt: skip
+    return frames
+
+
+def test_residual_study_logs_trials_and_seed_json() -> None:
+    tracker = MemoryTracker()
+    search = {"kind": "random", "n_trials": 12, "seed": 42}
+    with tracker.start_job("kalman_residual/smallcaps", "study") as job:
+        result = tune_residual(_minute_frames(), None, search, job)
+    assert set(result.symbols) == {"RIOT", "SOFI"}  # SPY is above $25
+    assert "SPY" in result.skipped
+    riot = result.symbols["RIOT"]
+    assert riot.bar_minutes == 5.0 and riot.bars_per_year == pytest.approx(252 * 78)
+    assert riot.n_bars == 6 * 78
+    runs = tracker.runs()
+    parent = runs[0]
+    children = {r.name: r for r in runs if r.parent_id == parent.run_id}
+    assert set(children) == {"RIOT", "SOFI"}
+    trials = [r for r in runs if r.parent_id == children["RIOT"].run_id]
+    assert len(trials) == 12
+    assert {"process_noise_q", "residual_z_entry"} <= set(trials[0].params)
+    assert {"total_return", "sharpe", "num_trades"} <= set(trials[0].metrics)
+    assert {"trials.parquet", "best_equity.png", "best_trades.csv"} <= set(
+        children["RIOT"].artifacts
+    )
+    table = pd.read_parquet(io.BytesIO(children["RIOT"].artifacts["trials.parquet"]))
+    assert len(table) == 12 and "score" in table
+    blob = json.loads(parent.artifacts["small_cap_optimization.json"])
+    assert list(blob) == ["timestamp", "n_trials", "aggregate_mins", "symbols", "results",
+                          "all_trials", "summary"]  # fmt: skip
+    assert blob["n_trials"] == 12 and blob["aggregate_mins"] == 5
+    for symbol in blob["symbols"]:
+        entry = blob["results"][symbol]
+        assert list(entry)[:3] == ["symbol", "config", "total_return"]
+        assert {"q", "r", "z_entry", "z_exit", "stop_loss", "take_profit"} <= set(entry["config"])
+    assert set(blob["summary"]) == {"avg_return", "profitable_pct", "high_return_count"}
+    assert "summary.png" in parent.artifacts
+    assert parent.status == "FINISHED"
+
+
+def test_residual_single_symbol_logs_into_the_job_and_reruns_identically() -> None:
+    frames = {"RIOT": _minute_frames(1)["RIOT"]}
+    search = {"kind": "random", "n_trials": 8, "seed": 1}
+    cfg = {"objective": "sharpe"}
+    tracker = MemoryTracker()
+    with tracker.start_job("kalman_residual/RIOT", "study") as job:
+        first = tune_residual(frames, cfg, search, job)
+    parent = tracker.runs()[0]
+    assert len([r for r in tracker.runs() if r.parent_id == parent.run_id]) == 8
+    assert "sharpe" in parent.metrics and "trials.parquet" in parent.artifacts
+    second = tune_residual(frames, cfg, search)
+    pd.testing.assert_frame_equal(first.symbols["RIOT"].trials, second.symbols["RIOT"].trials)
+
+
+def test_residual_grid_caps_child_runs(tmp_path) -> None:
+    frames = {"SOFI": _minute_frames(2)["SOFI"]}
+    space = {"residual_z_entry": [0.5, 1.0, 1.5], "stop_loss_pct": [0.03, 0.05],
+             "process_noise_q": [1e-4, 1e-3]}  # fmt: skip
+    tracker = MemoryTracker()
+    with tracker.start_job("kalman_residual/SOFI", "grid") as job:
+        result = tune_residual(frames, {"space": space, "objective": "total_return"},
+                               {"kind": "grid"}, job, max_trial_runs=5)  # fmt: skip
+    study = result.symbols["SOFI"]
+    assert len(study.trials) == 12
+    children = [r for r in tracker.runs() if r.parent_id == tracker.runs()[0].run_id]
+    assert len(children) == 5
+    best_return = study.trials["total_return"].max()
+    assert max(r.metrics["total_return"] for r in children) == pytest.approx(best_return)
+    paths = save_residual_study(result, tmp_path, timestamp="20260101-000000")
+    assert paths[0].name == "small_cap_optimization_20260101-000000.json"
+    assert json.loads(paths[0].read_text())["n_trials"] == 12
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_residual_config_errors_name_the_key() -> None:
+    frames = {"RIOT": _minute_frames(3)["RIOT"]}
+    with pytest.raises(ConfigError, match=r"space\.max_positions"):
+        tune_residual(frames, {"space": {"max_positions": [1, 2]}})
+    with pytest.raises(ConfigError, match="objective"):
+        tune_residual(frames, {"objective": "calmar"})
+    with pytest.raises(ConfigError, match=r"strategy\.stop_loss"):
+        tune_residual(frames, {"strategy": {"stop_loss": 0.1}})
+
+
+def _closes(seed: int = 0, n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    idx = pd.bdate_range("2021-01-04", periods=n, tz="UTC")
+    spy = 400 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    noise = np.zeros(n)
+    for t in range(1, n):
+        noise[t] = 0.85 * noise[t - 1] + rng.normal(0, 1.5)
+    dia = 0.57 * spy + 88 + noise
+    qqq = 300 * np.exp(np.cumsum(rng.normal(0, 0.012, n)))
+    return pd.DataFrame({"DIA": dia, "SPY": spy, "QQQ": qqq}, index=idx)
+
+
+def test_pairs_study_seed_grid_outputs(tmp_path) -> None:
+    closes = _closes()
+    tracker = MemoryTracker()
+    with tracker.start_job("kalman_pairs/DIA-SPY", "grid") as job:
+        screened, result = tune_best_pair(closes, None, None, job)
+    assert (screened.iloc[0]["asset_1"], screened.iloc[0]["asset_2"]) == ("DIA", "SPY")
+    assert result.hedge_ratio == pytest.approx(screened.iloc[0]["hedge_ratio"])
+    assert list(result.results.columns) == RESULT_COLUMNS and len(result.results) == 72
+    ordered = result.results
+    keys = list(zip(-ordered["sharpe_ratio"].fillna(-np.inf), ordered["max_dd_pct"]))
+    assert keys == sorted(keys)
+    assert result.best_config is not None
+    assert list(result.best_config)[: len(CONFIG_KEYS)] == CONFIG_KEYS
+    top = ordered.iloc[0]
+    assert (result.best_config["window"], result.best_config["stake"]) == (
+        top["window"],
+        top["stake"],
+    )
+    assert isinstance(result.best_config["long_only"], bool)
+    parent = tracker.runs()[0]
+    assert len([r for r in tracker.runs() if r.parent_id == parent.run_id]) == 72
+    assert {"cointegrated_pairs.csv", "kalman_param_optimization_results.csv",
+            "kalman_prod_config.json", "trials.parquet", "best_equity.png",
+            "best_fills.csv"} <= set(parent.artifacts)  # fmt: skip
+    csv = pd.read_csv(io.BytesIO(parent.artifacts["kalman_param_optimization_results.csv"]))
+    assert list(csv.columns) == RESULT_COLUMNS
+    paths = save_pairs_study(result, tmp_path)
+    assert json.loads(paths[1].read_text())["note"].startswith("Auto-generated")
+
+
+def test_pairs_study_optuna_and_fixed_pair() -> None:
+    closes = _closes(1)
+    cfg = {"asset_1": "DIA", "asset_2": "SPY", "hedge_ratio": 0.57,
+           "space": {"window": {"min": 20, "max": 90, "step": 10}, "entry_z": [1.5, 2.0, 2.5]},
+           "objective": "sharpe"}  # fmt: skip
+    search = {"kind": "optuna", "n_trials": 16, "batch_size": 8, "seed": 0}
+    _, first = tune_best_pair(closes, cfg, search)
+    _, again = tune_best_pair(closes, cfg, search)
+    assert first.hedge_ratio == 0.57 and len(first.trials) == 16
+    pd.testing.assert_frame_equal(first.trials, again.trials)
+    direct = tune_pairs(closes["DIA"], closes["SPY"], cfg, {"kind": "grid"})
+    assert len(direct.trials) == 8 * 3
+    ols = tune_pairs(closes["DIA"], closes["SPY"], {**cfg, "hedge_ratio": None},
+                     {"kind": "random", "n_trials": 4})  # fmt: skip
+    slope = np.polyfit(closes["SPY"], closes["DIA"], 1)[0]
+    assert ols.hedge_ratio == pytest.approx(slope, rel=1e-9)

@@ -11,7 +11,9 @@ from tradelab.reports import analyze_refinement
 def run(cfg: DictConfig) -> int:
     """Rank `<results>/<SYMBOL>/phase5_results/*` and write `Refinement_Analysis_<SYMBOL>.xlsx`."""
     tracker = tracker_for(cfg)
-    with job_for(tracker, cfg, experiment=f"analyze/{cfg.symbol}", run_name="refinement-analysis") as job:
+    with job_for(
+        tracker, cfg, experiment=f"analyze/{cfg.symbol}", run_name="refinement-analysis"
+    ) as job:
         report = analyze_refinement(
             cfg.symbol,
             results_root=cfg.paths.results_dir,

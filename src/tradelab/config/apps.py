@@ -75,10 +75,13 @@ class TuneAppConfig(_AppConfig):
     """`tradelab-tune`: tune a Kalman strategy or a forecasting model."""
 
     data: Any = MISSING
+    universe: Any = MISSING
     study: Any = MISSING
     search: Any = MISSING
     robustness: Any = MISSING
+    model: Any = None
     symbol: str | None = None
+    progress: bool = True
 
 
 @dataclass

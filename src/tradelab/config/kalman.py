@@ -117,12 +117,18 @@ class PairsStrategyConfig:
 
 @dataclass
 class PairScreenConfig:
-    """Engle-Granger screening and the choice of non-overlapping pairs."""
+    """Engle-Granger screening and the choice of non-overlapping pairs.
+
+    `symbols`: the tickers screened (empty: the universe's `extra` list, the ETFs and large
+    caps); `lookback_days`: the most recent daily closes used (seed 001: five years).
+    """
 
     pvalue_max: float | None = 0.05
     min_obs: int = 60
     max_pairs: int = 3
     sort_by: PairSortKey = PairSortKey.pvalue
+    symbols: list[str] = field(default_factory=list)
+    lookback_days: int = 1260
 
 
 def _pairs_space() -> dict[str, Any]:

@@ -35,7 +35,8 @@ def log_trials(
 ) -> int:
     """Log trials as finished child runs: all of them, or the best `cap` when there are more.
 
-    Each child gets its parameters, its finite metrics and `score`, and a `rank` tag.
+    Each child gets its parameters, its finite metrics and `score`, and a `rank` tag; the best
+    qualifying trial is also tagged `candidate=true` (what promotion considers).
     """
     order = rank_trials(objective, trials)
     chosen = order if len(order) <= cap else order[:cap]
@@ -49,7 +50,11 @@ def log_trials(
             },
             {k: v for k, v in values.items() if v is not None},
             name=f"trial-{int(row['trial']):05d}",
-            tags={"rank": str(rank), **(tags or {})},
+            tags={
+                "rank": str(rank),
+                **(tags or {}),
+                **({"candidate": "true"} if rank == 0 and values.get("score") is not None else {}),
+            },
         )
     return len(chosen)
 

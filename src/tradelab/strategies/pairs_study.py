@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from tradelab.errors import ConfigError, DataValidationError
 from tradelab.strategies._config import coerce_config
 from tradelab.strategies._io import write_csv_atomic, write_json_atomic
 from tradelab.strategies._logging import log_frame, log_trials
+from tradelab.strategies._robustness import study_statistics
 from tradelab.strategies.cointegration import ols_hedge_ratio, screen_pairs, select_pairs
 from tradelab.strategies.objectives import check_objective, rank_trials
 from tradelab.strategies.pairs import (
@@ -46,6 +47,7 @@ __all__ = [
     "CONFIG_KEYS",
     "RESULT_COLUMNS",
     "PairsStudyResult",
+    "choose_pair",
     "results_table",
     "save_pairs_study",
     "tune_best_pair",
@@ -88,6 +90,7 @@ class PairsStudyResult:
     best_trial: int | None
     best_config: dict[str, Any] | None
     backtest: PairBacktest | None
+    statistics: dict[str, float] = field(default_factory=dict)  # pbo, deflated_sharpe, ...
 
 
 def results_table(trials: pd.DataFrame, defaults: Mapping[str, Any]) -> pd.DataFrame:
@@ -143,10 +146,12 @@ def tune_pairs(
     opens_a: pd.Series | None = None,
     opens_b: pd.Series | None = None,
     max_trial_runs: int = 200,
+    robustness: Any = None,
 ) -> PairsStudyResult:
     """Search the pairs strategy on asset_1 (`closes_a`) against asset_2 (`closes_b`).
 
     Series are indexed by timestamp and named by ticker; opens default to the closes.
+    `robustness` sets the overfitting statistics logged into the job.
     """
     config = coerce_config(KalmanPairsStudyConfig, cfg)
     objective = check_objective(str(config.objective))
@@ -184,6 +189,15 @@ def tune_pairs(
     )  # fmt: skip
     if job is not None:
         _log_pair(job, result, list(config.space), objective, settings, pair, max_trial_runs)
+
+    def blocks(columns: dict[str, np.ndarray], block_id: np.ndarray, n_blocks: int):
+        ev = evaluate_pairs(pair, columns, defaults=defaults, beta0=beta0, backend=backend, block_id=block_id,
+                            n_blocks=n_blocks)  # fmt: skip
+        return ev.block_ret_sum, ev.block_ret_sq, ev.block_n
+
+    equity = None if backtest is None else backtest.values.to_numpy(dtype=np.float64)
+    result.statistics = study_statistics(trials, list(config.space), objective, pair.n_bars, blocks,
+                                         config=robustness, job=job, equity=equity)  # fmt: skip
     return result
 
 
@@ -222,23 +236,14 @@ def _log_pair(
     log_frame(job, result.backtest.fills, "best_fills.csv")
 
 
-def tune_best_pair(
-    closes: pd.DataFrame,
-    cfg: KalmanPairsStudyConfig | Mapping[str, Any] | None = None,
-    search: SearchSettings | Mapping[str, Any] | Any | None = None,
-    job: Job | None = None,
-    *,
-    max_trial_runs: int = 200,
-) -> tuple[pd.DataFrame, PairsStudyResult]:
-    """Screen `closes` (date x ticker), then tune `asset_1`/`asset_2` or the best selected pair.
-
-    Returns the screening table and the study; logs `cointegrated_pairs.csv` into the job.
-    """
+def choose_pair(
+    closes: pd.DataFrame, cfg: KalmanPairsStudyConfig | Mapping[str, Any] | None = None
+) -> tuple[pd.DataFrame, str, str, KalmanPairsStudyConfig]:
+    """Screen `closes` (date x ticker); return the table, the configured or best selected pair,
+    and the config with its starting hedge ratio taken from the screen."""
     config = coerce_config(KalmanPairsStudyConfig, cfg)
     screen = config.screen
     screened = screen_pairs(closes, pvalue_max=screen.pvalue_max, min_obs=screen.min_obs)
-    if job is not None:
-        log_frame(job, screened, "cointegrated_pairs.csv")
     if config.asset_1 and config.asset_2:
         first, second = config.asset_1, config.asset_2
         for name in (first, second):
@@ -254,9 +259,28 @@ def tune_best_pair(
         first, second = str(match["asset_1"].iloc[0]), str(match["asset_2"].iloc[0])
     if config.hedge_ratio is None and not match.empty:
         config = dataclasses.replace(config, hedge_ratio=float(match["hedge_ratio"].iloc[0]))
+    return screened, first, second, config
+
+
+def tune_best_pair(
+    closes: pd.DataFrame,
+    cfg: KalmanPairsStudyConfig | Mapping[str, Any] | None = None,
+    search: SearchSettings | Mapping[str, Any] | Any | None = None,
+    job: Job | None = None,
+    *,
+    max_trial_runs: int = 200,
+    robustness: Any = None,
+) -> tuple[pd.DataFrame, PairsStudyResult]:
+    """Screen `closes` (date x ticker), then tune `asset_1`/`asset_2` or the best selected pair.
+
+    Returns the screening table and the study; logs `cointegrated_pairs.csv` into the job.
+    """
+    screened, first, second, config = choose_pair(closes, cfg)
+    if job is not None:
+        log_frame(job, screened, "cointegrated_pairs.csv")
     study = tune_pairs(
         closes[first].rename(first), closes[second].rename(second), config, search, job,
-        max_trial_runs=max_trial_runs,
+        max_trial_runs=max_trial_runs, robustness=robustness,
     )  # fmt: skip
     return screened, study
 

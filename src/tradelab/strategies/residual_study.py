@@ -30,6 +30,7 @@ from tradelab.errors import ConfigError, DataValidationError
 from tradelab.strategies._config import coerce_config
 from tradelab.strategies._io import write_json_atomic
 from tradelab.strategies._logging import log_frame, log_trials
+from tradelab.strategies._robustness import study_statistics
 from tradelab.strategies.bars import (
     aggregate_bars,
     bar_minutes,
@@ -70,6 +71,7 @@ class SymbolStudy:
     trials: pd.DataFrame
     best_trial: int | None = None  # row of `trials`
     backtest: ResidualBacktest | None = None
+    statistics: dict[str, float] = field(default_factory=dict)  # pbo, deflated_sharpe, ...
 
     @property
     def best(self) -> pd.Series | None:
@@ -186,6 +188,7 @@ def _study_symbol(
     search: SearchSettings,
     job: Job | None,
     max_trial_runs: int,
+    robustness: Any = None,
 ) -> SymbolStudy:
     times = pd.DatetimeIndex(bars["timestamp"])
     close = bars["close"].to_numpy()
@@ -215,6 +218,15 @@ def _study_symbol(
         study.backtest = backtest_residual(close, {**defaults, **params}, settings)
     if job is not None:
         _log_symbol(job, study, cfg, search, max_trial_runs)
+
+    def blocks(columns: dict[str, np.ndarray], block_id: np.ndarray, n_blocks: int):
+        ev = evaluate_residual(close, columns, defaults=defaults, settings=settings, block_id=block_id,
+                               n_blocks=n_blocks)  # fmt: skip
+        return ev.block_ret_sum, ev.block_ret_sq, ev.block_n
+
+    equity = None if study.backtest is None else np.asarray(study.backtest.equity)
+    study.statistics = study_statistics(trials, list(cfg.space), objective, len(close), blocks,
+                                        config=robustness, job=job, equity=equity)  # fmt: skip
     return study
 
 
@@ -258,8 +270,12 @@ def tune_residual(
     job: Job | None = None,
     *,
     max_trial_runs: int = 200,
+    robustness: Any = None,
 ) -> ResidualStudyResult:
-    """Search the residual strategy on each symbol; log into `job` when given (module doc)."""
+    """Search the residual strategy on each symbol; log into `job` when given (module doc).
+
+    `robustness` (a `RobustnessConfig`-like object) sets the overfitting statistics logged per
+    symbol (pbo, deflated_sharpe, n_trials, effective_trials)."""
     config = coerce_config(KalmanResidualStudyConfig, cfg)
     check_objective(str(config.objective))
     for name in config.space:
@@ -296,7 +312,7 @@ def tune_residual(
     for symbol, _ in kept:
         with _symbol_job(job, symbol, many) as target:
             result.symbols[symbol] = _study_symbol(
-                symbol, prepared[symbol], config, settings, target, max_trial_runs
+                symbol, prepared[symbol], config, settings, target, max_trial_runs, robustness
             )
     if job is not None:
         _log_summary(job, result, many)

@@ -1,0 +1,73 @@
+"""Research-validity statistics of a study's trials (PBO, deflated Sharpe, effective trials)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.robustness import equal_blocks, sweep_statistics
+from tradelab.strategies.objectives import rank_trials
+from tradelab.tracking import Job
+
+__all__ = ["study_statistics"]
+
+log = logging.getLogger(__name__)
+# evaluate(columns, block_id, n_blocks) -> (block_ret_sum, block_ret_sq, block_n)
+BlockEvaluator = Callable[
+    [dict[str, np.ndarray], np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarray]
+]
+
+
+def _setting(config: Any, name: str, default: Any) -> Any:
+    if config is None:
+        return default
+    if isinstance(config, dict):
+        return config.get(name, default)
+    return getattr(config, name, default)
+
+
+def study_statistics(
+    trials: pd.DataFrame,
+    params: Sequence[str],
+    objective: str,
+    n_bars: int,
+    evaluate: BlockEvaluator,
+    *,
+    config: Any = None,
+    job: Job | None = None,
+    equity: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Re-run the trials (the best `max_configs` when there are more) with per-block return
+    sums and return the sweep statistics (logged into `job`); empty when under two trials.
+
+    `equity`: the best trial's equity curve; its returns' skewness and kurtosis enter the DSR.
+    """
+    order = rank_trials(objective, trials)
+    order = [int(i) for i in order if math.isfinite(float(trials["score"].iloc[int(i)]))]
+    if len(trials) < 2 or not order:
+        return {}
+    keep = np.array(order[: int(_setting(config, "max_configs", 5000))], dtype=np.int64)
+    if len(keep) < 2:
+        keep = np.arange(len(trials), dtype=np.int64)
+    n_blocks = int(_setting(config, "n_blocks", 16))
+    if n_bars < 2 * n_blocks:
+        log.warning(
+            "only %d bars: too few for %d blocks, no overfitting statistics", n_bars, n_blocks
+        )
+        return {}
+    columns = {k: trials[k].to_numpy()[keep] for k in params}
+    ret_sum, ret_sq, block_n = evaluate(columns, equal_blocks(n_bars, n_blocks), n_blocks)
+    selected = int(np.flatnonzero(keep == order[0])[0])
+    returns = None
+    if equity is not None and len(equity) > 2:
+        eq = np.asarray(equity, dtype=np.float64)
+        returns = eq[1:] / eq[:-1] - 1.0
+    return sweep_statistics(
+        ret_sum, ret_sq, block_n, n_trials=len(trials), selected=selected,
+        selected_returns=returns, config=config, job=job,
+    )  # fmt: skip

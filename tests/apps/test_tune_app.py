@@ -1,0 +1,78 @@
+"""`tradelab-tune` for the Kalman studies, end to end on a tiny synthetic store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from .test_cli import run_app
+
+pytestmark = pytest.mark.slow
+STATS = ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tune")
+    result = run_app("ingest", "data.daily_years=3", "data.minute_days=5", "data.symbols=[SPY,DIA,QQQ,RIOT,PLUG]",
+                     "progress=false", cwd=root)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def _client(root: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
+
+
+def _runs(root: Path, experiment: str):
+    client = _client(root)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, experiment
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def test_residual_study_logs_trials_candidate_and_statistics(workdir: Path) -> None:
+    result = run_app("tune", "study=kalman_residual", "search=random", "search.n_trials=12", "symbol=RIOT",
+                     "study.max_last_price=null", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    parents, children = _runs(workdir, "kalman_residual/RIOT")
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    assert len(children) == 12 and all(c.info.status == "FINISHED" for c in children)
+    assert all(k in parents[0].data.metrics for k in STATS)
+    assert parents[0].data.metrics["n_trials"] == 12
+    candidates = [c for c in children if c.data.tags.get("candidate") == "true"]
+    assert len(candidates) == 1 and candidates[0].data.tags["rank"] == "0"
+    assert {"process_noise_q", "residual_z_entry"} <= set(candidates[0].data.params)
+    metrics = json.loads((workdir / "results/kalman_residual/RIOT/metrics.json").read_text())
+    assert metrics["pbo"] == pytest.approx(parents[0].data.metrics["pbo"])
+
+
+def test_pairs_study_screens_tunes_and_writes_the_seed_files(workdir: Path) -> None:
+    result = run_app("tune", "study=kalman_pairs", "search=grid", "study.screen.symbols=[SPY,DIA,QQQ]",
+                     "study.screen.lookback_days=600", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    folders = list((workdir / "results/kalman_pairs").iterdir())
+    assert len(folders) == 1 and set(folders[0].name.split("-")) == {"SPY", "DIA"}
+    prod = json.loads((folders[0] / "kalman_prod_config.json").read_text())
+    assert list(prod)[:11] == ["window", "entry_z", "exit_z", "stop_z", "stake", "long_only", "delta", "R",
+                               "initial_cash", "commission", "note"]  # fmt: skip
+    parents, children = _runs(workdir, f"kalman_pairs/{folders[0].name}")
+    assert len(children) == 72 and all(k in parents[0].data.metrics for k in STATS)
+    assert sum(c.data.tags.get("candidate") == "true" for c in children) == 1
+    header = (folders[0] / "cointegrated_pairs.csv").read_text().splitlines()[0]
+    assert (
+        header
+        == "asset_1,asset_2,corr,pvalue,coint_t,crit_1pct,crit_5pct,crit_10pct,hedge_ratio,intercept,n_obs"
+    )
+
+
+def test_unknown_symbol_fails_with_a_hint(workdir: Path) -> None:
+    result = run_app("tune", "study=kalman_residual", "symbol=ZZZZ", cwd=workdir)
+    assert result.returncode != 0
+    assert "ZZZZ" in result.stderr and "tradelab-ingest" in result.stderr

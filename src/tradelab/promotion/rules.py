@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "Candidate",
@@ -63,11 +64,15 @@ class Gates:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A tracked configuration: its run, metrics, params, tags, and `context` (the resolved
+    config and params of the job that produced it)."""
+
     run_id: str
     target: str
     metrics: Mapping[str, float]
     params: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

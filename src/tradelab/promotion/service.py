@@ -56,8 +56,23 @@ def _parse(value: str) -> Any:
         return value
 
 
+def _job_context(client: Any, run: Any) -> dict[str, Any]:
+    """The resolved config (artifact `config.yaml`) and params of a job's parent run."""
+    import tempfile
+
+    context: dict[str, Any] = {"params": dict(run.data.params), "config": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = _retry(lambda: client.download_artifacts(run.info.run_id, "config.yaml", tmp))
+        except Exception:
+            return context
+        context["config"] = yaml.safe_load(Path(path).read_text()) or {}
+    return context
+
+
 def find_candidates(client: Any, family: str, target: str) -> list[Candidate]:
-    """Return the finished candidate runs of `<family>/<target>` with their parents' statistics."""
+    """Return the finished candidate runs of `<family>/<target>` with their parents' statistics
+    and the parent job's resolved config as context."""
     exp = _retry(lambda: client.get_experiment_by_name(f"{family}/{target}"))
     if exp is None:
         return []
@@ -68,20 +83,35 @@ def find_candidates(client: Any, family: str, target: str) -> list[Candidate]:
             max_results=5000,
         )
     )
-    parents: dict[str, Mapping[str, float]] = {}
+    parents: dict[str, tuple[Mapping[str, float], dict[str, Any]] | None] = {}
     out = []
     for run in runs:
         metrics = dict(run.data.metrics)
         parent_id = run.data.tags.get("mlflow.parentRunId")
+        context: dict[str, Any] = {}
         if parent_id:
             if parent_id not in parents:
                 parent = _retry(lambda p=parent_id: client.get_run(p))
-                parents[parent_id] = parent.data.metrics if parent.info.status == "FINISHED" else {}
+                finished = parent.info.status == "FINISHED"
+                parents[parent_id] = (
+                    (parent.data.metrics, _job_context(client, parent)) if finished else None
+                )
+            known = parents[parent_id]
+            if known is None:
+                continue  # a candidate of a failed or unfinished job is not a candidate
+            parent_metrics, context = known
             for key in PARENT_METRICS:
-                if key in parents[parent_id] and key not in metrics:
-                    metrics[key] = parents[parent_id][key]
+                if key in parent_metrics and key not in metrics:
+                    metrics[key] = parent_metrics[key]
         out.append(
-            Candidate(run.info.run_id, target, metrics, dict(run.data.params), dict(run.data.tags))
+            Candidate(
+                run.info.run_id,
+                target,
+                metrics,
+                dict(run.data.params),
+                dict(run.data.tags),
+                context,
+            )
         )
     return out
 

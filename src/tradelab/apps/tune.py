@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
@@ -37,9 +38,46 @@ def _bars(store: ParquetStore, symbol: str, timeframe: str) -> pd.DataFrame:
         raise DataError(f"{exc} (run tradelab-ingest first, or check the symbol)") from exc
 
 
+_HEADLINE = ("score", "total_return", "sharpe", "max_drawdown", "num_trades", "win_rate", "pbo",
+             "deflated_sharpe", "n_trials", "effective_trials")  # fmt: skip
+
+
+def _clean(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if v != v else float(v)) for k, v in metrics.items()}  # NaN -> null for JSON
+
+
 def _write_metrics(folder: Path, metrics: dict[str, Any]) -> None:
-    clean = {k: (None if v != v else v) for k, v in metrics.items()}  # NaN -> null for JSON
-    write_if_changed(folder / "metrics.json", json.dumps(clean, indent=2, sort_keys=True) + "\n")
+    write_if_changed(
+        folder / "metrics.json", json.dumps(_clean(metrics), indent=2, sort_keys=True) + "\n"
+    )
+
+
+def _write_metrics_file(cfg: DictConfig, metrics: dict[str, Any]) -> None:
+    """Write headline metrics to `cfg.metrics_file` (what `dvc metrics show` reads)."""
+    if not cfg.metrics_file:
+        return
+    path = Path(cfg.metrics_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_if_changed(path, json.dumps(_clean(metrics), indent=2, sort_keys=True) + "\n")
+
+
+def _residual_headline(
+    per_target: dict[str, dict[str, Any]], summary: dict[str, Any]
+) -> dict[str, Any]:
+    """Seed 000's summary plus medians of the per-symbol research statistics."""
+
+    def median(key: str) -> float:
+        values = [m[key] for m in per_target.values() if key in m and m[key] == m[key]]
+        return float(np.median(values)) if values else float("nan")
+
+    credible = sum(
+        1
+        for m in per_target.values()
+        if m.get("pbo", 1.0) <= 0.5 and m.get("deflated_sharpe", 0.0) >= 0.95
+    )
+    return {**summary, "n_symbols": len(per_target), "median_sharpe": median("sharpe"),
+            "median_pbo": median("pbo"), "median_deflated_sharpe": median("deflated_sharpe"),
+            "symbols_passing_pbo_dsr": credible}  # fmt: skip
 
 
 def _residual(cfg: DictConfig, tracker: Tracker) -> float:
@@ -63,6 +101,7 @@ def _residual(cfg: DictConfig, tracker: Tracker) -> float:
     combined = ResidualStudyResult({}, {}, 0, int(study["strategy"]["aggregate_mins"]),
                                    float(study["target_return"]), str(study["objective"]))  # fmt: skip
     out_root = Path(cfg.paths.results_dir) / "kalman_residual"
+    per_target: dict[str, dict[str, Any]] = {}
     for symbol in symbols:
         bars = _bars(store, symbol, timeframe)
         last = float(bars["close"].iloc[-1])
@@ -83,8 +122,14 @@ def _residual(cfg: DictConfig, tracker: Tracker) -> float:
         combined.n_trials = result.n_trials
         sym = result.symbols.get(symbol)
         if sym is not None and sym.backtest is not None:
-            _write_metrics(out_root / symbol, {**sym.backtest.metrics, **sym.statistics,
-                                               "score": float(sym.trials["score"].iloc[sym.best_trial])})  # fmt: skip
+            best = {
+                **sym.backtest.metrics,
+                **sym.statistics,
+                "score": float(sym.trials["score"].iloc[sym.best_trial]),
+            }
+            _write_metrics(out_root / symbol, best)
+            per_target[symbol] = best
+
     if len(symbols) > 1 and combined.best:
         with job_for(
             tracker, cfg, experiment="kalman_residual/universe", run_name="summary"
@@ -97,6 +142,7 @@ def _residual(cfg: DictConfig, tracker: Tracker) -> float:
                 out_root.mkdir(parents=True, exist_ok=True)
                 fig.savefig(out_root / "summary.png", dpi=110, bbox_inches="tight")
     summary = combined.summary()
+    _write_metrics_file(cfg, _residual_headline(per_target, summary))
     return float(summary["avg_return"])
 
 
@@ -132,7 +178,9 @@ def _pairs(cfg: DictConfig, tracker: Tracker) -> float:
     save_pairs_study(result, folder)
     screened.to_csv(folder / "cointegrated_pairs.csv", index=False)
     if result.backtest is not None:
-        _write_metrics(folder, {**result.backtest.metrics, **result.statistics})
+        best = {**result.backtest.metrics, **result.statistics}
+        _write_metrics(folder, best)
+        _write_metrics_file(cfg, {k: best[k] for k in _HEADLINE if k in best})
         return float(result.backtest.metrics["sharpe"])
     return float("nan")
 

@@ -82,6 +82,7 @@ class TuneAppConfig(_AppConfig):
     model: Any = None
     symbol: str | None = None
     progress: bool = True
+    metrics_file: str | None = None
 
 
 @dataclass

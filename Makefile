@@ -11,6 +11,8 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MLFLOW_ENABLE_ASYNC_LOGGING ?= false
 # a local CPU build of torch, when the machine offers one, avoids GBs of CUDA packages
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl))
+# forecasting model libraries, installed without their (outdated) pins: see pyproject.toml
+TOTO_KRONOS := toto-ts==0.2.0 gluonts==0.17.0 sktime==1.2.0
 UI_PORT ?= 5000
 
 .PHONY: install demo test lint ui bench clean
@@ -20,7 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	@if [ -n "$(TORCH_WHEEL)" ]; then echo "installing torch from $(TORCH_WHEEL)"; \
 		$(PIP) install --quiet "$(TORCH_WHEEL)"; fi
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev,forecast]"
+	$(PIP) install --quiet --no-deps $(TOTO_KRONOS)
 	touch $@
 
 install: $(VENV)/.installed

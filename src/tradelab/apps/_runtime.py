@@ -76,9 +76,15 @@ def _terminate_as_interrupt(signum: int, frame: Any) -> None:
 
 def run_hydra_app(config_name: str, body: Callable[[DictConfig], Any]) -> Callable[[], Any]:
     """Wrap `body(cfg)` as a Hydra console entry point using `conf/<config_name>.yaml`."""
+    import warnings
+
     import hydra
 
     register_configs()
+    # ./conf of the working directory is an optional extra search path (production configs)
+    warnings.filterwarnings(
+        "ignore", message="provider=hydra.searchpath in main, path=conf is not available"
+    )
 
     @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=config_name)
     def _main(cfg: DictConfig) -> Any:

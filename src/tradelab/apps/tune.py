@@ -43,7 +43,11 @@ _HEADLINE = ("score", "total_return", "sharpe", "max_drawdown", "num_trades", "w
 
 
 def _clean(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if v != v else float(v)) for k, v in metrics.items()}  # NaN -> null for JSON
+    """Floats for JSON (NaN -> null), nested tables kept."""
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        out[k] = _clean(v) if isinstance(v, dict) else (None if v != v else float(v))
+    return out
 
 
 def _write_metrics(folder: Path, metrics: dict[str, Any]) -> None:

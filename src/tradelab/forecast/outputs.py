@@ -1,0 +1,93 @@
+"""Result files in the seed's layout, written atomically.
+
+<output_dir>/<model>/<SYMBOL>.json
+    {"symbol": "AAPL", "model_type": "toto",
+     "config": {"num_samples": 128, "aggregate": "trimmed_mean_15", ...},
+     "validation": {"price_mae": 1.89, "pct_return_mae": 0.0152, "latency_s": 2.33, ...},
+     "baselines": {...}, "study": {...}}
+<summary_file>
+    {"results": [{"symbol": "AAPL", "best_model": "toto", "best_mae": 0.0152, ...}]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tradelab.errors import DataError, InvalidSymbolError
+
+__all__ = ["check_symbol", "read_result", "result_path", "write_json_atomic"]
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,14}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def check_symbol(symbol: Any) -> str:
+    """Return `symbol` if it can safely become a file name (InvalidSymbolError otherwise)."""
+    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or symbol in (".", ".."):
+        raise InvalidSymbolError(symbol)
+    return symbol
+
+
+def result_path(output_dir: str | Path, model: str, symbol: str) -> Path:
+    """Return `<output_dir>/<model>/<SYMBOL>.json` (model: snake_case name)."""
+    if not _NAME_RE.match(model):
+        raise ValueError(f"model.name {model!r}: use lower-case letters, digits and '_'")
+    return Path(output_dir) / model / f"{check_symbol(symbol)}.json"
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write `obj` as JSON through a temporary file in the same folder, then rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """Read a result file, checking the fields the seed defines (DataError otherwise)."""
+    source = Path(path)
+    try:
+        data = json.loads(source.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read result ({exc})", file=source) from exc
+    for key in ("symbol", "model_type", "config", "validation"):
+        if key not in data:
+            raise DataError("result file lacks a field", file=source, field=key)
+    if "pct_return_mae" not in data["validation"]:
+        raise DataError(
+            "result file lacks a metric", file=source, field="validation.pct_return_mae"
+        )
+    return data
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types; NaN and infinities become null (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

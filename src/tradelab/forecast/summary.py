@@ -1,0 +1,267 @@
+"""Best model per symbol, with the seed's two combinations scored as extra candidates.
+
+Notation
+    point_m:  (steps, horizon) point forecast of candidate m on the shared windows
+    mae_m     its pct_return_mae on those windows
+
+    ensemble_of_ensembles   sum_m w_m point_m over `study.ensemble_members`,
+                            w_m = (1 / mae_m) / sum_j (1 / mae_j)
+                            (for two members: w_a = mae_b / (mae_a + mae_b), the seed's rule)
+    regime_switch           per window: `regime.high_vol_model` (its samples re-aggregated with
+                            `high_vol_aggregate`) when the std of the last `vol_lookback`
+                            returns exceeds the threshold, else `regime.low_vol_model`;
+                            threshold = `vol_quantile` quantile of the rolling std over the
+                            history before the first window.
+
+Caveat, as in the seed: the ensemble weights come from the same windows they are scored on,
+so its score is optimistic; use it to shortlist, not as an out-of-sample estimate.
+Every candidate, baselines included, competes for `best_model`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tradelab.errors import ModelUnavailableError
+from tradelab.forecast._config import as_plain
+from tradelab.forecast.aggregation import aggregate
+from tradelab.forecast.base import Forecaster, SeriesData
+from tradelab.forecast.cache import SampleCache
+from tradelab.forecast.outputs import check_symbol, read_result, result_path, write_json_atomic
+from tradelab.forecast.registry import load_forecaster, model_type_of
+from tradelab.forecast.tuning import (
+    ForecastStudyResult,
+    score_baselines,
+    study_settings,
+    tune_forecaster,
+)
+from tradelab.forecast.validation import Evaluation, ValidationPlan, Validator
+from tradelab.tracking import Job
+
+__all__ = [
+    "Candidate",
+    "SymbolSummary",
+    "run_forecast_pipeline",
+    "summarize_symbol",
+    "write_summary",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Candidate:
+    """One scored forecast on the shared windows: a tuned model, a combination or a baseline."""
+
+    name: str
+    kind: str
+    metrics: dict[str, float]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SymbolSummary:
+    """All candidates of a symbol and the best one (lowest pct_return_mae)."""
+
+    symbol: str
+    candidates: dict[str, Candidate]
+    skipped: dict[str, str]
+    windows: str
+
+    @property
+    def best(self) -> Candidate:
+        return min(self.candidates.values(), key=lambda c: c.metrics["pct_return_mae"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry written to the summary file (seed: symbol, best_model, best_mae)."""
+        best = self.best
+        return {
+            "symbol": self.symbol,
+            "best_model": best.name,
+            "best_kind": best.kind,
+            "best_mae": best.metrics["pct_return_mae"],
+            "candidates": {
+                name: {"kind": c.kind, **c.metrics, **({"details": c.details} if c.details else {})}
+                for name, c in self.candidates.items()
+            },
+            "skipped": dict(self.skipped),
+            "windows": self.windows,
+        }
+
+
+def summarize_symbol(
+    data: Any,
+    symbol: str,
+    model_cfgs: Sequence[Any],
+    study_cfg: Any = None,
+    *,
+    output_dir: str | Path | None = None,
+    forecasters: Mapping[str, Forecaster] | None = None,
+    cache: SampleCache | None = None,
+    job: Job | None = None,
+) -> SymbolSummary:
+    """Score every tuned model's best config, the baselines and the two combinations.
+
+    Best configs are read from `<output_dir>/<model>/<SYMBOL>.json`; each is evaluated again
+    on the same windows (a shared or on-disk `cache` makes that free). A model without a
+    result file or without weights is listed in `skipped` with the reason.
+    """
+    symbol = check_symbol(symbol)
+    settings = study_settings(study_cfg)
+    out_dir = Path(output_dir if output_dir is not None else settings["output_dir"])
+    series = SeriesData.from_input(data)
+    if cache is None and settings.get("sample_cache", True):
+        cache = SampleCache(settings.get("cache_dir"))
+    validator = Validator(
+        series, ValidationPlan.from_config(settings), seed=int(settings["seed"]), cache=cache
+    )
+    candidates: dict[str, Candidate] = {}
+    skipped: dict[str, str] = {}
+    for name, metrics in score_baselines(validator, settings).items():
+        candidates[name] = Candidate(name, "baseline", metrics)
+    reference = candidates["zero_return"].metrics["pct_return_mae"]
+
+    evaluations: dict[str, tuple[Forecaster, Evaluation]] = {}
+    for cfg in model_cfgs:
+        model = as_plain(cfg)
+        kind = model_type_of(model)
+        name = str(model.get("name") or kind)
+        if kind == "baselines":
+            continue
+        path = result_path(out_dir, name, symbol)
+        if not path.is_file():
+            skipped[name] = f"no result file {path} (run the study first)"
+            continue
+        stored = read_result(path)
+        try:
+            forecaster = (forecasters or {}).get(name) or load_forecaster(model)
+        except ModelUnavailableError as exc:
+            skipped[name] = str(exc)
+            continue
+        ev = validator.evaluate(forecaster, stored["config"], reference_mae=reference)
+        evaluations[name] = (forecaster, ev)
+        candidates[name] = Candidate(name, "model", ev.metrics, {"config": stored["config"]})
+
+    for combo in (_ensemble_of_ensembles(validator, evaluations, settings, reference),
+                  _regime_switch(validator, evaluations, settings, reference)):  # fmt: skip
+        if isinstance(combo, Candidate):
+            candidates[combo.name] = combo
+        else:
+            skipped.update(combo)
+    summary = SymbolSummary(symbol, candidates, skipped, validator.fingerprint())
+    if job is not None:
+        best = summary.best
+        job.set_tags({"best_model": best.name})
+        job.log_metrics(
+            {f"{n}_pct_return_mae": c.metrics["pct_return_mae"] for n, c in candidates.items()}
+        )
+        job.log_dict(summary.to_dict(), f"forecast/summary_{symbol}.json")
+    return summary
+
+
+def _ensemble_of_ensembles(
+    validator: Validator,
+    evaluations: Mapping[str, tuple[Forecaster, Evaluation]],
+    settings: Mapping[str, Any],
+    reference: float,
+) -> Candidate | dict[str, str]:
+    name = "ensemble_of_ensembles"
+    members = [m for m in settings.get("ensemble_members") or [] if m in evaluations]
+    if len(members) < 2:
+        return {name: f"needs two scored members of {settings.get('ensemble_members')}"}
+    maes = np.array([evaluations[m][1].metrics["pct_return_mae"] for m in members])
+    if np.any(maes <= 0):
+        return {name: "a member has zero error; inverse-MAE weights are undefined"}
+    weights = (1.0 / maes) / np.sum(1.0 / maes)
+    point = sum(w * evaluations[m][1].point for w, m in zip(weights, members))
+    metrics = validator.score_points(np.asarray(point), reference)
+    return Candidate(
+        name, "combination", metrics, {"weights": dict(zip(members, weights.tolist()))}
+    )
+
+
+def _regime_switch(
+    validator: Validator,
+    evaluations: Mapping[str, tuple[Forecaster, Evaluation]],
+    settings: Mapping[str, Any],
+    reference: float,
+) -> Candidate | dict[str, str]:
+    name = "regime_switch"
+    regime = settings.get("regime") or {}
+    high, low = str(regime.get("high_vol_model")), str(regime.get("low_vol_model"))
+    missing = [m for m in (high, low) if m not in evaluations]
+    if missing:
+        return {name: f"needs scored models {missing}"}
+    lookback = int(regime.get("vol_lookback", 20))
+    quantile = float(regime.get("vol_quantile", 0.5))
+    vol = validator.recent_volatility(lookback)
+    threshold = validator.volatility_threshold(lookback, quantile)
+    high_ev = evaluations[high][1]
+    high_agg = regime.get("high_vol_aggregate")
+    high_point = aggregate(high_ev.samples, str(high_agg)) if high_agg else high_ev.point
+    is_high = vol > threshold
+    point = np.where(is_high[:, None], high_point, evaluations[low][1].point)
+    metrics = validator.score_points(point, reference)
+    details = {
+        "threshold": threshold,
+        "high_vol_windows": int(is_high.sum()),
+        "high_vol_model": high,
+        "high_vol_aggregate": high_agg,
+        "low_vol_model": low,
+    }
+    return Candidate(name, "combination", metrics, details)
+
+
+def write_summary(summaries: Sequence[SymbolSummary], path: str | Path) -> Path:
+    """Write `{"results": [...]}` (one entry per symbol) atomically."""
+    return write_json_atomic(path, {"results": [s.to_dict() for s in summaries]})
+
+
+def run_forecast_pipeline(
+    data: Any,
+    symbol: str,
+    model_cfgs: Sequence[Any],
+    study_cfg: Any = None,
+    search_cfg: Any = None,
+    *,
+    job: Job | None = None,
+    output_dir: str | Path | None = None,
+) -> tuple[list[ForecastStudyResult], SymbolSummary]:
+    """Tune every available model for one symbol, then summarize; unavailable ones are skipped.
+
+    Models without weights are reported (log and `skipped`), never faked; with none available
+    the summary holds the baselines only.
+    """
+    settings = study_settings(study_cfg)
+    settings["on_unavailable"] = "baselines"
+    cache = SampleCache(settings.get("cache_dir")) if settings.get("sample_cache", True) else None
+    results: list[ForecastStudyResult] = []
+    loaded: dict[str, Forecaster] = {}
+    for cfg in model_cfgs:
+        model = as_plain(cfg)
+        name = str(model.get("name") or model_type_of(model))
+        if model_type_of(model) != "baselines":
+            # when loading fails, tune_forecaster records why and scores the baselines only
+            with contextlib.suppress(ModelUnavailableError):
+                loaded[name] = load_forecaster(model)
+        child = job.child(name) if job is not None else None
+        with child if child is not None else contextlib.nullcontext():
+            res = tune_forecaster(
+                data, model, settings, search_cfg, symbol=symbol, job=child,
+                output_dir=output_dir, forecaster=loaded.get(name), cache=cache,
+            )  # fmt: skip
+        results.append(res)
+        if not res.available:
+            log.warning("%s: %s unavailable, baselines only: %s", symbol, res.model, res.reason)
+    summary = summarize_symbol(
+        data, symbol, model_cfgs, settings,
+        output_dir=output_dir, forecasters=loaded, cache=cache, job=job,
+    )  # fmt: skip
+    return results, summary

@@ -1,0 +1,111 @@
+"""Promotion adapter of the forecast family: the best model (or baseline) per symbol.
+
+Production configuration: `symbol`, `name` (toto, kronos, kronos_ensemble, zero_return, drift,
+lookback_median), `kind` (model | baseline), `model` (the model config with its local weights
+directory; none for baselines), `params` (the tuned parameters), `study` (windows, horizon,
+seed, baseline lookbacks) and `validation`. Seed file: `hyperparams/best/<SYMBOL>.json`
+(seed 002's format). The registered model forecasts the next `horizon` closes of a bars frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tradelab.promotion.families import FamilySpec, register_family
+from tradelab.promotion.rules import Candidate, Objective
+
+__all__ = ["FORECAST", "predict_forecast"]
+
+_VALIDATION = ("price_mae", "pct_return_mae", "latency_s")
+
+
+def _config(candidate: Candidate, target: str) -> dict[str, Any]:
+    study = copy.deepcopy(dict(candidate.context.get("config", {}).get("study", {})))
+    if not study:
+        raise ValueError(f"run {candidate.run_id}: the job's config.yaml has no study section")
+    kind, name = candidate.params.get("kind", "baseline"), candidate.params.get("model", "")
+    params = {
+        k.removeprefix("config."): yaml.safe_load(v)
+        for k, v in candidate.params.items()
+        if k.startswith("config.")
+    }
+    model = json.loads(candidate.params["model_config"]) if kind == "model" else None
+    validation = {k: candidate.metrics.get(k) for k in _VALIDATION}
+    return {"symbol": target, "name": name, "kind": kind, "model": model, "params": params, "study": study,
+            "validation": validation}  # fmt: skip
+
+
+def _overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
+    study = {k: v for k, v in config["study"].items() if k not in ("symbols", "models")}
+    if config["kind"] == "baseline":
+        return {"defaults": [{"override /study": "forecast"}, {"override /model": "baselines"}],
+                "symbol": target, "study": study}  # fmt: skip
+    model = copy.deepcopy(dict(config["model"]))
+    model["search_space"] = {
+        k: [v] for k, v in config["params"].items() if k in (model.get("search_space") or {})
+    }
+    return {"defaults": [{"override /study": "forecast"}, {"override /model": config["name"]}],
+            "symbol": target, "study": study, "model": model, "search": {"n_trials": 1, "batch_size": 1}}  # fmt: skip
+
+
+def _seed_files(config: Mapping[str, Any], target: str) -> dict[str, Any]:
+    return {f"hyperparams/best/{target}.json": {
+        "symbol": target, "model_type": config["name"], "config": dict(config["params"]),
+        "validation": dict(config["validation"]),
+    }}  # fmt: skip
+
+
+def _forecaster(config: Mapping[str, Any]) -> Any:
+    if config["kind"] == "baseline":
+        from tradelab.forecast.baselines import make_baselines
+
+        lookbacks = config["study"].get("baselines") or {}
+        models = make_baselines(
+            int(lookbacks.get("drift_lookback", 252)), int(lookbacks.get("median_lookback", 20))
+        )
+        return next(m for m in models if m.name == config["name"])
+    from tradelab.forecast.registry import load_forecaster
+
+    return load_forecaster(config["model"])
+
+
+def predict_forecast(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """Forecast the next `horizon` closes after the last bar of `frame` (timestamp + close,
+    OHLCV for Kronos): the point forecast (the tuned aggregation) and the 10%/90% sample
+    quantiles."""
+    from tradelab.forecast.base import SeriesData
+
+    series = SeriesData.from_input(frame)
+    horizon = int(config["study"].get("horizon", 1))
+    model = _forecaster(config)
+    params = dict(config["params"])
+    context = series.context(len(series), model.context_length(params), horizon)
+    samples = np.asarray(
+        model.sample_paths(context, horizon, params, int(config["study"].get("seed", 1234)))
+    )
+    point = np.asarray(model.point_forecast(samples[None, ...], params))[0]
+    last = float(series.close[-1])
+    out = pd.DataFrame({"step": np.arange(1, horizon + 1), "forecast_close": point, "forecast_return": point / last - 1.0,
+                        "q10": np.quantile(samples, 0.1, axis=0), "q90": np.quantile(samples, 0.9, axis=0)})  # fmt: skip
+    if context.future_timestamps is not None:
+        out.insert(1, "timestamp", pd.to_datetime(context.future_timestamps, unit="ns", utc=True))
+    return out
+
+
+FORECAST = register_family(
+    FamilySpec(
+        name="forecast",
+        objective=Objective("pct_return_mae", maximize=False),
+        config=_config,
+        overlay=_overlay,
+        seed_files=_seed_files,
+        predict=predict_forecast,
+    )
+)

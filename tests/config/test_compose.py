@@ -10,7 +10,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from tradelab.apps._runtime import conf_dir
 from tradelab.config import register_configs
 
-APPS = ["ingest", "wfo", "tune", "analyze", "promote"]
+APPS = ["ingest", "wfo", "tune", "analyze", "promote", "report"]
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ __all__ = [
     "PromoteAction",
     "PromoteAppConfig",
     "PromotionGatesConfig",
+    "ReportAppConfig",
     "TuneAppConfig",
     "WfoAppConfig",
 ]
@@ -126,3 +127,11 @@ class PromoteAppConfig(_AppConfig):
     margin: float = 0.0
     relative_margin: bool = True
     gates: PromotionGatesConfig = field(default_factory=PromotionGatesConfig)
+
+
+@dataclass
+class ReportAppConfig(_AppConfig):
+    """`tradelab-report`: the run summary of a pipeline, from results/, metrics/, production/."""
+
+    title: str = "tradelab pipeline run"
+    metrics_dir: str = "metrics"

@@ -12,6 +12,7 @@ from tradelab.config.apps import (
     AnalyzeAppConfig,
     IngestAppConfig,
     PromoteAppConfig,
+    ReportAppConfig,
     TuneAppConfig,
     WfoAppConfig,
 )
@@ -68,6 +69,7 @@ def register_configs() -> None:
         "tune": TuneAppConfig,
         "analyze": AnalyzeAppConfig,
         "promote": PromoteAppConfig,
+        "report": ReportAppConfig,
     }.items():
         cs.store(name=f"{name}_schema", node=node)
     for group, options in _group_schemas().items():

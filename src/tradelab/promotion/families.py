@@ -36,7 +36,8 @@ class FamilySpec:
     `conf/production/<family>/<target>.yaml` (`tradelab-<app> +production=<family>/<target>`
     re-runs it). `seed_files(config, target)` returns the seeds' JSON files
     ({relative path under the production dir: object}). `predict(config, frame)` is what the
-    registered pyfunc model answers for a bars frame.
+    registered pyfunc model answers for a bars frame. `report_bars(config, store)` returns the
+    bars a report runs `predict` on to draw the champion's equity curve.
     """
 
     name: str
@@ -47,6 +48,8 @@ class FamilySpec:
     seed_files: Callable[[Mapping[str, Any], str], dict[str, Any]] = lambda config, target: {}
     metric_names: Mapping[str, str] = field(default_factory=dict)
     app: str = "tune"
+    # bars the champion is shown on in reports: (config, store) -> frame for `predict`
+    report_bars: Callable[[Mapping[str, Any], Any], pd.DataFrame] | None = None
 
 
 _FAMILIES: dict[str, FamilySpec] = {}

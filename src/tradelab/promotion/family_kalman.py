@@ -91,6 +91,19 @@ def predict_residual(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataF
                          "equity": bt.equity})  # fmt: skip
 
 
+def _residual_bars(config: Mapping[str, Any], store: Any) -> pd.DataFrame:
+    return store.get(config["symbol"], f"{int(config['settings']['aggregate_mins'])}min")
+
+
+def _pairs_bars(config: Mapping[str, Any], store: Any) -> pd.DataFrame:
+    a, b = config["asset_1"], config["asset_2"]
+    legs = {name: store.get(name, "1day").set_index("timestamp") for name in (a, b)}
+    frame = pd.DataFrame({f"close_{a}": legs[a]["close"], f"close_{b}": legs[b]["close"],
+                          f"open_{a}": legs[a]["open"], f"open_{b}": legs[b]["open"]}).dropna()  # fmt: skip
+    frame = frame.iloc[-int(config["lookback_days"]) :]
+    return frame.rename_axis("timestamp").reset_index()
+
+
 RESIDUAL = register_family(
     FamilySpec(
         name="kalman_residual",
@@ -99,6 +112,7 @@ RESIDUAL = register_family(
         overlay=_residual_overlay,
         predict=predict_residual,
         metric_names={"trades": "num_trades", "drawdown": "max_drawdown"},
+        report_bars=_residual_bars,
     )
 )
 
@@ -184,5 +198,6 @@ PAIRS = register_family(
         seed_files=_pairs_seed_files,
         predict=predict_pairs,
         metric_names={"trades": "num_trades", "drawdown": "max_drawdown"},
+        report_bars=_pairs_bars,
     )
 )

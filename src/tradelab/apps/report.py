@@ -1,0 +1,43 @@
+"""`tradelab-report`: the run summary of a pipeline (Markdown + HTML + figures), logged to MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
+from tradelab.data import ParquetStore
+from tradelab.reports.pipeline_report import build_report
+from tradelab.tracking.mlflow_tracker import MlflowTracker
+
+
+def run(cfg: DictConfig) -> str:
+    """Build the report from results/, metrics/ and production/; return the HTML path."""
+    tracker = tracker_for(cfg)
+    client = tracker.client if isinstance(tracker, MlflowTracker) else None
+    store = ParquetStore(cfg.paths.store_dir, offline=True)
+    out_dir = Path(cfg.paths.reports_dir)
+    with job_for(
+        tracker,
+        cfg,
+        experiment="report/pipeline",
+        run_name="summary",
+        data_hash=store.content_hash(),
+    ) as job:
+        report = build_report(results_dir=cfg.paths.results_dir, metrics_dir=cfg.metrics_dir,
+                              production_dir=cfg.paths.deploy_dir, out_dir=out_dir, store=store, client=client,
+                              title=str(cfg.title))  # fmt: skip
+        job.log_artifact(report.markdown, "report")
+        job.log_artifact(report.html, "report")
+        for figure in report.figures:
+            job.log_artifact(figure, "report/figures")
+        job.log_metrics({"figures": len(report.figures)})
+    print(f"report: {report.html}")
+    return str(report.html)
+
+
+main = run_hydra_app("report", run)
+
+if __name__ == "__main__":
+    main()

@@ -50,7 +50,9 @@ class Grid:
         for name, item in spec.items():
             dim = Dimension.parse(str(name), item)
             if not dim.discrete:
-                raise ValueError(f"grid parameter '{name}' must be discrete (values or min/max/step)")
+                raise ValueError(
+                    f"grid parameter '{name}' must be discrete (values or min/max/step)"
+                )
             assert dim.values is not None
             try:
                 lv = tuple(float(v) for v in dim.values)
@@ -107,6 +109,25 @@ class Grid:
         """Inverse of `digits`: level indices `(n, n_params)` to combination indices."""
         digits = np.asarray(digits, dtype=np.int64)
         return digits @ self.strides
+
+    def encode_values(self, values: Mapping[str, Any]) -> np.ndarray:
+        """Inverse of `decode`: `{name: array of values}` to combination indices.
+
+        Every value must be one of the grid's levels (to 1e-9 relative); a missing name or an
+        off-grid value raises.
+        """
+        digits = []
+        for k, name in enumerate(self.names):
+            if name not in values:
+                raise KeyError(f"no values for grid parameter '{name}'")
+            v = np.atleast_1d(np.asarray(values[name], dtype=np.float64))
+            lv = np.asarray(self.levels[k])
+            idx = np.abs(v[:, None] - lv[None, :]).argmin(axis=1)
+            if not np.allclose(lv[idx], v, rtol=1e-9, atol=1e-12):
+                bad = v[~np.isclose(lv[idx], v, rtol=1e-9, atol=1e-12)][0]
+                raise ValueError(f"value {bad!r} of '{name}' is not a level of the grid")
+            digits.append(idx)
+        return self.encode(np.stack(digits, axis=1))
 
     def fingerprint(self) -> str:
         """Hash of names and values: a cache built for another grid is never reused."""

@@ -1,0 +1,255 @@
+"""WFO engine benchmark: bar-evaluations per second per core, and phase1_slim x 4 phases.
+
+    python bench/wfo.py [--combos 65536] [--baseline-combos 8192] [--skip-sweep]
+
+1. For each ATR-D variant, one 10-year phase (6y IS / 4y OOS after 100 warmup bars) of
+   synthetic random-walk daily bars: the numba kernel on one thread against a straightforward
+   NumPy implementation of the same rules (bars in a Python loop, combinations vectorized),
+   measured in this process; the ratio is printed, and the two must agree on PnL.
+2. `run_wfo` of atr_d_l over `conf/grid/phase1_slim.yaml` (~1M combinations) x the four
+   default phases on 16 years of bars, all threads, results cached to a temporary folder.
+
+Throughput counts simulated (combination, traded bar) pairs; timings are wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from omegaconf import OmegaConf
+
+from tradelab.kernels.atr_d import TREND_EMA, TREND_HMA
+from tradelab.kernels.enums import Param
+from tradelab.wfo import (
+    StrategySpec,
+    WfoData,
+    grid_for_strategy,
+    grid_from_config,
+    phases_from_config,
+    run_wfo,
+    strategy_from_config,
+)
+from tradelab.wfo.engine import PreparedPhase, prepare_phase, run_prepared
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+VARIANTS = ["atr_d_l", "atr_d_ls", "atr_d_hma_l", "atr_d_hma_ls", "atr_d_duals_l", "atr_d_duals_ls"]
+
+
+def synthetic_bars(years: float, seed: int = 42) -> WfoData:
+    """Random-walk daily bars (and a correlated second symbol) ending on a fixed date."""
+    rng = np.random.default_rng(seed)
+    n = int(years * 261)  # business days
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.013, n)))
+    prev = np.concatenate([[100.0], close[:-1]])
+    open_ = prev * np.exp(rng.normal(0.0, 0.004, n))
+    high = np.maximum(open_, close) * (1.0 + np.abs(rng.normal(0.0, 0.006, n)))
+    low = np.minimum(open_, close) * (1.0 - np.abs(rng.normal(0.0, 0.006, n)))
+    close2 = close * np.exp(np.cumsum(rng.normal(0.0, 0.004, n)))
+    days = np.busday_offset("2026-10-30", -np.arange(n)[::-1], roll="backward")
+    return WfoData(days.astype("datetime64[ns]"), open_, high, low, close, close2=close2)
+
+
+def _load(group: str, name: str) -> dict:
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"))
+    cfg.pop("defaults", None)
+    return cfg
+
+
+def numpy_sweep(prep: PreparedPhase, combos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same strategy in plain NumPy: bars in a Python loop, combinations as vectors.
+
+    Returns (is_pnl, oos_pnl). Per-bar metrics (returns, their sums, drawdowns) are kept
+    like the kernel does, so both do the same work.
+    """
+    op, hi, lo, cl, atr, bbw, trd = prep.arrays[:7]
+    strides, radix, values, atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst = (
+        prep.arrays[7:]
+    )
+    t_first, t_bound, t_last, trend_kind, fixed_mode = (int(v) for v in iconst)
+    capital, frac, comm, slip = fconst[:4]
+    d = (combos[:, None] // strides[None, :]) % radix[None, :]
+
+    def val(p: int) -> np.ndarray:
+        return values[p, d[:, p]]
+
+    short = prep.strategy.kind.value.endswith("_ls")
+    c_atr = atr_row[d[:, Param.atr_period]]
+    c_atrs = atr_row_s[d[:, Param.atr_period], d[:, Param.short_mult]]
+    c_base = base_row[d[:, Param.baseline_period]]
+    c_bbw = bbw_row[d[:, Param.bb_period], d[:, Param.bb_dev]]
+    if trend_kind == TREND_HMA:
+        c_trd = trd_row[d[:, Param.hma_fast], d[:, Param.hma_slow]]
+        tlim, slim = np.zeros(len(combos)), np.zeros(len(combos))
+    else:
+        c_trd = trd_row[d[:, Param.ema_period], d[:, Param.ema_slope_bars]]
+        tlim = np.full(len(combos), -np.inf)
+        slim = (
+            -val(Param.ema_slope_min) if trend_kind == TREND_EMA else np.full(len(combos), np.inf)
+        )
+    mode = (
+        np.full(len(combos), fixed_mode) if fixed_mode >= 0 else val(Param.entry_mode).astype(int)
+    )
+    mult, bmult = val(Param.atr_multiplier), val(Param.atr_buy_multiplier)
+    mults = mult * val(Param.short_mult)
+    invt, floor, scal = (
+        1.0 / val(Param.vol_threshold),
+        val(Param.tighten_floor),
+        val(Param.bb_scaling),
+    )
+    maxs, delay = val(Param.max_stop_atr), val(Param.reentry_delay)
+
+    n = len(combos)
+    q, cash = np.zeros(n), np.full(n, capital)
+    stop, ext, ref, cost = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    tl, ts, since = np.full(n, -np.inf), np.full(n, np.inf), np.full(n, 1e18)
+    prev, peak, mdd, sr, sr2 = (
+        np.full(n, capital),
+        np.full(n, capital),
+        np.zeros(n),
+        np.zeros(n),
+        np.zeros(n),
+    )
+    is_eq = None
+    for t in range(t_first - 1, t_last + 1):
+        a, ab, w, a_s, tr = (
+            atr[t, c_atr],
+            atr[t, c_base],
+            bbw[t, c_bbw],
+            atr[t, c_atrs],
+            trd[t, c_trd],
+        )
+        ot, ht, lt, ct = op[t], hi[t], lo[t], cl[t]
+        islong, isshort = q > 0, q < 0
+        ex = (islong & (lt <= stop)) | (isshort & (ht >= stop))
+        enl = ~ex & (lt <= tl)
+        ens = ~ex & ~enl & (ht >= ts)
+        xp = np.where(islong, np.minimum(ot, stop) - slip, np.maximum(ot, stop) + slip)
+        lraw, sraw = np.minimum(ot, tl), np.maximum(ot, ts)
+        cls = ex | (enl & isshort) | (ens & islong)
+        en = enl | ens
+        clp = np.where(ex, xp, np.where(enl, lraw + slip, sraw - slip))
+        clp = np.where(cls, clp, ct)
+        aq = np.abs(q)
+        cash = np.where(cls, cash + q * clp - aq * comm, cash)
+        q = np.where(cls, 0.0, q)
+        opx = np.where(en, np.where(enl, lraw + slip, sraw - slip), ct)
+        sh = frac * cash / opx
+        nq = np.where(enl, sh, -sh)
+        cash = np.where(en, cash - nq * opx - sh * comm, cash)
+        q = np.where(en, nq, q)
+        ref = np.where(en, opx, ref)
+        cost = np.where(en, sh * comm, cost)
+        since = np.where(ex, 0.0, since)
+        eq = cash + q * ct
+        r = eq / prev - 1.0
+        prev = eq
+        sr += r
+        sr2 += r * r
+        peak = np.maximum(peak, eq)
+        mdd = np.maximum(mdd, peak - eq)
+        rr = w * invt
+        sc = np.where(scal == 0, rr, np.where(scal == 1, np.sqrt(rr), rr * rr))
+        tight = np.where(rr < 1.0, np.maximum(floor, sc), 1.0)
+        cap = maxs * ab
+        dl = np.minimum(a * mult * tight, cap)
+        ds = np.minimum(a_s * mults * tight, cap)
+        islong = q > 0
+        oraw = np.where(enl, lraw, sraw)
+        ext = np.where(en, np.where(enl, np.maximum(oraw, ct), np.minimum(oraw, ct)),
+                       np.where(islong, np.maximum(ext, ht), np.minimum(ext, lt)))  # fmt: skip
+        sl = np.where(en, ext - dl, np.maximum(stop, ext - dl))
+        ss = np.where(en, ext + ds, np.minimum(stop, ext + ds))
+        stop = np.where(islong, sl, ss)
+        armed = (q == 0) & (since >= delay)
+        if short:
+            allow_l = (armed | ((q < 0) & (mode >= 1))) & (tr > tlim)
+            allow_s = (armed | ((q > 0) & (mode >= 2))) & (tr < slim)
+            ts = np.where(allow_s, ct + bmult * a_s, np.inf)
+        else:
+            allow_l = armed & (tr > tlim) if trend_kind == TREND_HMA else armed
+        tl = np.where(allow_l, ct - bmult * a, -np.inf)
+        since = since + 1.0
+        if t == t_bound:
+            is_eq = eq.copy()
+    return is_eq - capital, prev - is_eq
+
+
+def bench_variants(data: WfoData, n_combos: int, n_base: int) -> None:
+    slim = grid_from_config(_load("grid", "phase1_slim"))
+    phase = phases_from_config(
+        {"warmup_bars": 100, "phases": [{"name": "p10y", "is_years": 6, "oos_years": 4}]},
+        data.timestamps,
+    )[0]
+    print(
+        f"\n1) one phase of {phase.n_traded} traded bars ({phase.n_is} IS + {phase.n_oos} OOS), one thread"
+    )
+    print(
+        f"{'variant':<16}{'kernel bar-evals/s':>20}{'numpy bar-evals/s':>20}{'ratio':>9}{'max |dPnL|':>12}"
+    )
+    numba.set_num_threads(1)
+    for name in VARIANTS:
+        spec: StrategySpec = strategy_from_config(_load("strategy", name))
+        grid = grid_for_strategy(slim, spec)
+        prep = prepare_phase(data, spec, grid, phase)
+        combos = np.arange(min(n_combos, grid.size), dtype=np.int64)
+        run_prepared(prep, combos[:64])  # compile / load
+        best = 0.0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            out, _, _ = run_prepared(prep, combos)
+            best = max(best, combos.size * phase.n_traded / (time.perf_counter() - t0))
+        base_combos = combos[:n_base]
+        t0 = time.perf_counter()
+        is_pnl, oos_pnl = numpy_sweep(prep, base_combos)
+        base = base_combos.size * phase.n_traded / (time.perf_counter() - t0)
+        diff = max(np.abs(is_pnl - out[0, :n_base]).max(), np.abs(oos_pnl - out[1, :n_base]).max())
+        print(f"{name:<16}{best:>20.3e}{base:>20.3e}{best / base:>8.0f}x{diff:>12.2e}")
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def bench_sweep(data: WfoData) -> None:
+    spec = strategy_from_config(_load("strategy", "atr_d_l"))
+    grid = grid_for_strategy(grid_from_config(_load("grid", "phase1_slim")), spec)
+    phases = phases_from_config(_load("phases", "default"), data.timestamps)
+    bars = sum(p.n_traded for p in phases)
+    threads = numba.get_num_threads()
+    print(f"\n2) run_wfo atr_d_l x phase1_slim ({grid.size:,} combinations) x {len(phases)} phases "
+          f"({bars} traded bars per combination), {threads} threads")  # fmt: skip
+    small = grid_for_strategy(grid_from_config({"atr_period": [10]}), spec)
+    run_wfo(data, spec, small, phases, progress=False)  # compile / load outside the timing
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = run_wfo(data, spec, grid, phases, cache_dir=tmp, progress=False)
+        wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_wfo(data, spec, grid, phases, cache_dir=tmp, progress=False)
+        cached = time.perf_counter() - t0
+    print(f"wall {wall:.1f} s (target <= 120 s); {res.combos_per_s:,.0f} combinations/s; "
+          f"{res.bar_evals_per_s:.3e} bar-evals/s ({res.bar_evals_per_s / threads:.3e} per thread); "
+          f"rerun from cache {cached:.2f} s")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--combos", type=int, default=65_536, help="kernel combinations per variant")
+    ap.add_argument(
+        "--baseline-combos", type=int, default=8_192, help="NumPy baseline combinations"
+    )
+    ap.add_argument("--skip-sweep", action="store_true", help="only the per-variant throughput")
+    args = ap.parse_args()
+    print(
+        f"WFO benchmark: {os.cpu_count()} CPUs, numba {numba.__version__}, {numba.get_num_threads()} threads"
+    )
+    bench_variants(synthetic_bars(10.5), args.combos, args.baseline_combos)
+    if not args.skip_sweep:
+        bench_sweep(synthetic_bars(16.0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,492 @@
+"""ATR-D strategy kernels: many parameter combinations of one phase, simulated at once.
+
+Notation:
+    n_bars      bars of the phase window (warmup, IS, OOS); `t` indexes them
+    open_, high, low, close   (n_bars,) float64 bars of the traded symbol
+    atr         (n_bars, n_atr) ATR of every distinct period (long, short, 70-bar baseline)
+    bbw         (n_bars, n_bbw) Bollinger width of every (bb_period, bb_dev) pair
+    trd         (n_bars, n_trd) trend series: EMA slope (%/bar) of every (ema_period,
+                ema_slope_bars) pair, or HMA(fast) - HMA(slow) of every (hma_fast, hma_slow)
+    combos      (n,) int64 combination indices of a mixed-radix grid
+    strides, radix  (N_PARAMS,) int64;  values (N_PARAMS, max_radix) float64 (see `Param`)
+    *_row       int64 maps from grid digits to indicator columns
+    iconst      int64 [t_first, t_bound, t_last, trend_kind, fixed_mode]
+    fconst      float64 [capital, position_fraction, commission, slippage, bars_per_year]
+    out         (N_METRICS, n) float64, rows as `Metric`
+    bsum, bsq   (n, S) block sums of per-bar returns and their squares (S = n_blocks)
+
+Trading rules (the plain-Python reference in `tradelab.wfo.reference` applies the same):
+    - Orders are placed at the close of bar t-1 and can fill during bar t; at most one fill
+      event per bar (a stop exit, or an entry which may reverse the open position).
+    - Long stop: exit when low <= stop at min(open, stop); short stop: high >= stop at
+      max(open, stop). Stops are checked before entries; a stopped bar enters nothing.
+    - Long buy-touch: while allowed, a buy limit at close - atr_buy_multiplier * ATR fills when
+      low <= level at min(open, level). Short sell-touch at close + atr_buy_multiplier *
+      ATR_short, fills when high >= level at max(open, level). A long wins a bar where both
+      would fill.
+    - Trailing stop after bar t: ext = highest high (lowest low for shorts) since entry, the
+      entry bar counting max(fill, close); distance = min(ATR * multiplier * tightening,
+      max_stop_atr * ATR_baseline); long stop = max(previous stop, ext - distance), short stop
+      = min(previous stop, ext + distance).
+    - Tightening: r = BBW / vol_threshold; when r < 1 the factor is max(tighten_floor, s(r))
+      with s = r, sqrt(r) or r**2 (bb_scaling 0, 1, 2), else 1.
+    - Entries from flat wait `reentry_delay` bars after the bar of a stop exit. Long entries
+      need trend > tlim, short entries trend < slim (EMA variants: slope < -ema_slope_min;
+      HMA variants: fast above / below slow). Entry mode: 0 entries only from flat, 1 a long
+      entry may also reverse a short, 2 both directions reverse.
+    - Fills pay slippage per share (adverse) and commission per share; a new position buys
+      position_fraction x equity / fill shares (fractional shares).
+    - The first traded bar is t_first; IS ends after bar t_bound, OOS after t_last. At the IS
+      end an open position is marked to market for the IS figures (counted as an IS trade
+      without exit costs) and carried into OOS with the boundary close as its reference price.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from tradelab.kernels.enums import N_PARAMS, Metric, Param
+from tradelab.kernels.metrics import cagr_nb, profit_factor_nb, sharpe_nb, sortino_nb, win_rate_nb
+
+__all__ = [
+    "LANES",
+    "TREND_EMA",
+    "TREND_HMA",
+    "TREND_NONE",
+    "simulate_long_nb",
+    "simulate_long_trend_nb",
+    "simulate_ls_nb",
+    "trace_long_nb",
+    "trace_long_trend_nb",
+    "trace_ls_nb",
+]
+
+LANES = 32
+"""Combinations simulated together by one block (bar outer, lanes inner, vectorized)."""
+
+TREND_NONE = 0
+TREND_EMA = 1
+TREND_HMA = 2
+
+_B = LANES
+
+# Lane state, `S[row * LANES + lane]`: one flat array so the compiler sees constant offsets.
+(
+    _Q, _CASH, _STOP, _EXT, _TL, _TS, _REF, _COST, _SINCE,
+    _SEG0, _PREV, _PEAK, _MDD, _XR, _MDDP, _SR, _SR2, _SD2, _NTR, _NW, _GP, _GL,
+    _MULT, _MULTS, _BMULT, _INVT, _FLOOR, _SCAL, _MAXS, _DELAY, _TLIM, _SLIM, _REVL, _REVS,
+    _ATR, _ATRS, _TIGHT, _CAPD, _TRD,
+    _RET, _CL, _EX, _EN, _QOLD, _CLP, _OPX, _SH,
+    _NROWS,
+) = range(48)  # fmt: skip
+
+# Rows of the per-lane indicator column table.
+_IX_ATR, _IX_ATRS, _IX_ATRB, _IX_BBW, _IX_TRD, _N_IX = range(6)
+
+
+@njit(cache=True, error_model="numpy")
+def _decode_lanes_nb(
+    S, rows, combos, first, strides, radix, values,
+    atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
+):  # fmt: skip
+    """Decode the block's combinations into lane parameters, indicator columns, fresh state."""
+    n = combos.shape[0]
+    trend_kind = iconst[3]
+    fixed_mode = iconst[4]
+    capital = fconst[0]
+    digit = np.empty(N_PARAMS, np.int64)
+    for j in range(_B):
+        combo = combos[min(first + j, n - 1)]
+        for p in range(N_PARAMS):
+            digit[p] = (combo // strides[p]) % radix[p]
+        da = digit[Param.atr_period]
+        rows[_IX_ATR * _B + j] = atr_row[da]
+        rows[_IX_ATRS * _B + j] = atr_row_s[da, digit[Param.short_mult]]
+        rows[_IX_ATRB * _B + j] = base_row[digit[Param.baseline_period]]
+        rows[_IX_BBW * _B + j] = bbw_row[digit[Param.bb_period], digit[Param.bb_dev]]
+        if trend_kind == TREND_HMA:
+            rows[_IX_TRD * _B + j] = trd_row[digit[Param.hma_fast], digit[Param.hma_slow]]
+        else:
+            rows[_IX_TRD * _B + j] = trd_row[digit[Param.ema_period], digit[Param.ema_slope_bars]]
+
+        mult = values[Param.atr_multiplier, digit[Param.atr_multiplier]]
+        S[_MULT * _B + j] = mult
+        S[_MULTS * _B + j] = mult * values[Param.short_mult, digit[Param.short_mult]]
+        S[_BMULT * _B + j] = values[Param.atr_buy_multiplier, digit[Param.atr_buy_multiplier]]
+        S[_INVT * _B + j] = 1.0 / values[Param.vol_threshold, digit[Param.vol_threshold]]
+        S[_FLOOR * _B + j] = values[Param.tighten_floor, digit[Param.tighten_floor]]
+        S[_SCAL * _B + j] = values[Param.bb_scaling, digit[Param.bb_scaling]]
+        S[_MAXS * _B + j] = values[Param.max_stop_atr, digit[Param.max_stop_atr]]
+        S[_DELAY * _B + j] = values[Param.reentry_delay, digit[Param.reentry_delay]]
+        if trend_kind == TREND_EMA:
+            S[_TLIM * _B + j] = -np.inf
+            S[_SLIM * _B + j] = -values[Param.ema_slope_min, digit[Param.ema_slope_min]]
+        elif trend_kind == TREND_HMA:
+            S[_TLIM * _B + j] = 0.0
+            S[_SLIM * _B + j] = 0.0
+        else:
+            S[_TLIM * _B + j] = -np.inf
+            S[_SLIM * _B + j] = np.inf
+        mode = fixed_mode
+        if mode < 0:
+            mode = int(values[Param.entry_mode, digit[Param.entry_mode]])
+        S[_REVL * _B + j] = 1.0 if mode >= 1 else 0.0
+        S[_REVS * _B + j] = 1.0 if mode >= 2 else 0.0
+
+        S[_Q * _B + j] = 0.0
+        S[_CASH * _B + j] = capital
+        S[_STOP * _B + j] = 0.0
+        S[_EXT * _B + j] = 0.0
+        S[_TL * _B + j] = -np.inf
+        S[_TS * _B + j] = np.inf
+        S[_REF * _B + j] = 0.0
+        S[_COST * _B + j] = 0.0
+        S[_SINCE * _B + j] = 1e18
+        S[_SEG0 * _B + j] = capital
+        S[_PREV * _B + j] = capital
+        S[_PEAK * _B + j] = capital
+        S[_XR * _B + j] = 1.0
+        for r in (_MDD, _MDDP, _SR, _SR2, _SD2, _NTR, _NW, _GP, _GL):
+            S[r * _B + j] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _close_segment_nb(S, ct, n_seg, oos, out, first, n, bpy):
+    """Finalise one segment (IS or OOS) of every lane into `out`; reset for the next one."""
+    for j in range(_B):
+        i = first + j
+        q = S[_Q * _B + j]
+        eq = S[_PREV * _B + j]
+        ntr = S[_NTR * _B + j]
+        nw = S[_NW * _B + j]
+        gp = S[_GP * _B + j]
+        gl = S[_GL * _B + j]
+        if q != 0.0:  # open position: marked to market, counted as a trade of this segment
+            tp = q * (ct - S[_REF * _B + j]) - S[_COST * _B + j]
+            ntr += 1.0
+            if tp > 0.0:
+                nw += 1.0
+                gp += tp
+            elif tp < 0.0:
+                gl -= tp
+        if i < n:
+            k = 1 if oos else 0
+            eq0 = S[_SEG0 * _B + j]
+            sr = S[_SR * _B + j]
+            out[Metric.is_pnl + k, i] = eq - eq0
+            out[Metric.is_max_dd + k, i] = S[_MDD * _B + j]
+            out[Metric.is_max_dd_pct + k, i] = S[_MDDP * _B + j]
+            out[Metric.is_trades + k, i] = ntr
+            out[Metric.is_win_rate + k, i] = win_rate_nb(nw, ntr)
+            out[Metric.is_profit_factor + k, i] = profit_factor_nb(gp, gl, ntr)
+            out[Metric.is_sharpe + k, i] = sharpe_nb(sr, S[_SR2 * _B + j], n_seg, bpy)
+            out[Metric.is_sortino + k, i] = sortino_nb(sr, S[_SD2 * _B + j], n_seg, bpy)
+            out[Metric.is_cagr + k, i] = cagr_nb(eq0, eq, n_seg, bpy)
+        S[_SEG0 * _B + j] = eq
+        S[_PEAK * _B + j] = eq
+        S[_XR * _B + j] = 1.0
+        S[_REF * _B + j] = ct
+        S[_COST * _B + j] = 0.0
+        for r in (_MDD, _MDDP, _SR, _SR2, _SD2, _NTR, _NW, _GP, _GL):
+            S[r * _B + j] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades):
+    """Append the round trips closed at bar `t` to `trades`; remember new entries."""
+    for j in range(_B):
+        i = first + j
+        if i >= n:
+            continue
+        if S[_CL * _B + j] != 0.0:
+            k = n_trades[i]
+            if k < max_trades:
+                qold = S[_QOLD * _B + j]
+                px = S[_CLP * _B + j]
+                tr = trades[i * max_trades + k]
+                tr.combo = i
+                tr.direction = 1 if qold > 0.0 else -1
+                tr.entry_bar = int(rec[0 * _B + j])
+                tr.exit_bar = t
+                tr.entry_price = rec[1 * _B + j]
+                tr.exit_price = px
+                tr.shares = abs(qold)
+                tr.pnl = qold * (px - rec[1 * _B + j]) - rec[2 * _B + j] - abs(qold) * comm
+                tr.reason = 0 if S[_EX * _B + j] != 0.0 else 1
+            n_trades[i] = k + 1
+        if S[_EN * _B + j] != 0.0:
+            rec[0 * _B + j] = t
+            rec[1 * _B + j] = S[_OPX * _B + j]
+            rec[2 * _B + j] = S[_SH * _B + j] * comm
+
+
+def _make_block(short: bool, trend: bool, record: bool):
+    """Return a serial block simulator with the variant switches fixed at compile time."""
+
+    @njit(cache=True, error_model="numpy")
+    def block(
+        bi, open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
+        atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
+        block_id, out, bsum, bsq, trades, n_trades,
+    ):  # fmt: skip
+        """Simulate lanes `bi * LANES ...` of `combos` over the phase and write their results."""
+        n = combos.shape[0]
+        first = bi * _B
+        t_first, t_bound, t_last = iconst[0], iconst[1], iconst[2]
+        frac, comm, slip, bpy = fconst[1], fconst[2], fconst[3], fconst[4]
+        n_blocks = bsum.shape[1]
+        S = np.empty(_NROWS * _B)
+        rows = np.empty(_N_IX * _B, np.int64)
+        _decode_lanes_nb(
+            S, rows, combos, first, strides, radix, values,
+            atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
+        )  # fmt: skip
+        # lanes sharing every indicator column (usual in grid order) read one value per bar
+        uniform = True
+        for j in range(1, _B):
+            for ix in range(_N_IX):
+                uniform = uniform and rows[ix * _B + j] == rows[ix * _B]
+            for row in (_INVT, _FLOOR, _SCAL, _MAXS):
+                uniform = uniform and S[row * _B + j] == S[row * _B]
+        invt0, floor0, scal0, maxs0 = S[_INVT * _B], S[_FLOOR * _B], S[_SCAL * _B], S[_MAXS * _B]
+        r_atr, r_atrs, r_atrb = rows[_IX_ATR * _B], rows[_IX_ATRS * _B], rows[_IX_ATRB * _B]
+        r_bbw, r_trd = rows[_IX_BBW * _B], rows[_IX_TRD * _B]
+        bs = np.zeros(n_blocks * _B)
+        bq = np.zeros(n_blocks * _B)
+        max_trades = trades.shape[0] // max(n, 1)
+        rec = np.zeros(3 * _B)
+        for t in range(t_first - 1, t_last + 1):
+            # stage this bar's ATRs, stop tightening and stop cap lane by lane
+            if uniform:
+                v_atr = atr[t, r_atr]
+                rr = bbw[t, r_bbw] * invt0
+                sc = rr if scal0 == 0.0 else (math.sqrt(rr) if scal0 == 1.0 else rr * rr)
+                v_tight = max(floor0, sc) if rr < 1.0 else 1.0
+                v_capd = maxs0 * atr[t, r_atrb]
+                for j in range(_B):
+                    S[_ATR * _B + j] = v_atr
+                    S[_TIGHT * _B + j] = v_tight
+                    S[_CAPD * _B + j] = v_capd
+                if short:
+                    v_atrs = atr[t, r_atrs]
+                    for j in range(_B):
+                        S[_ATRS * _B + j] = v_atrs
+                if trend:
+                    v_trd = trd[t, r_trd]
+                    for j in range(_B):
+                        S[_TRD * _B + j] = v_trd
+            else:
+                for j in range(_B):
+                    S[_ATR * _B + j] = atr[t, rows[_IX_ATR * _B + j]]
+                    S[_TIGHT * _B + j] = bbw[t, rows[_IX_BBW * _B + j]]
+                    S[_CAPD * _B + j] = atr[t, rows[_IX_ATRB * _B + j]]
+                    if short:
+                        S[_ATRS * _B + j] = atr[t, rows[_IX_ATRS * _B + j]]
+                    if trend:
+                        S[_TRD * _B + j] = trd[t, rows[_IX_TRD * _B + j]]
+                for j in range(_B):
+                    rr = S[_TIGHT * _B + j] * S[_INVT * _B + j]
+                    scal = S[_SCAL * _B + j]
+                    sc = rr if scal == 0.0 else (math.sqrt(rr) if scal == 1.0 else rr * rr)
+                    S[_TIGHT * _B + j] = max(S[_FLOOR * _B + j], sc) if rr < 1.0 else 1.0
+                    S[_CAPD * _B + j] = S[_MAXS * _B + j] * S[_CAPD * _B + j]
+            ot, ht, lt, ct = open_[t], high[t], low[t], close[t]
+            for j in range(_B):
+                q = S[_Q * _B + j]
+                cash = S[_CASH * _B + j]
+                stop = S[_STOP * _B + j]
+                ext = S[_EXT * _B + j]
+                tl = S[_TL * _B + j]
+                ref = S[_REF * _B + j]
+                cost = S[_COST * _B + j]
+                since = S[_SINCE * _B + j]
+
+                # -- fills against the orders placed at the previous close
+                islong = q > 0.0
+                ex = islong & (lt <= stop)
+                xraw = min(ot, stop)
+                xp = xraw - slip
+                enl = (not ex) & (lt <= tl)
+                lraw = min(ot, tl)
+                lfill = lraw + slip
+                if short:
+                    ts = S[_TS * _B + j]
+                    isshort = q < 0.0
+                    exs = isshort & (ht >= stop)
+                    xraw = xraw if islong else max(ot, stop)
+                    xp = xp if islong else xraw + slip
+                    ex = ex | exs
+                    enl = (not ex) & (lt <= tl)
+                    ens = (not ex) & (not enl) & (ht >= ts)
+                    sraw = max(ot, ts)
+                    sfill = sraw - slip
+                    cl = ex | (enl & isshort) | (ens & islong)
+                    en = enl | ens
+                    clp = xp if ex else (lfill if enl else sfill)
+                    oraw = lraw if enl else sraw
+                    opx = lfill if enl else sfill
+                else:
+                    cl = ex
+                    en = enl
+                    clp = xp
+                    oraw = lraw
+                    opx = lfill
+
+                # -- close the open position (stop or reversal)
+                qold = q
+                aq = abs(q)
+                clp = clp if cl else ct
+                tp = q * (clp - ref) - cost - aq * comm
+                cash = (cash + q * clp - aq * comm) if cl else cash
+                win = cl & (tp > 0.0)
+                loss = cl & (tp < 0.0)
+                S[_NTR * _B + j] += 1.0 if cl else 0.0
+                S[_NW * _B + j] += 1.0 if win else 0.0
+                S[_GP * _B + j] += tp if win else 0.0
+                S[_GL * _B + j] += -tp if loss else 0.0
+                q = 0.0 if cl else q
+
+                # -- open the new position, sized on equity
+                opx = opx if en else ct
+                sh = frac * cash / opx
+                if short:
+                    nq = sh if enl else -sh
+                    entry_ext = max(oraw, ct) if enl else min(oraw, ct)
+                else:
+                    nq = sh
+                    entry_ext = max(oraw, ct)
+                cash = (cash - nq * opx - sh * comm) if en else cash
+                q = nq if en else q
+                ref = opx if en else ref
+                cost = (sh * comm) if en else cost
+                since = 0.0 if ex else since
+
+                # -- mark to market, per-bar metrics
+                eq = cash + q * ct
+                g = eq / S[_PREV * _B + j]
+                r = g - 1.0
+                S[_PREV * _B + j] = eq
+                S[_RET * _B + j] = r
+                S[_SR * _B + j] += r
+                S[_SR2 * _B + j] += r * r
+                dn = min(r, 0.0)
+                S[_SD2 * _B + j] += dn * dn
+                peak = S[_PEAK * _B + j]
+                newpk = eq >= peak
+                peak = eq if newpk else peak
+                S[_PEAK * _B + j] = peak
+                S[_MDD * _B + j] = max(S[_MDD * _B + j], peak - eq)
+                xr = 1.0 if newpk else S[_XR * _B + j] * g
+                S[_XR * _B + j] = xr
+                S[_MDDP * _B + j] = max(S[_MDDP * _B + j], 1.0 - xr)
+
+                # -- trailing stop for the next bar
+                tight = S[_TIGHT * _B + j]
+                atr_j = S[_ATR * _B + j]
+                capd = S[_CAPD * _B + j]
+                dl = min(atr_j * S[_MULT * _B + j] * tight, capd)
+                if short:
+                    islong = q > 0.0
+                    ext = entry_ext if en else (max(ext, ht) if islong else min(ext, lt))
+                    sl = ext - dl
+                    sl = sl if en else max(stop, sl)
+                    atr_s_j = S[_ATRS * _B + j]
+                    ds = min(atr_s_j * S[_MULTS * _B + j] * tight, capd)
+                    ss = ext + ds
+                    ss = ss if en else min(stop, ss)
+                    stop = sl if islong else ss
+                else:
+                    ext = entry_ext if en else max(ext, ht)
+                    sl = ext - dl
+                    stop = sl if en else max(stop, sl)
+
+                # -- orders for the next bar
+                flat = q == 0.0
+                armed = flat & (since >= S[_DELAY * _B + j])
+                if short:
+                    allow_l = armed | ((q < 0.0) & (S[_REVL * _B + j] > 0.5))
+                    allow_s = armed | ((q > 0.0) & (S[_REVS * _B + j] > 0.5))
+                    if trend:
+                        trd_j = S[_TRD * _B + j]
+                        allow_l = allow_l & (trd_j > S[_TLIM * _B + j])
+                        allow_s = allow_s & (trd_j < S[_SLIM * _B + j])
+                    S[_TS * _B + j] = (ct + S[_BMULT * _B + j] * atr_s_j) if allow_s else np.inf
+                else:
+                    allow_l = armed
+                    if trend:
+                        allow_l = allow_l & (S[_TRD * _B + j] > S[_TLIM * _B + j])
+                S[_TL * _B + j] = (ct - S[_BMULT * _B + j] * atr_j) if allow_l else -np.inf
+
+                S[_Q * _B + j] = q
+                S[_CASH * _B + j] = cash
+                S[_STOP * _B + j] = stop
+                S[_EXT * _B + j] = ext
+                S[_REF * _B + j] = ref
+                S[_COST * _B + j] = cost
+                S[_SINCE * _B + j] = since + 1.0
+                if record:  # event details for the trade recorder
+                    S[_CL * _B + j] = 1.0 if cl else 0.0
+                    S[_EX * _B + j] = 1.0 if ex else 0.0
+                    S[_EN * _B + j] = 1.0 if en else 0.0
+                    S[_QOLD * _B + j] = qold
+                    S[_CLP * _B + j] = clp
+                    S[_OPX * _B + j] = opx
+                    S[_SH * _B + j] = sh
+            if record:
+                _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades)
+            if n_blocks > 0 and t >= t_first:
+                b = block_id[t]
+                if b >= 0:
+                    for j in range(_B):
+                        r = S[_RET * _B + j]
+                        bs[b * _B + j] += r
+                        bq[b * _B + j] += r * r
+            if t == t_bound:
+                _close_segment_nb(S, close[t], t_bound - t_first + 1, False, out, first, n, bpy)
+        _close_segment_nb(S, close[t_last], t_last - t_bound, True, out, first, n, bpy)
+        for j in range(_B):
+            i = first + j
+            if i < n:
+                for b in range(n_blocks):
+                    bsum[i, b] = bs[b * _B + j]
+                    bsq[i, b] = bq[b * _B + j]
+
+    return block
+
+
+def _make_kernel(short: bool, trend: bool, record: bool):
+    """Return the parallel entry point: `prange` over blocks of `LANES` combinations."""
+    block = _make_block(short, trend, record)
+
+    @njit(cache=True, parallel=True, error_model="numpy")
+    def kernel(
+        open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
+        atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
+        block_id, out, bsum, bsq, trades, n_trades,
+    ):  # fmt: skip
+        n_lane_blocks = (combos.shape[0] + _B - 1) // _B
+        for bi in prange(n_lane_blocks):
+            block(
+                np.int64(bi), open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
+                atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
+                block_id, out, bsum, bsq, trades, n_trades,
+            )  # fmt: skip
+
+    return kernel
+
+
+simulate_long_nb = _make_kernel(False, False, False)
+"""Long-only kernel without a trend gate (atr_d_l, atr_d_duals_l)."""
+simulate_long_trend_nb = _make_kernel(False, True, False)
+"""Long-only kernel gated by a trend series (atr_d_hma_l)."""
+simulate_ls_nb = _make_kernel(True, True, False)
+"""Long/short kernel with a trend gate (atr_d_ls, atr_d_duals_ls, atr_d_hma_ls)."""
+trace_long_nb = _make_kernel(False, False, True)
+"""`simulate_long_nb` that also records every closed round trip."""
+trace_long_trend_nb = _make_kernel(False, True, True)
+"""`simulate_long_trend_nb` that also records every closed round trip."""
+trace_ls_nb = _make_kernel(True, True, True)
+"""`simulate_ls_nb` that also records every closed round trip."""

@@ -1,0 +1,231 @@
+"""On-disk cache of one phase's per-combination results, filled chunk by chunk.
+
+Layout of `<results_root>/<SYMBOL>/wfo/<strategy>/phase<k>/`:
+    <metric>.npy           (n_combos,) float64 per metric, once every chunk is done
+    block_ret_sum.npy, block_ret_sq.npy (n_combos, S), block_n.npy (S,)   with n_blocks > 0
+    manifest.json          key (grid fingerprint, data hash, strategy and phase, code version,
+                           chunk size, n_blocks), chunks_done, complete
+
+While chunks are being computed the arrays are `<name>.npy.partial` memory maps; the manifest
+is rewritten atomically after each chunk is flushed, so it never claims a chunk whose numbers
+are not on disk. A rerun resumes at the first chunk not done; a different key wipes the
+folder's result files and starts over. Only `complete: true` with plain `.npy` names is a
+finished result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PhaseCache", "code_version", "load_phase_dir", "write_json_atomic"]
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+_BLOCK_ARRAYS = ("block_ret_sum", "block_ret_sq")
+
+_SOURCES = (
+    "kernels/atr_d.py",
+    "kernels/enums.py",
+    "kernels/indicators.py",
+    "kernels/metrics.py",
+    "wfo/engine.py",
+    "wfo/strategy.py",
+)
+
+
+def code_version() -> str:
+    """Return the package version plus a hash of the sources that decide the numbers."""
+    import tradelab
+
+    root = Path(tradelab.__file__).resolve().parent
+    h = hashlib.sha256()
+    for rel in _SOURCES:
+        h.update(rel.encode())
+        h.update((root / rel).read_bytes())
+    return f"{tradelab.__version__}+{h.hexdigest()[:12]}"
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to `path` through a temporary file and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class PhaseCache:
+    """The result folder of one phase; `arrays` are writable memory maps while filling."""
+
+    directory: Path
+    key: dict[str, Any]
+    n_combos: int
+    chunk_size: int
+    metric_names: tuple[str, ...]
+    n_blocks: int = 0
+    chunks_done: int = 0
+    complete: bool = False
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_chunks(self) -> int:
+        return max(1, -(-self.n_combos // self.chunk_size))
+
+    def chunk_range(self, k: int) -> tuple[int, int]:
+        return k * self.chunk_size, min((k + 1) * self.chunk_size, self.n_combos)
+
+    def _names(self) -> tuple[str, ...]:
+        return self.metric_names + (_BLOCK_ARRAYS if self.n_blocks else ())
+
+    def _shape(self, name: str) -> tuple[int, ...]:
+        return (self.n_combos, self.n_blocks) if name in _BLOCK_ARRAYS else (self.n_combos,)
+
+    def _manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "key": self.key,
+            "n_combos": self.n_combos,
+            "chunk_size": self.chunk_size,
+            "n_chunks": self.n_chunks,
+            "chunks_done": self.chunks_done,
+            "complete": self.complete,
+            "arrays": list(self._names()),
+        }
+
+    def open(self) -> PhaseCache:
+        """Reuse a matching cache (complete or partial) or start a fresh one."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        manifest = self._read_manifest()
+        if (
+            manifest is not None
+            and manifest.get("key") == self.key
+            and manifest.get("format") == FORMAT
+        ):
+            try:
+                done = int(manifest.get("chunks_done", 0))
+                if manifest.get("complete") or done >= self.n_chunks:
+                    # complete, or stopped between the last flush and the final manifest
+                    self._finish_renames()
+                    self.arrays = self._map_final("r")
+                    self.complete, self.chunks_done = True, self.n_chunks
+                    if not manifest.get("complete"):
+                        write_json_atomic(self.directory / MANIFEST, self._manifest())
+                    return self
+                self.arrays = self._map_partial("r+")
+                self.chunks_done = done
+                return self
+            except (OSError, ValueError):
+                pass  # unreadable or wrong shape: start over
+        self._wipe()
+        self.arrays = self._map_partial("w+")
+        self.chunks_done, self.complete = 0, False
+        write_json_atomic(self.directory / MANIFEST, self._manifest())
+        return self
+
+    def commit(self, chunks_done: int) -> None:
+        """Flush the maps, then record `chunks_done` in the manifest."""
+        for arr in self.arrays.values():
+            if isinstance(arr, np.memmap):
+                arr.flush()
+        self.chunks_done = chunks_done
+        write_json_atomic(self.directory / MANIFEST, self._manifest())
+
+    def finish(self, block_n: np.ndarray | None = None) -> None:
+        """Rename the partial maps to their final names, then mark the manifest complete."""
+        self.commit(self.n_chunks)
+        self.arrays = {}
+        if self.n_blocks:
+            _save_npy_atomic(self.directory / "block_n.npy", np.asarray(block_n, dtype=np.int64))
+        self._finish_renames()
+        self.complete = True
+        write_json_atomic(self.directory / MANIFEST, self._manifest())
+        self.arrays = self._map_final("r")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        path = self.directory / MANIFEST
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _map_partial(self, mode: str) -> dict[str, np.ndarray]:
+        out = {}
+        for name in self._names():
+            path = self.directory / f"{name}.npy.partial"
+            if mode == "w+":
+                out[name] = np.lib.format.open_memmap(
+                    path, mode="w+", dtype=np.float64, shape=self._shape(name)
+                )
+            else:
+                arr = np.lib.format.open_memmap(path, mode=mode)
+                if arr.shape != self._shape(name) or arr.dtype != np.float64:
+                    raise ValueError(f"{path} has shape {arr.shape}")
+                out[name] = arr
+        return out
+
+    def _map_final(self, mode: str) -> dict[str, np.ndarray]:
+        out = {}
+        for name in self._names():
+            arr = np.load(self.directory / f"{name}.npy", mmap_mode=mode)
+            if arr.shape != self._shape(name):
+                raise ValueError(f"{name}.npy has shape {arr.shape}")
+            out[name] = arr
+        if self.n_blocks:
+            out["block_n"] = np.load(self.directory / "block_n.npy")
+        return out
+
+    def _finish_renames(self) -> None:
+        for name in self._names():
+            partial = self.directory / f"{name}.npy.partial"
+            if partial.exists():
+                os.replace(partial, self.directory / f"{name}.npy")
+
+    def _wipe(self) -> None:
+        patterns = ("*.npy", "*.npy.partial", ".*.npy", MANIFEST)
+        for pattern in patterns:
+            for path in self.directory.glob(pattern):
+                path.unlink(missing_ok=True)
+
+
+def load_phase_dir(directory: str | Path) -> dict[str, np.ndarray]:
+    """Open a finished phase folder read-only (memory maps); raise if it is not complete."""
+    directory = Path(directory)
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"{directory} holds no readable {MANIFEST}") from exc
+    if not manifest.get("complete"):
+        done, total = manifest.get("chunks_done"), manifest.get("n_chunks")
+        raise ValueError(f"{directory} is incomplete ({done}/{total} chunks); rerun to resume")
+    out = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in manifest["arrays"]}
+    if (directory / "block_n.npy").exists():
+        out["block_n"] = np.load(directory / "block_n.npy")
+    return out

@@ -1,0 +1,320 @@
+"""The six ATR-D variants: parameter sets, specs loaded from `conf/strategy/*.yaml`, expansion.
+
+| kind            | sides | gate            | Bollinger width from | parameters |
+|-----------------|-------|-----------------|----------------------|------------|
+| atr_d_l         | long  | none            | data1                | 11         |
+| atr_d_ls        | both  | EMA slope veto  | data1                | 16         |
+| atr_d_hma_l     | long  | HMA fast > slow | data1                | 13         |
+| atr_d_hma_ls    | both  | HMA crossover   | data1                | 14         |
+| atr_d_duals_l   | long  | none            | data2                | 11         |
+| atr_d_duals_ls  | both  | EMA slope veto  | data2                | 16         |
+
+The dual variants run the same kernels as `atr_d_l` / `atr_d_ls` with Bollinger width computed
+from the second symbol. `atr_d_hma_ls` enters only from flat (entry mode 0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from tradelab.errors import ConfigError
+from tradelab.kernels.enums import PARAM_NAMES
+from tradelab.wfo.grid import Grid
+
+__all__ = [
+    "KIND_PARAMS",
+    "ParamSpec",
+    "StrategyKind",
+    "StrategySpec",
+    "expand_strategy",
+    "expanded_specs",
+    "grid_for_strategy",
+    "grid_from_config",
+    "strategy_from_config",
+    "validate_param_values",
+]
+
+
+class StrategyKind(StrEnum):
+    atr_d_l = "atr_d_l"
+    atr_d_ls = "atr_d_ls"
+    atr_d_hma_l = "atr_d_hma_l"
+    atr_d_hma_ls = "atr_d_hma_ls"
+    atr_d_duals_l = "atr_d_duals_l"
+    atr_d_duals_ls = "atr_d_duals_ls"
+
+
+_BASE = (
+    "atr_period",
+    "atr_multiplier",
+    "atr_buy_multiplier",
+    "bb_period",
+    "bb_dev",
+    "vol_threshold",
+    "bb_scaling",
+    "tighten_floor",
+    "max_stop_atr",
+    "baseline_period",
+    "reentry_delay",
+)
+_SHORT = ("short_mult", "ema_period", "ema_slope_bars", "ema_slope_min", "entry_mode")
+_HMA = ("hma_fast", "hma_slow")
+
+KIND_PARAMS: dict[StrategyKind, tuple[str, ...]] = {
+    StrategyKind.atr_d_l: _BASE,
+    StrategyKind.atr_d_ls: _BASE + _SHORT,
+    StrategyKind.atr_d_hma_l: _BASE + _HMA,
+    StrategyKind.atr_d_hma_ls: _BASE + _HMA + ("short_mult",),
+    StrategyKind.atr_d_duals_l: _BASE,
+    StrategyKind.atr_d_duals_ls: _BASE + _SHORT,
+}
+"""Parameters of each variant, in the order the YAML documents them."""
+
+_EXPANSION: dict[StrategyKind, tuple[StrategyKind, ...]] = {
+    StrategyKind.atr_d_l: (StrategyKind.atr_d_l,),
+    StrategyKind.atr_d_ls: (StrategyKind.atr_d_ls, StrategyKind.atr_d_l),
+    StrategyKind.atr_d_hma_l: (StrategyKind.atr_d_hma_l, StrategyKind.atr_d_l),
+    StrategyKind.atr_d_hma_ls: (
+        StrategyKind.atr_d_hma_ls,
+        StrategyKind.atr_d_hma_l,
+        StrategyKind.atr_d_ls,
+        StrategyKind.atr_d_l,
+    ),
+    StrategyKind.atr_d_duals_l: (StrategyKind.atr_d_duals_l, StrategyKind.atr_d_l),
+    StrategyKind.atr_d_duals_ls: (
+        StrategyKind.atr_d_duals_ls,
+        StrategyKind.atr_d_duals_l,
+        StrategyKind.atr_d_ls,
+        StrategyKind.atr_d_l,
+    ),
+}
+
+_INTEGER = {"atr_period", "bb_period", "baseline_period", "reentry_delay", "ema_period",
+            "ema_slope_bars", "hma_fast", "hma_slow", "bb_scaling", "entry_mode"}  # fmt: skip
+_CHOICES = {"bb_scaling": (0, 1, 2), "entry_mode": (0, 1, 2)}
+_MIN_ONE = {"atr_period", "bb_period", "baseline_period", "ema_period", "ema_slope_bars",
+            "hma_fast", "hma_slow"}  # fmt: skip
+_POSITIVE = {"vol_threshold", "max_stop_atr", "short_mult", "bb_dev", "atr_multiplier"}
+_NON_NEGATIVE = {"atr_buy_multiplier", "reentry_delay", "ema_slope_min"}
+
+
+def validate_param_values(name: str, values: Iterable[float], *, key: str | None = None) -> None:
+    """Raise ConfigError (naming `key`) unless every value is valid for parameter `name`."""
+    key = key or name
+    if name not in PARAM_NAMES:
+        raise ConfigError(
+            key, f"unknown ATR-D parameter '{name}' (known: {', '.join(PARAM_NAMES)})"
+        )
+    for v in values:
+        v = float(v)
+        if not math.isfinite(v):
+            raise ConfigError(key, f"value {v!r} is not finite")
+        if name in _INTEGER and v != int(v):
+            raise ConfigError(key, f"value {v!r} must be an integer")
+        if name in _CHOICES and int(v) not in _CHOICES[name]:
+            raise ConfigError(key, f"value {v!r} must be one of {_CHOICES[name]}")
+        if name in _MIN_ONE and v < 1:
+            raise ConfigError(key, f"value {v!r} must be >= 1")
+        if name in _POSITIVE and v <= 0:
+            raise ConfigError(key, f"value {v!r} must be > 0")
+        if name in _NON_NEGATIVE and v < 0:
+            raise ConfigError(key, f"value {v!r} must be >= 0")
+        if name == "tighten_floor" and not 0.0 <= v <= 1.0:
+            raise ConfigError(key, f"value {v!r} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One documented strategy parameter (`tier` 1 is searched in TradeStation refinement)."""
+
+    name: str
+    default: float
+    tier: int
+    ts_input: str
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A variant with its documented parameters, costs and sizing.
+
+    `commission` and `slippage` are dollars per share per side; each entry buys
+    `position_fraction` x equity worth of shares at the fill; `initial_capital` in dollars.
+    """
+
+    name: str
+    kind: StrategyKind
+    ts_name: str
+    params: tuple[ParamSpec, ...]
+    commission: float = 0.005
+    slippage: float = 0.01
+    position_fraction: float = 1.0
+    initial_capital: float = 100_000.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", _kind(self.kind, "strategy.kind"))
+        expected = KIND_PARAMS[self.kind]
+        names = tuple(p.name for p in self.params)
+        missing = [n for n in expected if n not in names]
+        extra = [n for n in names if n not in expected]
+        if missing or extra:
+            raise ConfigError(
+                "strategy.params",
+                f"{self.kind.value} takes exactly {list(expected)}; missing {missing}, unknown {extra}",
+            )
+        by_name = {p.name: p for p in self.params}
+        object.__setattr__(self, "params", tuple(by_name[n] for n in expected))
+        for p in self.params:
+            validate_param_values(p.name, [p.default], key=f"strategy.params.{p.name}.default")
+            if p.tier not in (1, 2, 3):
+                raise ConfigError(f"strategy.params.{p.name}.tier", "must be 1, 2 or 3")
+        for field in ("commission", "slippage"):
+            if not getattr(self, field) >= 0:
+                raise ConfigError(f"strategy.{field}", "must be >= 0")
+        if not 0 < self.position_fraction <= 1:
+            raise ConfigError("strategy.position_fraction", "must be in (0, 1]")
+        if not self.initial_capital > 0:
+            raise ConfigError("strategy.initial_capital", "must be > 0")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def dual(self) -> bool:
+        """Whether Bollinger width comes from the second symbol."""
+        return self.kind in (StrategyKind.atr_d_duals_l, StrategyKind.atr_d_duals_ls)
+
+    def defaults(self) -> dict[str, float]:
+        return {p.name: p.default for p in self.params}
+
+    def with_costs_of(self, other: StrategySpec) -> StrategySpec:
+        """Return this spec with `other`'s commission, slippage, sizing and capital."""
+        return replace(
+            self,
+            commission=other.commission,
+            slippage=other.slippage,
+            position_fraction=other.position_fraction,
+            initial_capital=other.initial_capital,
+        )
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (not names or descriptions)."""
+        blob = json.dumps(
+            [
+                self.kind.value,
+                [(p.name, float(p.default)) for p in self.params],
+                float(self.commission),
+                float(self.slippage),
+                float(self.position_fraction),
+                float(self.initial_capital),
+            ]
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _kind(value: Any, key: str) -> StrategyKind:
+    try:
+        return StrategyKind(getattr(value, "value", value))
+    except ValueError:
+        raise ConfigError(
+            key, f"unknown strategy {value!r} (known: {[k.value for k in StrategyKind]})"
+        ) from None
+
+
+def strategy_from_config(spec: Mapping[str, Any]) -> StrategySpec:
+    """Build a StrategySpec from the content of a `conf/strategy/<name>.yaml` mapping."""
+    params_cfg = spec.get("params") or {}
+    params = []
+    for name, item in params_cfg.items():
+        if not isinstance(item, Mapping) or "default" not in item:
+            raise ConfigError(
+                f"strategy.params.{name}", "needs at least 'default', 'tier', 'ts_input'"
+            )
+        params.append(
+            ParamSpec(
+                name=str(name),
+                default=float(item["default"]),
+                tier=int(item.get("tier", 2)),
+                ts_input=str(item.get("ts_input", name)),
+                unit=str(item.get("unit", "")),
+                description=str(item.get("description", "")),
+            )
+        )
+    kind = spec.get("kind", spec.get("name"))
+    return StrategySpec(
+        name=str(spec.get("name", kind)),
+        kind=_kind(kind, "strategy.kind"),
+        ts_name=str(spec.get("ts_name", "")),
+        params=tuple(params),
+        commission=float(spec.get("commission", 0.005)),
+        slippage=float(spec.get("slippage", 0.01)),
+        position_fraction=float(spec.get("position_fraction", 1.0)),
+        initial_capital=float(spec.get("initial_capital", 100_000.0)),
+        description=str(spec.get("description", "")),
+    )
+
+
+def expand_strategy(name: str) -> list[str]:
+    """Return the variants a request runs: itself first, then each simpler ancestor."""
+    return [k.value for k in _EXPANSION[_kind(name, "strategy")]]
+
+
+def expanded_specs(
+    primary: StrategySpec, load: Callable[[str], Mapping[str, Any]]
+) -> list[StrategySpec]:
+    """Return specs of `expand_strategy(primary.kind)`; others loaded by `load(name)`.
+
+    Expanded variants take the primary's costs, sizing and capital, so the comparison is fair
+    whatever overrides the user gave.
+    """
+    out = [primary]
+    for name in expand_strategy(primary.kind)[1:]:
+        out.append(strategy_from_config(load(name)).with_costs_of(primary))
+    return out
+
+
+def grid_from_config(spec: Mapping[str, Any]) -> Grid:
+    """Build a Grid from a `conf/grid/<name>.yaml` mapping (`params:` or a bare mapping).
+
+    Every parameter name must be an ATR-D parameter and every value valid for it.
+    """
+    params = spec.get("params", spec)
+    params = {str(k): _plain(v) for k, v in params.items() if k != "description"}
+    try:
+        grid = Grid.from_config(params)
+    except ValueError as exc:
+        raise ConfigError("grid.params", str(exc)) from exc
+    for name, levels in zip(grid.names, grid.levels):
+        validate_param_values(name, levels, key=f"grid.params.{name}")
+    return grid
+
+
+def _plain(value: Any) -> Any:
+    """Turn config containers (e.g. OmegaConf's) into dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_plain(v) for v in value]
+    return value
+
+
+def grid_for_strategy(grid: Grid, strategy: StrategySpec, *, strict: bool = False) -> Grid:
+    """Keep the dimensions `strategy` uses (order kept); `strict` refuses any other."""
+    keep = [i for i, n in enumerate(grid.names) if n in strategy.param_names]
+    dropped = [n for n in grid.names if n not in strategy.param_names]
+    if strict and dropped:
+        raise ConfigError("grid.params", f"{strategy.kind.value} has no parameters {dropped}")
+    if not keep:
+        raise ConfigError(
+            "grid.params", f"no dimension of the grid is a parameter of {strategy.kind.value}"
+        )
+    return Grid(tuple(grid.names[i] for i in keep), tuple(grid.levels[i] for i in keep))

@@ -56,7 +56,13 @@ class IngestAppConfig(_AppConfig):
 
 @dataclass
 class WfoAppConfig(_AppConfig):
-    """`tradelab-wfo`: walk-forward sweep of one strategy family on one symbol (or pair)."""
+    """`tradelab-wfo`: walk-forward sweep of one strategy family on one symbol (or pair).
+
+    `expand`: also run the variant's simpler ancestors. `rescore`: rescore cached phase results
+    without running kernels. `check=bias`: run the look-ahead and warmup checks instead.
+    `log_phase_tables`: full per-phase tables as Parquet artifacts. `max_candidates`: child
+    runs tagged for promotion (the best combination and each plateau's best).
+    """
 
     data: Any = MISSING
     symbol: str = "SMH"
@@ -69,6 +75,11 @@ class WfoAppConfig(_AppConfig):
     robustness: Any = MISSING
     rescore: bool = False
     check: str | None = None
+    expand: bool = True
+    log_phase_tables: bool = True
+    max_candidates: int = 5
+    progress: bool = True
+    metrics_file: str | None = None
 
 
 @dataclass

@@ -46,7 +46,7 @@ class SyntheticDataConfig:
     seed: int = 7
     mode: SyntheticMode = SyntheticMode.market
     end: str = "2026-10-30"
-    daily_years: float = 14.0
+    daily_years: float = 16.0
     minute_days: int = 30
     symbols: list[str] = field(default_factory=list)
     filler_tickers: int = 0

@@ -69,6 +69,7 @@ class GridConfig:
     One grid serves a whole strategy expansion: each variant keeps the parameters it has.
     """
 
+    name: str = ""  # empty: the config group option's name (phase1_slim, ...)
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +102,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         "grid": GridConfig,
         "phase1_slim": GridConfig,
         "smoke": GridConfig,
+        "single": GridConfig,
         "full": GridConfig,
     },
     "phases": {

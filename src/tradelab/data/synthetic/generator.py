@@ -33,7 +33,7 @@ class MarketSpec:
     seed: int = 7
     mode: str = "market"
     end: str = "2026-10-30"
-    daily_years: float = 14.0
+    daily_years: float = 16.0
     minute_days: int = 30
     symbols: tuple[str, ...] = ()
     filler_tickers: int = 0

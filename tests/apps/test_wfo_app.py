@@ -1,0 +1,142 @@
+"""`tradelab-wfo` end to end on a small synthetic store: expansion, MLflow runs, exports,
+rescore from the cache, dual symbols, promotion with a production round trip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from .test_cli import run_app
+
+pytestmark = pytest.mark.slow
+WFO = ["grid=smoke", "phases=compact", "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("wfo_app")
+    ok = run_app("ingest", "data.mode=planted", "data.daily_years=8.5", "data.minute_days=0", "data.symbols=[SMH,QQQ,TQQQ]",
+                 "timeframes=[1day]", "progress=false", cwd=root)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    return root
+
+
+def _runs(root: Path, experiment: str):
+    client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, experiment
+    return client, client.search_runs([exp.experiment_id], max_results=2000)
+
+
+def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
+    result = run_app(
+        "wfo",
+        "symbol=SMH",
+        "strategy=atr_d_ls",
+        *WFO,
+        "metrics_file=metrics/wfo_SMH.json",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    client, runs = _runs(workdir, "wfo/SMH")
+    parents = {r.data.tags["strategy"]: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    assert set(parents) == {"atr_d_ls", "atr_d_l"}
+    for name, parent in parents.items():
+        assert parent.info.status == "FINISHED"
+        kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        phases = sorted(r.info.run_name for r in kids if r.info.run_name.startswith("phase"))
+        assert phases == ["phase1", "phase2", "phase3", "phase4"]
+        n_candidates = sum(r.data.tags.get("candidate") == "true" for r in kids)
+        assert (n_candidates > 0) == (parent.data.metrics["n_stable"] > 0)
+        table = client.list_artifacts(
+            [r for r in kids if r.info.run_name == "phase1"][0].info.run_id, "phases"
+        )
+        assert [a.path for a in table] == ["phases/phase1.parquet"]
+    long_only = parents[
+        "atr_d_l"
+    ]  # the planted trend edge makes some long-only combinations stable
+    assert long_only.data.metrics["n_stable"] >= 2
+    assert {"pbo", "deflated_sharpe", "n_trials", "effective_trials"} <= set(long_only.data.metrics)
+    assert long_only.data.metrics["n_trials"] == long_only.data.metrics["grid_size"] == 16
+    out = workdir / "results" / "SMH"
+    assert (out / "candidates_atr_d_ls_smoke.parquet").exists() and (
+        out / "plateaus_atr_d_l_smoke.png"
+    ).exists()
+    assert (out / "phase5_refine_config.csv").exists()
+    metrics = json.loads((workdir / "metrics/wfo_SMH.json").read_text())["SMH"]
+    assert metrics["atr_d_ls"]["combinations"] == 32 and metrics["atr_d_l"]["combinations"] == 16
+
+    again = run_app(
+        "wfo", "symbol=SMH", "strategy=atr_d_l", *WFO, "rescore=true", "expand=false", cwd=workdir
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    _, runs = _runs(workdir, "wfo/SMH")
+    rescored = [r for r in runs if r.data.tags.get("rescore") == "true"]
+    assert len(rescored) == 1
+    kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == rescored[0].info.run_id]
+    assert not [r for r in kids if r.info.run_name.startswith("phase")]  # no kernel was run
+    assert (
+        rescored[0].data.metrics["stability_score"]
+        == parents["atr_d_l"].data.metrics["stability_score"]
+    )
+
+
+def test_dual_symbol_variant_and_missing_symbol2(workdir: Path) -> None:
+    missing = run_app("wfo", "symbol=TQQQ", "strategy=atr_d_duals_l", *WFO, cwd=workdir)
+    assert missing.returncode != 0 and "symbol2" in missing.stderr
+    dual = run_app(
+        "wfo",
+        "symbol=TQQQ",
+        "symbol2=QQQ",
+        "strategy=atr_d_duals_l",
+        "expand=false",
+        *WFO,
+        cwd=workdir,
+    )
+    assert dual.returncode == 0, dual.stderr[-3000:]
+    _, runs = _runs(workdir, "wfo/TQQQ-QQQ")
+    assert {
+        r.data.tags.get("strategy") for r in runs if "mlflow.parentRunId" not in r.data.tags
+    } == {"atr_d_duals_l"}
+
+
+def test_promotion_round_trip_and_model(workdir: Path) -> None:
+    if not (workdir / "results/SMH").exists():
+        assert run_app("wfo", "symbol=SMH", "strategy=atr_d_l", *WFO, cwd=workdir).returncode == 0
+    promo = run_app("promote", "family=wfo", "target=SMH", "gates.min_deflated_sharpe=null", "gates.max_pbo=null",
+                    "gates.min_phases_valid=null", "gates.min_trades=null", "gates.max_drawdown=null", cwd=workdir)  # fmt: skip
+    assert promo.returncode == 0, promo.stderr[-3000:]
+    assert (workdir / "conf/production/wfo/SMH.yaml").exists()
+    inputs = json.loads((workdir / "production/wfo/SMH.json").read_text())["inputs"]
+    assert "ATRMult" in inputs
+    client, runs = _runs(workdir, "wfo/SMH")
+    champion = client.get_model_version_by_alias("tradelab.wfo.SMH", "champion")
+    source = client.get_run(champion.tags["source_run"])
+    rerun = run_app("wfo", "+production=wfo/SMH", "progress=false", cwd=workdir)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    _, runs = _runs(workdir, "wfo/SMH")
+    latest = max((r for r in runs if r.data.tags.get("candidate") == "true" and r.data.tags.get("grid") == "production"),
+                 key=lambda r: r.info.start_time)  # fmt: skip
+    for k in (1, 2, 3, 4):
+        assert latest.data.metrics[f"oos_pnl_phase{k}"] == source.data.metrics[f"oos_pnl_phase{k}"]
+    code = f"""
+import mlflow
+from tradelab.data import ParquetStore
+mlflow.set_tracking_uri("sqlite:///{workdir}/mlruns/mlflow.db")
+model = mlflow.pyfunc.load_model("models:/tradelab.wfo.SMH@champion")
+out = model.predict(ParquetStore("{workdir}/data/store").read("SMH", "1day").tail(400))
+print(list(out.columns), len(out), set(out["position"].tolist()) <= {{-1.0, 0.0, 1.0}})
+"""
+    fresh = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=600
+    )
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert (
+        fresh.stdout.strip().splitlines()[-1]
+        == "['timestamp', 'close', 'position', 'equity'] 400 True"
+    )

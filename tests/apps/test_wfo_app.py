@@ -46,7 +46,7 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     client, runs = _runs(workdir, "wfo/SMH")
     parents = {r.data.tags["strategy"]: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
     assert set(parents) == {"atr_d_ls", "atr_d_l"}
-    for name, parent in parents.items():
+    for parent in parents.values():
         assert parent.info.status == "FINISHED"
         kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         phases = sorted(r.info.run_name for r in kids if r.info.run_name.startswith("phase"))
@@ -54,7 +54,7 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
         n_candidates = sum(r.data.tags.get("candidate") == "true" for r in kids)
         assert (n_candidates > 0) == (parent.data.metrics["n_stable"] > 0)
         table = client.list_artifacts(
-            [r for r in kids if r.info.run_name == "phase1"][0].info.run_id, "phases"
+            next(r for r in kids if r.info.run_name == "phase1").info.run_id, "phases"
         )
         assert [a.path for a in table] == ["phases/phase1.parquet"]
     long_only = parents[

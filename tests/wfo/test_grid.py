@@ -9,7 +9,9 @@ from tradelab.wfo.grid import Grid
 
 
 def test_decode_matches_itertools_product_order() -> None:
-    grid = Grid.from_config({"a": [1, 2], "b": {"min": 0.5, "max": 1.5, "step": 0.5}, "c": [10, 20, 30, 40]})
+    grid = Grid.from_config(
+        {"a": [1, 2], "b": {"min": 0.5, "max": 1.5, "step": 0.5}, "c": [10, 20, 30, 40]}
+    )
     assert grid.size == 24
     decoded = grid.decode(np.arange(grid.size))
     expected = list(itertools.product([1, 2], [0.5, 1.0, 1.5], [10, 20, 30, 40]))

@@ -125,7 +125,7 @@ def test_hydra_composes_strategy_grid_phases() -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             config_name="wfo",
-            overrides=["+strategy=atr_d_hma_ls", "+grid=phase1_slim", "+phases=default"],
+            overrides=["strategy=atr_d_hma_ls", "grid=phase1_slim", "phases=default"],
         )
         spec = strategy_from_config(cfg.strategy)
         grid = grid_for_strategy(grid_from_config(cfg.grid), spec)
@@ -134,7 +134,7 @@ def test_hydra_composes_strategy_grid_phases() -> None:
         with pytest.raises(Exception, match="defalt"):
             compose(
                 config_name="wfo",
-                overrides=["+strategy=atr_d_l", "strategy.params.atr_period.defalt=3"],
+                overrides=["strategy=atr_d_l", "strategy.params.atr_period.defalt=3"],
             )
         with pytest.raises(Exception, match="kind"):
-            compose(config_name="wfo", overrides=["+strategy=atr_d_l", "strategy.kind=atr_d_zz"])
+            compose(config_name="wfo", overrides=["strategy=atr_d_l", "strategy.kind=atr_d_zz"])

@@ -13,6 +13,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
+from tradelab.atomic import write_bytes_atomic
 from tradelab.config import to_plain
 from tradelab.data import (
     MarketSpec,
@@ -26,7 +27,6 @@ from tradelab.data import (
     write_day_files,
 )
 from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND
-from tradelab.data.store import _atomic_write_bytes
 from tradelab.progress import progress_callback
 from tradelab.tracking import Job
 
@@ -60,8 +60,8 @@ def write_synthetic_raw(spec: MarketSpec, raw_dir: Path) -> dict[str, Any]:
     files = write_day_files(market.bars.daily, market.bars.minute, raw_dir)
     manifest = {**wanted, "files": files, "symbols": spec.universe(), "planted": market.planted}
     if market.planted:
-        _atomic_write_bytes(raw_dir / "planted.json", json.dumps(market.planted, indent=2).encode())
-    _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
+        write_bytes_atomic(raw_dir / "planted.json", json.dumps(market.planted, indent=2).encode())
+    write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     return manifest
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from tradelab.apps._runtime import run_hydra_app, tracker_for
+from tradelab.atomic import write_if_changed
 from tradelab.errors import ConfigError
 from tradelab.promotion import Gates, family, promote_target, rollback_target, targets_of
-from tradelab.promotion.production import write_if_changed
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
 

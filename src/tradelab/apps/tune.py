@@ -18,10 +18,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
+from tradelab.atomic import write_if_changed
 from tradelab.config import to_plain
 from tradelab.data import ParquetStore, validate_symbol
 from tradelab.errors import ConfigError, DataError
-from tradelab.promotion.production import write_if_changed
 from tradelab.tracking import Tracker
 
 log = logging.getLogger("tradelab.tune")

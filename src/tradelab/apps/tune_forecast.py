@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from tradelab.apps._runtime import hydra_overrides, job_for
 from tradelab.apps.tune import _bars, _store, _write_metrics_file
+from tradelab.atomic import write_if_changed
 from tradelab.config import to_plain
 from tradelab.data import validate_symbol
 from tradelab.forecast import (
@@ -27,7 +28,6 @@ from tradelab.forecast import (
     write_summary,
 )
 from tradelab.forecast.registry import check_available
-from tradelab.promotion.production import write_if_changed
 from tradelab.tracking import Job, Tracker
 
 __all__ = ["model_configs", "run_forecast"]

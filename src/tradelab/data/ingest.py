@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from tradelab.atomic import write_bytes_atomic
 from tradelab.data.flatfiles import read_day_files, scan_day_files
-from tradelab.data.store import ParquetStore, _atomic_write_bytes
+from tradelab.data.store import ParquetStore
 from tradelab.data.validation import OnBad, ValidationReport
 
 __all__ = ["IngestSummary", "ingest_flat_files"]
@@ -76,6 +77,6 @@ def ingest_flat_files(
             summary.rows += len(frame)
         summary.report = batch.report
         state.update({f.day.isoformat(): digests[f.day.isoformat()] for f in todo})
-        _atomic_write_bytes(state_path, json.dumps(state, indent=0, sort_keys=True).encode())
+        write_bytes_atomic(state_path, json.dumps(state, indent=0, sort_keys=True).encode())
     summary.seconds = time.perf_counter() - started
     return summary

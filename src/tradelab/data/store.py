@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tradelab.atomic import write_bytes_atomic
 from tradelab.data.bars import BAR_COLUMNS, EXCHANGE_TZ, timeframe_minutes, timestamps_ns
 from tradelab.data.resample import resample_bars
 from tradelab.data.symbols import validate_symbol
@@ -94,20 +93,6 @@ def _day_bounds(start: date, end: date) -> tuple[pd.Timestamp, pd.Timestamp]:
     lo = pd.Timestamp(start).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
     hi = pd.Timestamp(end + timedelta(days=1)).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
     return lo, hi
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ParquetStore:
@@ -201,8 +186,8 @@ class ParquetStore:
         )
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
-        _atomic_write_bytes(path, sink.getvalue().to_pybytes())
-        _atomic_write_bytes(self.meta_path(symbol, timeframe), meta.to_json().encode())
+        write_bytes_atomic(path, sink.getvalue().to_pybytes())
+        write_bytes_atomic(self.meta_path(symbol, timeframe), meta.to_json().encode())
         return meta, report
 
     def merge(

@@ -14,8 +14,6 @@ atomically and read back without pickle.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tradelab.atomic import atomic_path
 from tradelab.forecast.base import stable_json
 
 __all__ = ["CacheStats", "SampleCache", "cache_key"]
@@ -114,12 +113,5 @@ class SampleCache:
 
     def _write(self, key: str, entry: tuple[np.ndarray, float]) -> None:
         assert self.directory is not None
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, samples=entry[0], seconds=np.float64(entry[1]))
-            os.replace(tmp, self._path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self._path(key)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, samples=entry[0], seconds=np.float64(entry[1]))

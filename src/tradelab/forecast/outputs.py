@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tradelab.atomic import write_text_atomic
 from tradelab.errors import DataError, InvalidSymbolError
 
 __all__ = ["check_symbol", "read_result", "result_path", "write_json_atomic"]
@@ -44,19 +43,8 @@ def result_path(output_dir: str | Path, model: str, symbol: str) -> Path:
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write `obj` as JSON through a temporary file in the same folder, then rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write `obj` as strict JSON (no NaN) atomically."""
+    return write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_result(path: str | Path) -> dict[str, Any]:

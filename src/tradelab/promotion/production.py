@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tradelab.atomic import write_if_changed
 
 __all__ = ["append_audit", "read_audit", "write_if_changed", "write_production_files"]
 
@@ -19,24 +20,6 @@ _HEADER = """# @package _global_
 # (registered model {model} version {version}, source run {run}).
 # Re-run it with: tradelab-{app} +production={family}/{target}
 """
-
-
-def write_if_changed(path: Path, text: str) -> bool:
-    """Write `text` to `path` atomically (temporary file + rename) unless it is already there."""
-    if path.exists() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
 
 
 def write_production_files(

@@ -12,15 +12,13 @@ Layout under the results root (configurable, `paths.results_dir`):
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from tradelab.atomic import atomic_path
 from tradelab.errors import InvalidSymbolError
 
 __all__ = [
@@ -56,22 +54,6 @@ def symbol_dir(root: str | Path, symbol: str) -> Path:
     path = Path(root) / check_symbol(symbol)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it replaces `target` atomically."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:

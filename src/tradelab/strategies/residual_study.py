@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab.atomic import atomic_path
 from tradelab.config.kalman import KalmanResidualStudyConfig
 from tradelab.errors import ConfigError, DataValidationError
 from tradelab.strategies._config import coerce_config
@@ -344,8 +345,7 @@ def save_residual_study(
     fig = result.summary_figure()
     if fig is not None:
         target = folder / f"summary_{stamp}.png"
-        tmp = folder / f".summary_{stamp}.png.tmp"
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
         paths.append(target)
     return paths

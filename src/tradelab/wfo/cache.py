@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tradelab.atomic import atomic_path, write_text_atomic
 
 __all__ = ["PhaseCache", "code_version", "load_phase_dir", "write_json_atomic"]
 
@@ -54,29 +55,13 @@ def code_version() -> str:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to `path` through a temporary file and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the manifest (sorted keys) atomically."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, arr)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from tradelab.config.common import PathsConfig, TrackingConfig
 
 __all__ = [
     "AnalyzeAppConfig",
+    "BiasCheckConfig",
     "IngestAppConfig",
     "IngestStep",
     "PromoteAction",
@@ -55,6 +56,19 @@ class IngestAppConfig(_AppConfig):
 
 
 @dataclass
+class BiasCheckConfig:
+    """`check=bias`: combinations sampled, look-ahead cut points, extra history for the warmup
+    comparison (bars), relative tolerance of indicator differences, sampling seed (null: the
+    job's seed)."""
+
+    n_combos: int = 16
+    n_cuts: int = 3
+    extra_bars: int = 500
+    tolerance: float = 0.05
+    seed: int | None = None
+
+
+@dataclass
 class WfoAppConfig(_AppConfig):
     """`tradelab-wfo`: walk-forward sweep of one strategy family on one symbol (or pair).
 
@@ -80,6 +94,7 @@ class WfoAppConfig(_AppConfig):
     max_candidates: int = 5
     progress: bool = True
     metrics_file: str | None = None
+    bias: BiasCheckConfig = field(default_factory=BiasCheckConfig)
 
 
 @dataclass

@@ -141,8 +141,13 @@ def candidate_records(report: Any, phase_metrics: list[dict[str, np.ndarray]], g
 
 def _statistics(data: WfoData, spec: StrategySpec, grid: Grid, phases: list[Phase], report: Any,
                 robustness: Any, max_full_eval: int, seed: int) -> dict[str, float]:  # fmt: skip
-    candidates = report.scores.combos
-    if candidates.size < 2:
+    """PBO / DSR / effective trials of the sweep, always (also with 0 or 1 stable candidate).
+
+    The compared configurations: the stable candidates best first, padded with the best
+    full-history Sharpes up to K, so a lone "winner" still faces its competition; the selected
+    one is the best candidate (or, with none, the best full-history Sharpe).
+    """
+    if grid.size < 2:
         return {}
     full = full_history_phase(phases, data.n_bars)
     rng = np.random.default_rng(seed)
@@ -153,21 +158,28 @@ def _statistics(data: WfoData, spec: StrategySpec, grid: Grid, phases: list[Phas
         else np.sort(rng.choice(every, max_full_eval, replace=False))
     )
     sharpes = evaluate_combos(data, spec, grid, full, sample).metrics["is_sharpe"] / np.sqrt(252.0)
-    k = int(getattr(robustness, "max_configs", 5000))
-    n_blocks = int(getattr(robustness, "n_blocks", 16))
-    top = np.asarray(candidates[:k], dtype=np.int64)
-    blocks = evaluate_combos(data, spec, grid, full, top, n_blocks=n_blocks)
-    best = simulate_reference(
-        data,
-        spec,
-        dict(zip(grid.names, (float(v[0]) for v in grid.decode(top[:1]).values()))),
-        full,
+    finite = np.isfinite(sharpes)
+    by_sharpe = sample[finite][np.argsort(-sharpes[finite], kind="stable")]
+    k = max(2, int(getattr(robustness, "max_configs", 5000)))
+    pool = [int(c) for c in report.scores.combos[:k]]
+    seen = set(pool)
+    for combo in by_sharpe:
+        if len(pool) >= k:
+            break
+        if int(combo) not in seen:
+            pool.append(int(combo))
+            seen.add(int(combo))
+    if len(pool) < 2:
+        return {}
+    top = np.asarray(pool, dtype=np.int64)
+    blocks = evaluate_combos(
+        data, spec, grid, full, top, n_blocks=int(getattr(robustness, "n_blocks", 16))
     )
-    equity = np.asarray(best.equity, dtype=np.float64)
+    chosen = {name: float(values[0]) for name, values in grid.decode(top[:1]).items()}
+    equity = np.asarray(simulate_reference(data, spec, chosen, full).equity, dtype=np.float64)
     returns = equity[1:] / equity[:-1] - 1.0
     return sweep_statistics(blocks.block_ret_sum, blocks.block_ret_sq, blocks.block_n, n_trials=grid.size, selected=0,
-                            selected_returns=returns, trial_sharpes=sharpes[np.isfinite(sharpes)],
-                            config=robustness)  # fmt: skip
+                            selected_returns=returns, trial_sharpes=sharpes[finite], config=robustness)  # fmt: skip
 
 
 def run_sweep(

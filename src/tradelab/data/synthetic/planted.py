@@ -1,11 +1,16 @@
 """Planted edges for known-answer tests, on top of the `null` market.
 
 Three edges, one per strategy family, each with its parameters recorded:
-- `wfo`: on `WFO_SYMBOLS` the daily path is a zigzag in units of the daily true range (ATR):
-  up-legs, pullbacks of at most `max_pullback_atr`, and after several legs a crash of at least
-  `min_crash_atr`, then a choppy base. A trailing stop wider than the pullbacks and tighter than
-  the crashes (atr_multiplier roughly in [max_pullback_atr, min_crash_atr]) keeps the legs and
-  leaves the crashes; tighter stops are shaken out, wider ones give the crashes back.
+- `wfo`: on `WFO_SYMBOLS` the daily path is a zigzag in units of `atr_log` (about one daily
+  true range): trends of `legs` up-legs (each `leg_atr` ATRs, in noisy daily steps drawn from
+  `step_atr`), each leg followed by a one- or two-day pullback of at most `max_pullback_atr`;
+  after the last leg a one-day crash of at least `min_crash_atr` that gives back all but
+  `kept_atr` of the trend, then a choppy base of `base_days` sessions. A trailing stop wider
+  than the pullbacks and tighter than the crash (atr_multiplier roughly in
+  [max_pullback_atr, min_crash_atr], the recorded `atr_multiplier_region`) keeps the legs and
+  leaves at the crash; tighter stops are shaken out at every pullback and miss the next leg,
+  wider ones give more of each crash back. The edge is clean when the stop distance is set by
+  atr_multiplier alone (no squeeze tightening, no cap): `conf/grid/known_answer.yaml`.
 - `kalman_residual`: on `RESIDUAL_SYMBOLS` the 1-minute log price carries an intraday
   Ornstein-Uhlenbeck component (half-life `ou_half_life_minutes`), so residual z-scores revert.
 - `kalman_pairs`: DIA = hedge_ratio x SPY + intercept + OU spread (half-life in days).
@@ -26,41 +31,42 @@ __all__ = ["PLANTED_DEFAULTS", "RESIDUAL_SYMBOLS", "WFO_SYMBOLS", "plant_edges"]
 WFO_SYMBOLS = ("SMH", "QQQ", "SPY", "XLK", "AAPL", "NVDA", "TQQQ")
 RESIDUAL_SYMBOLS = ("RIOT", "MARA", "SOFI", "PLUG", "SNDL", "CLSK", "FCEL")
 PLANTED_DEFAULTS: dict[str, Any] = {
-    "wfo": {"atr_log": 0.015, "max_pullback_atr": 2.0, "min_crash_atr": 7.0, "crash_extra_atr": 4.0},
+    "wfo": {"atr_log": 0.012, "max_pullback_atr": 2.0, "min_crash_atr": 7.0, "crash_extra_atr": 4.0,
+            "kept_atr": 5.0, "legs": [4, 7], "leg_atr": [3.0, 5.0], "step_atr": [-0.4, 1.2],
+            "base_days": [15, 35], "base_sd_atr": 0.35},
     "kalman_residual": {"ou_half_life_minutes": 45.0, "ou_sd": 0.012},
     "kalman_pairs": {"leader": "SPY", "follower": "DIA", "hedge_ratio": 0.57, "intercept": 60.0,
                      "spread_sd": 2.0, "half_life_days": 6.0},
 }  # fmt: skip
 
 
-def _zigzag(rng: np.random.Generator, n: int, atr: float, pullback: float, crash: float,
-            crash_extra: float) -> np.ndarray:  # fmt: skip
-    """Daily log returns of the up-leg / pullback / crash / chop cycle."""
-    out = np.empty(n)
+def _zigzag(rng: np.random.Generator, n: int, cfg: dict[str, Any]) -> np.ndarray:
+    """Daily log returns of the trend / pullback / crash / base cycle (see the module doc)."""
+    atr = cfg["atr_log"]
+    out = np.zeros(n)
     t = 0
     while t < n:
         gained = 0.0
-        for _ in range(int(rng.integers(5, 11))):  # legs of one trend
-            up = rng.uniform(2.5, 6.0) * atr
-            gained += up
-            while up > 0 and t < n:
-                step = min(up, rng.uniform(0.35, 0.9) * atr)
-                out[t], up, t = step, up - step, t + 1
-            down = rng.uniform(0.4, 1.0) * pullback * atr
-            gained -= down
-            while down > 0 and t < n:
-                step = min(down, rng.uniform(0.3, 0.7) * atr)
-                out[t], down, t = -step, down - step, t + 1
-        # the crash gives back the trend but about 2.5 ATR, so prices grow ~10% a year
-        drop = max(crash * atr, gained - 2.5 * atr) + rng.uniform(0.0, crash_extra) * atr
-        while drop > 0 and t < n:
-            step = min(drop, rng.uniform(1.2, 2.5) * atr)
-            out[t], drop, t = -step, drop - step, t + 1
+        for _ in range(int(rng.integers(cfg["legs"][0], cfg["legs"][1] + 1))):
+            leg = rng.uniform(*cfg["leg_atr"]) * atr
+            done = 0.0
+            while done < leg - 1e-12 and t < n:
+                step = min(leg - done, rng.uniform(*cfg["step_atr"]) * atr)
+                out[t], done, t = step, done + step, t + 1
+            pullback = rng.uniform(0.5, 1.0) * cfg["max_pullback_atr"] * atr
+            days = int(rng.integers(1, 3))
+            for _ in range(days):
+                if t < n:
+                    out[t], t = -pullback / days, t + 1
+            gained += leg - pullback
+        crash = max(cfg["min_crash_atr"] * atr, gained - cfg["kept_atr"] * atr)
+        if t < n:
+            out[t], t = -(crash + rng.uniform(0.0, cfg["crash_extra_atr"]) * atr), t + 1
         level = 0.0
-        for _ in range(int(rng.integers(15, 35))):
+        for _ in range(int(rng.integers(cfg["base_days"][0], cfg["base_days"][1] + 1))):
             if t >= n:
                 break
-            step = -0.3 * level + rng.normal(0.0, 0.35 * atr)
+            step = -0.3 * level + rng.normal(0.0, cfg["base_sd_atr"] * atr)
             out[t], level, t = step, level + step, t + 1
     return out
 
@@ -79,8 +85,7 @@ def plant_edges(
     for s in wfo_syms:
         j = index[s]
         rng = symbol_rng(seed, s, stream=7)
-        steps = _zigzag(rng, n, cfg["atr_log"], cfg["max_pullback_atr"], cfg["min_crash_atr"],
-                        cfg["crash_extra_atr"])  # fmt: skip
+        steps = _zigzag(rng, n, cfg)
         start = float(np.clip(profiles[j].start_price, 20.0, 200.0))
         close[:, j] = start * np.exp(np.cumsum(steps))
         sigma[:, j] = 0.5 * cfg["atr_log"]

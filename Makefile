@@ -28,13 +28,20 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# the whole pipeline (dvc.yaml + pipelines/*/dvc.yaml) with params.yaml; a rerun skips what is
+# up to date. Parameters: edit params.yaml, or `dvc exp run -S wfo.grid=phase1_slim`.
 demo: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
-	@echo
+	@start=$$(date +%s); \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro && \
+	echo && echo "dvc repro finished in $$(( $$(date +%s) - start )) s"
 	@echo "Done. Where to look:"
+	@echo "  Run summary:   reports/summary.html (also in MLflow: experiment report/pipeline)"
 	@echo "  MLflow UI:     make ui   (then open http://127.0.0.1:$(UI_PORT))"
+	@echo "  Metrics/plots: $(VENV)/bin/dvc metrics show ; $(VENV)/bin/dvc plots show -o reports/dvc_plots"
+	@echo "  Promotion:     production/decisions/<family>.json, conf/production/<family>/<target>.yaml"
+	@echo "  WFO results:   results/<SYMBOL>/ (candidates, plateaus, TradeStation refinement CSVs)"
 	@echo "  Parquet store: data/store/<timeframe>/<SYMBOL>.parquet (+ .meta.json)"
-	@echo "  Pipeline:      .venv/bin/dvc dag ; .venv/bin/dvc status"
+	@echo "  Pipeline:      $(VENV)/bin/dvc dag ; $(VENV)/bin/dvc status"
 
 test: install
 	$(VENV)/bin/ruff check src tests bench

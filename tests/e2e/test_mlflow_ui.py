@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.test_cli import run_app
+from tests.pipeline.workspace import tiny_pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,20 +55,9 @@ def _api(base: str, path: str, body: dict | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    """A store filled by a small pipeline run (ingest twice, refinement analysis)."""
-    root = tmp_path_factory.mktemp("pipeline")
-    tiny = [
-        "experiment=smoke",
-        "data.daily_years=1",
-        "data.minute_days=1",
-        "data.symbols=[SPY,QQQ]",
-        "progress=false",
-    ]
-    for _ in range(2):
-        assert run_app("ingest", *tiny, cwd=root).returncode == 0
-    fixtures = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
-    assert run_app("analyze", "symbol=SMH", f"input_dir={fixtures}", cwd=root).returncode == 0
-    return root
+    """A store filled by a small `dvc repro` of the whole pipeline (tests/pipeline/workspace.py)."""
+    _require_browser()
+    return tiny_pipeline(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -97,44 +86,121 @@ def server(store: Path):
     proc.wait(timeout=30)
 
 
-def test_experiments_runs_and_comparison_are_shown(server: str, tmp_path: Path) -> None:
+def _experiments(base: str) -> dict[str, str]:
+    found = _api(base, "/api/2.0/mlflow/experiments/search?max_results=1000")["experiments"]
+    return {e["name"]: e["experiment_id"] for e in found}
+
+
+def _parent_runs(base: str, experiment_id: str) -> dict[str, dict]:
+    body = {"experiment_ids": [experiment_id], "max_results": 1000}
+    runs = _api(base, "/api/2.0/mlflow/runs/search", body)["runs"]
+    return {
+        r["info"]["run_name"]: r
+        for r in runs
+        if not any(t["key"] == "mlflow.parentRunId" for t in r["data"].get("tags", []))
+    }
+
+
+def _search_experiments(page, query: str, names: list[str]) -> None:
+    box = page.get_by_placeholder("Search experiments")
+    box.fill(query)
+    box.press("Enter")
+    for name in names:
+        page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+
+
+# The comparison's metrics table is a label grid beside a scrolling value grid (both
+# virtualized); the UI moves the labels to the value grid's previous scroll position, so every
+# move scrolls the values twice (by one pixel) to leave labels and values aligned.
+_SCROLL = """async ([labels, top]) => {
+  let scope = labels;
+  while (scope.parentElement && scope.querySelectorAll('.ReactVirtualized__Grid').length < 2) {
+    scope = scope.parentElement;
+  }
+  const grids = Array.from(scope.querySelectorAll('.ReactVirtualized__Grid'));
+  const movers = grids.filter((g) => ['auto', 'scroll'].includes(getComputedStyle(g).overflowY));
+  const next = top === null ? labels.scrollTop + 120 : top;
+  for (const t of [next + 1, next]) {
+    (movers.length ? movers : grids).forEach((g) => { g.scrollTop = t; });
+    await new Promise((done) => setTimeout(done, 200));
+  }
+  const end = labels.scrollTop + labels.clientHeight >= labels.scrollHeight - 2;
+  return [labels.innerText, end, labels.scrollHeight];
+}"""
+
+
+def _metric_rows(page, first_metric: str, show: str) -> list[str]:
+    """Scroll the comparison's metrics table; return the row labels, leave `show` at the top."""
+    label = page.get_by_text(first_metric, exact=True).first
+    label.wait_for(timeout=120_000)
+    label.scroll_into_view_if_needed()
+    labels = label.evaluate_handle("e => e.closest('.ReactVirtualized__Grid') || e.parentElement")
+    rows: list[str] = []
+    height = 0
+    for k in range(60):
+        text, end, height = page.evaluate(_SCROLL, [labels, 0 if k == 0 else None])
+        rows += [r for r in (line.strip() for line in text.splitlines()) if r and r not in rows]
+        if end:
+            break
+    if show in rows:
+        page.evaluate(_SCROLL, [labels, rows.index(show) * height / len(rows)])
+    return rows
+
+
+def test_pipeline_runs_and_comparison_are_shown(server: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    experiments = {
-        e["name"]: e["experiment_id"]
-        for e in _api(server, "/api/2.0/mlflow/experiments/search?max_results=100")["experiments"]
+    experiments = _experiments(server)
+    pairs = sorted(n for n in experiments if n.startswith("kalman_pairs/"))
+    residual = sorted(
+        n
+        for n in experiments
+        if n.startswith("kalman_residual/") and n != "kalman_residual/universe"
+    )
+    assert pairs and residual
+    expected = {
+        "wfo": ["wfo/SMH", "wfo/TQQQ-QQQ", "promotion/wfo.SMH", "promotion/wfo.TQQQ-QQQ"],
+        "kalman_pairs": [pairs[0], f"promotion/kalman_pairs.{pairs[0].split('/')[1]}"],
+        residual[0]: [residual[0]],
+        "forecast": ["forecast/SPY", "promotion/forecast.SPY"],
     }
-    exp_id = experiments["ingest/synthetic"]
-    runs = _api(server, "/api/2.0/mlflow/runs/search", {"experiment_ids": [exp_id]})["runs"]
-    run_ids = [r["info"]["run_id"] for r in runs]
-    assert len(run_ids) == 2
+    for names in expected.values():
+        assert set(names) <= set(experiments), names
+    wfo_id = experiments["wfo/SMH"]
+    parents = _parent_runs(server, wfo_id)
+    assert set(parents) == {"atr_d_ls-tiny", "atr_d_l-tiny"}
+    wanted = ("stability_score", "pbo", "deflated_sharpe")
+    for run in parents.values():
+        assert run["info"]["status"] == "FINISHED"
+        assert set(wanted) <= {m["key"] for m in run["data"]["metrics"]}
     shots = Path(os.environ.get("TRADELAB_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{server}/#/experiments", wait_until="domcontentloaded", timeout=120_000)
-        for name in ("ingest/synthetic", "analyze/SMH"):
-            page.get_by_text(name, exact=True).first.wait_for(timeout=120_000)
+        page.get_by_text("report/pipeline", exact=True).first.wait_for(timeout=120_000)
+        for query, names in reversed(expected.items()):
+            _search_experiments(page, query, names)
         page.screenshot(path=str(shots / "experiments.png"))
 
         page.goto(
-            f"{server}/#/experiments/{exp_id}/runs?workflowType=machine_learning",
+            f"{server}/#/experiments/{wfo_id}/runs?workflowType=machine_learning",
             wait_until="domcontentloaded",
         )
-        page.get_by_text("ingest-all").first.wait_for(timeout=120_000)
-        assert page.get_by_text("ingest-all").count() >= 2
+        for name in parents:
+            page.get_by_text(name, exact=True).first.wait_for(timeout=120_000)
         page.screenshot(path=str(shots / "runs.png"))
 
-        ids = json.dumps(run_ids)
+        ids = json.dumps([r["info"]["run_id"] for r in parents.values()])
         page.goto(
-            f"{server}/#/compare-runs?runs={ids}&experiments={json.dumps([exp_id])}",
+            f"{server}/#/compare-runs?runs={ids}&experiments={json.dumps([wfo_id])}",
             wait_until="domcontentloaded",
         )
-        page.get_by_text("rows_1min").first.wait_for(timeout=120_000)
-        body = page.inner_text("body")
-        for metric in ("rows_1min", "files_read_1min", "files_skipped_1min"):
-            assert metric in body
-        page.screenshot(path=str(shots / "compare.png"), full_page=True)
+        page.get_by_text("Comparing 2 Runs").first.wait_for(timeout=120_000)
+        rows = _metric_rows(page, "bar_evals_per_s", show="pbo")
+        assert set(wanted) <= set(rows), rows
+        page.screenshot(path=str(shots / "compare.png"))
         browser.close()
-    assert (shots / "compare.png").stat().st_size > 10_000
+    for name in ("experiments.png", "runs.png", "compare.png"):
+        assert (shots / name).stat().st_size > 10_000

@@ -176,3 +176,13 @@ def test_registered_model_is_a_working_pyfunc(env) -> None:
     version = tracker.client.get_model_version(model_name("testfam", "AAA"), "1")
     assert version.tags["data_hash"] == "d1" and version.tags["git_commit"] == "c1"
     assert float(version.tags["metric.score"]) == 2.0
+
+
+def test_only_candidates_on_the_latest_data_compete(env) -> None:
+    tracker, conf, prod = env
+    with tracker.start_job("testfam/AAA", "old", tags={"data_hash": "old"}) as job:
+        job.log_trial({"window": 99}, {"score": 50.0, "num_trades": 20}, tags={"candidate": "true"})
+    with tracker.start_job("testfam/AAA", "new", tags={"data_hash": "new"}) as job:
+        fresh = job.log_trial({"window": 5}, {"score": 1.0, "num_trades": 20}, tags={"candidate": "true"})
+    result = promote(tracker, conf, prod)
+    assert result.candidate_run == fresh  # the stale 50.0 on other data does not compete

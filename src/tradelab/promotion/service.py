@@ -71,8 +71,8 @@ def _job_context(client: Any, run: Any) -> dict[str, Any]:
 
 
 def find_candidates(client: Any, family: str, target: str) -> list[Candidate]:
-    """Return the finished candidate runs of `<family>/<target>` with their parents' statistics
-    and the parent job's resolved config as context."""
+    """Return the finished candidate runs of `<family>/<target>` on the latest data, with their
+    parents' statistics and the parent job's resolved config as context."""
     exp = _retry(lambda: client.get_experiment_by_name(f"{family}/{target}"))
     if exp is None:
         return []
@@ -113,7 +113,28 @@ def find_candidates(client: Any, family: str, target: str) -> list[Candidate]:
                 context,
             )
         )
-    return out
+    return _on_latest_data(client, exp.experiment_id, out)
+
+
+def _on_latest_data(
+    client: Any, experiment_id: str, candidates: list[Candidate]
+) -> list[Candidate]:
+    """Keep the candidates computed on the data of the most recent finished job: results on
+    older (or other) data never compete with fresh ones."""
+    jobs = _retry(
+        lambda: client.search_runs(
+            [experiment_id],
+            filter_string="attributes.status = 'FINISHED' and tags.data_hash != 'none'",
+            order_by=["attributes.start_time DESC"],
+            max_results=50,
+        )
+    )
+    latest = next(
+        (r.data.tags["data_hash"] for r in jobs if "mlflow.parentRunId" not in r.data.tags), None
+    )
+    if latest is None:
+        return candidates
+    return [c for c in candidates if c.tags.get("data_hash", latest) == latest]
 
 
 def _reconcile(

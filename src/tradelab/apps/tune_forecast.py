@@ -28,6 +28,7 @@ from tradelab.forecast import (
     write_summary,
 )
 from tradelab.forecast.registry import check_available
+from tradelab.progress import progress_callback
 from tradelab.tracking import Job, Tracker
 
 __all__ = ["model_configs", "run_forecast"]
@@ -95,7 +96,11 @@ def run_forecast(cfg: DictConfig, tracker: Tracker) -> float:
             job.set_tags({"family": "forecast", "target": symbol})
             tunable = [m for m in models if m.get("name") != "baselines"]
             if explicit:
-                tune_forecaster(bars, models[0], cfg.study, cfg.search, symbol=symbol, job=job)
+                with progress_callback(f"{symbol} {models[0]['name']}", enabled=bool(cfg.progress),
+                                       unit="trials") as bar:  # fmt: skip
+                    tune_forecaster(
+                        bars, models[0], cfg.study, cfg.search, symbol=symbol, job=job, progress=bar
+                    )
                 summary = summarize_symbol(bars, symbol, tunable, cfg.study, job=job)
             else:
                 _, summary = run_forecast_pipeline(

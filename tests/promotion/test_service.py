@@ -186,3 +186,15 @@ def test_only_candidates_on_the_latest_data_compete(env) -> None:
         fresh = job.log_trial({"window": 5}, {"score": 1.0, "num_trades": 20}, tags={"candidate": "true"})
     result = promote(tracker, conf, prod)
     assert result.candidate_run == fresh  # the stale 50.0 on other data does not compete
+
+
+def test_a_champion_measured_on_other_data_does_not_block_fresh_results(env) -> None:
+    tracker, conf, prod = env
+    with tracker.start_job("testfam/AAA", "old", tags={"data_hash": "old"}) as job:
+        job.log_trial({"window": 9}, {"score": 50.0, "num_trades": 20}, tags={"candidate": "true"})
+    assert promote(tracker, conf, prod).champion == "1"
+    with tracker.start_job("testfam/AAA", "new", tags={"data_hash": "new"}) as job:
+        job.log_trial({"window": 5}, {"score": 1.0, "num_trades": 20}, tags={"candidate": "true"})
+    result = promote(tracker, conf, prod)
+    assert result.decision.promote and result.champion == "2"
+    assert "measured on other data" in result.decision.reason

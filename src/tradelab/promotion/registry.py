@@ -51,7 +51,10 @@ class Registry:
             if k.startswith("metric.")
         }
         return Champion(
-            version=str(mv.version), source_run=mv.tags.get("source_run", ""), metrics=metrics
+            version=str(mv.version),
+            source_run=mv.tags.get("source_run", ""),
+            metrics=metrics,
+            data_hash=mv.tags.get("data_hash"),
         )
 
     def alias_version(self, family: str, target: str, alias: str) -> str | None:

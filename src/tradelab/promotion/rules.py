@@ -80,6 +80,7 @@ class Champion:
     version: str
     source_run: str
     metrics: Mapping[str, float]
+    data_hash: str | None = None  # the data its metrics were measured on
 
 
 @dataclass(frozen=True)

@@ -182,8 +182,18 @@ def promote_target(
     candidates = find_candidates(tracker.client, spec.name, target)
     best = pick_best(candidates, spec.objective)
     champion = registry.champion(spec.name, target)
-    decision = decide(best, champion, spec.objective, gates, margin=margin, relative=relative,
+    # a champion measured on other data is not comparable: fresh results that pass the gates win
+    stale = (
+        champion is not None and best is not None and bool(champion.data_hash)
+        and best.tags.get("data_hash", champion.data_hash) != champion.data_hash
+    )  # fmt: skip
+    decision = decide(best, None if stale else champion, spec.objective, gates, margin=margin, relative=relative,
                       metric_names=spec.metric_names)  # fmt: skip
+    if stale and champion is not None:
+        note = (
+            f"champion version {champion.version} was measured on other data ({champion.data_hash})"
+        )
+        decision = Decision(decision.verdict, f"{decision.reason}; {note}", decision.checks)
     result = PromotionResult(spec.name, target, decision, champion.version if champion else None,
                              best.run_id if best else None)  # fmt: skip
     with _log_decision(tracker, spec, target, decision, best, result.champion, "promote") as job:

@@ -193,7 +193,8 @@ def promote_target(
         note = (
             f"champion version {champion.version} was measured on other data ({champion.data_hash})"
         )
-        decision = Decision(decision.verdict, f"{decision.reason}; {note}", decision.checks)
+        reason = decision.reason.replace("first champion", "fresh result", 1)
+        decision = Decision(decision.verdict, f"{reason}; {note}", decision.checks)
     result = PromotionResult(spec.name, target, decision, champion.version if champion else None,
                              best.run_id if best else None)  # fmt: skip
     with _log_decision(tracker, spec, target, decision, best, result.champion, "promote") as job:

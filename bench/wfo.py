@@ -5,7 +5,9 @@
 1. For each ATR-D variant, one 10-year phase (6y IS / 4y OOS after 100 warmup bars) of
    synthetic random-walk daily bars: the numba kernel on one thread against a straightforward
    NumPy implementation of the same rules (bars in a Python loop, combinations vectorized),
-   measured in this process; the ratio is printed, and the two must agree on PnL.
+   measured in this process; the ratio is printed, and the two must agree on PnL. A last row
+   runs atr_d_l with atr_period varying fastest, so that the lanes of a block read different
+   indicator columns (the kernels' general path; grid order usually avoids it).
 2. `run_wfo` of atr_d_l over `conf/grid/phase1_slim.yaml` (~1M combinations) x the four
    default phases on 16 years of bars, all threads, results cached to a temporary folder.
 
@@ -180,8 +182,27 @@ def numpy_sweep(prep: PreparedPhase, combos: np.ndarray) -> tuple[np.ndarray, np
     return is_eq - capital, prev - is_eq
 
 
+def _bench_one(label: str, prep: PreparedPhase, n_combos: int, n_base: int) -> None:
+    """Print one row: best of 3 kernel runs on one thread against the NumPy baseline."""
+    n_traded = prep.phase.n_traded
+    combos = np.arange(min(n_combos, prep.grid.size), dtype=np.int64)
+    run_prepared(prep, combos[:64])  # compile / load
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        out, _, _ = run_prepared(prep, combos)
+        best = max(best, combos.size * n_traded / (time.perf_counter() - t0))
+    base_combos = combos[:n_base]
+    t0 = time.perf_counter()
+    is_pnl, oos_pnl = numpy_sweep(prep, base_combos)
+    base = base_combos.size * n_traded / (time.perf_counter() - t0)
+    diff = max(np.abs(is_pnl - out[0, :n_base]).max(), np.abs(oos_pnl - out[1, :n_base]).max())
+    print(f"{label:<16}{best:>20.3e}{base:>20.3e}{best / base:>8.0f}x{diff:>12.2e}")
+
+
 def bench_variants(data: WfoData, n_combos: int, n_base: int) -> None:
-    slim = grid_from_config(_load("grid", "phase1_slim"))
+    slim_cfg = _load("grid", "phase1_slim")
+    slim = grid_from_config(slim_cfg)
     phase = phases_from_config(
         {"warmup_bars": 100, "phases": [{"name": "p10y", "is_years": 6, "oos_years": 4}]},
         data.timestamps,
@@ -196,20 +217,15 @@ def bench_variants(data: WfoData, n_combos: int, n_base: int) -> None:
     for name in VARIANTS:
         spec: StrategySpec = strategy_from_config(_load("strategy", name))
         grid = grid_for_strategy(slim, spec)
-        prep = prepare_phase(data, spec, grid, phase)
-        combos = np.arange(min(n_combos, grid.size), dtype=np.int64)
-        run_prepared(prep, combos[:64])  # compile / load
-        best = 0.0
-        for _ in range(3):
-            t0 = time.perf_counter()
-            out, _, _ = run_prepared(prep, combos)
-            best = max(best, combos.size * phase.n_traded / (time.perf_counter() - t0))
-        base_combos = combos[:n_base]
-        t0 = time.perf_counter()
-        is_pnl, oos_pnl = numpy_sweep(prep, base_combos)
-        base = base_combos.size * phase.n_traded / (time.perf_counter() - t0)
-        diff = max(np.abs(is_pnl - out[0, :n_base]).max(), np.abs(oos_pnl - out[1, :n_base]).max())
-        print(f"{name:<16}{best:>20.3e}{base:>20.3e}{best / base:>8.0f}x{diff:>12.2e}")
+        _bench_one(name, prepare_phase(data, spec, grid, phase), n_combos, n_base)
+    # the same grid with atr_period varying fastest: lanes of a block read different ATR
+    # columns, which takes the kernels' general (per-lane indicator) path
+    params = dict(slim_cfg["params"])
+    params["atr_period"] = params.pop("atr_period")
+    spec = strategy_from_config(_load("strategy", "atr_d_l"))
+    grid = grid_for_strategy(grid_from_config(params), spec)
+    _bench_one("atr_d_l mixed*", prepare_phase(data, spec, grid, phase), n_combos, n_base)
+    print("* atr_period varying fastest: the lanes of a block read different indicator columns")
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 

@@ -39,6 +39,13 @@ Trading rules (the plain-Python reference in `tradelab.wfo.reference` applies th
     - The first traded bar is t_first; IS ends after bar t_bound, OOS after t_last. At the IS
       end an open position is marked to market for the IS figures (counted as an IS trade
       without exit costs) and carried into OOS with the boundary close as its reference price.
+
+Layout: a block of `LANES` combinations runs bar by bar with the lanes innermost, so each pass
+over the lanes compiles to SIMD code. Per bar: (1) one check whether any lane's stop or entry
+order fills; (2) only then the fill pass (exits, entries, trade statistics) - on most bars no
+lane trades; (3) the mark-to-market pass (equity, return sums, drawdowns, trailing stop, next
+orders). Blocks whose lanes share their indicator columns read one value per bar, others stage
+per-lane values. Every variant compiles its own copy with the variant switches as constants.
 """
 
 from __future__ import annotations
@@ -74,14 +81,23 @@ TREND_HMA = 2
 _B = LANES
 
 # Lane state, `S[row * LANES + lane]`: one flat array so the compiler sees constant offsets.
+# Position and orders: Q shares (signed), CASH, STOP, EXT (extreme since entry), TL / TS (buy /
+# sell-touch levels, +-inf when not allowed), REF / COST (reference price and entry costs of the
+# open position), XT (bar of the last stop exit), EEXT / EN (entry extreme / entry flag of the
+# bar's fill). Metrics: SEG0 (segment start equity), PREV (last equity), PEAK, MDD, XR (equity
+# over peak), MDDP, SR / SR2 / SD2 (return sums), NTR, NW, GP, GL (trade counts and sums), RET
+# (last return). Lane parameters: MULT ... REVS. Recorder: CL ... SH.
 (
-    _Q, _CASH, _STOP, _EXT, _TL, _TS, _REF, _COST, _SINCE,
-    _SEG0, _PREV, _PEAK, _MDD, _XR, _MDDP, _SR, _SR2, _SD2, _NTR, _NW, _GP, _GL,
+    _Q, _CASH, _STOP, _EXT, _TL, _TS, _REF, _COST, _XT, _EEXT, _EN,
+    _SEG0, _PREV, _PEAK, _MDD, _XR, _MDDP, _SR, _SR2, _SD2, _NTR, _NW, _GP, _GL, _RET,
     _MULT, _MULTS, _BMULT, _INVT, _FLOOR, _SCAL, _MAXS, _DELAY, _TLIM, _SLIM, _REVL, _REVS,
-    _ATR, _ATRS, _TIGHT, _CAPD, _TRD,
-    _RET, _CL, _EX, _EN, _QOLD, _CLP, _OPX, _SH,
+    _CL, _EX, _QOLD, _CLP, _OPX, _SH,
     _NROWS,
-) = range(48)  # fmt: skip
+) = range(44)  # fmt: skip
+
+# Rows of the per-lane indicator values of one bar, for blocks whose lanes read different
+# indicator columns (`V[row * LANES + lane]`).
+_V_ATR, _V_TIGHT, _V_ATRB, _V_ATRS, _V_TRD, _N_V = range(6)
 
 # Rows of the per-lane indicator column table.
 _IX_ATR, _IX_ATRS, _IX_ATRB, _IX_BBW, _IX_TRD, _N_IX = range(6)
@@ -144,7 +160,9 @@ def _decode_lanes_nb(
         S[_TS * _B + j] = np.inf
         S[_REF * _B + j] = 0.0
         S[_COST * _B + j] = 0.0
-        S[_SINCE * _B + j] = 1e18
+        S[_XT * _B + j] = -1e18
+        S[_EEXT * _B + j] = 0.0
+        S[_EN * _B + j] = 0.0
         S[_SEG0 * _B + j] = capital
         S[_PREV * _B + j] = capital
         S[_PEAK * _B + j] = capital
@@ -223,149 +241,143 @@ def _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades):
             rec[2 * _B + j] = S[_SH * _B + j] * comm
 
 
-def _make_block(short: bool, trend: bool, record: bool):
-    """Return a serial block simulator with the variant switches fixed at compile time."""
+def _make_bars(short: bool, trend: bool, record: bool, uniform: bool):
+    """Return the bar loop of one block; `uniform`: every lane reads the same indicator columns."""
 
     @njit(cache=True, error_model="numpy")
-    def block(
-        bi, open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
-        atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
-        block_id, out, bsum, bsq, trades, n_trades,
+    def bars(
+        S, V, rows, open_, high, low, close, atr, bbw, trd, iconst, fconst,
+        block_id, out, first, n, bs, bq, rec, trades, n_trades, max_trades,
     ):  # fmt: skip
-        """Simulate lanes `bi * LANES ...` of `combos` over the phase and write their results."""
-        n = combos.shape[0]
-        first = bi * _B
+        """Simulate the block's lanes bar by bar, closing the IS and OOS segments into `out`."""
         t_first, t_bound, t_last = iconst[0], iconst[1], iconst[2]
         frac, comm, slip, bpy = fconst[1], fconst[2], fconst[3], fconst[4]
-        n_blocks = bsum.shape[1]
-        S = np.empty(_NROWS * _B)
-        rows = np.empty(_N_IX * _B, np.int64)
-        _decode_lanes_nb(
-            S, rows, combos, first, strides, radix, values,
-            atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
-        )  # fmt: skip
-        # lanes sharing every indicator column (usual in grid order) read one value per bar
-        uniform = True
-        for j in range(1, _B):
-            for ix in range(_N_IX):
-                uniform = uniform and rows[ix * _B + j] == rows[ix * _B]
-            for row in (_INVT, _FLOOR, _SCAL, _MAXS):
-                uniform = uniform and S[row * _B + j] == S[row * _B]
-        invt0, floor0, scal0, maxs0 = S[_INVT * _B], S[_FLOOR * _B], S[_SCAL * _B], S[_MAXS * _B]
+        n_blocks = bs.shape[0] // _B
+        invt0, floor0, scal0 = S[_INVT * _B], S[_FLOOR * _B], S[_SCAL * _B]
         r_atr, r_atrs, r_atrb = rows[_IX_ATR * _B], rows[_IX_ATRS * _B], rows[_IX_ATRB * _B]
         r_bbw, r_trd = rows[_IX_BBW * _B], rows[_IX_TRD * _B]
-        bs = np.zeros(n_blocks * _B)
-        bq = np.zeros(n_blocks * _B)
-        max_trades = trades.shape[0] // max(n, 1)
-        rec = np.zeros(3 * _B)
+        v_atr = v_tight = v_atrb = v_atrs = v_trd = 0.0
         for t in range(t_first - 1, t_last + 1):
-            # stage this bar's ATRs, stop tightening and stop cap lane by lane
+            # -- this bar's ATRs and stop tightening: one value, or one per lane
             if uniform:
                 v_atr = atr[t, r_atr]
                 rr = bbw[t, r_bbw] * invt0
                 sc = rr if scal0 == 0.0 else (math.sqrt(rr) if scal0 == 1.0 else rr * rr)
                 v_tight = max(floor0, sc) if rr < 1.0 else 1.0
-                v_capd = maxs0 * atr[t, r_atrb]
-                for j in range(_B):
-                    S[_ATR * _B + j] = v_atr
-                    S[_TIGHT * _B + j] = v_tight
-                    S[_CAPD * _B + j] = v_capd
+                v_atrb = atr[t, r_atrb]
                 if short:
                     v_atrs = atr[t, r_atrs]
-                    for j in range(_B):
-                        S[_ATRS * _B + j] = v_atrs
                 if trend:
                     v_trd = trd[t, r_trd]
-                    for j in range(_B):
-                        S[_TRD * _B + j] = v_trd
             else:
                 for j in range(_B):
-                    S[_ATR * _B + j] = atr[t, rows[_IX_ATR * _B + j]]
-                    S[_TIGHT * _B + j] = bbw[t, rows[_IX_BBW * _B + j]]
-                    S[_CAPD * _B + j] = atr[t, rows[_IX_ATRB * _B + j]]
+                    V[_V_ATR * _B + j] = atr[t, rows[_IX_ATR * _B + j]]
+                    V[_V_TIGHT * _B + j] = bbw[t, rows[_IX_BBW * _B + j]]
+                    V[_V_ATRB * _B + j] = atr[t, rows[_IX_ATRB * _B + j]]
                     if short:
-                        S[_ATRS * _B + j] = atr[t, rows[_IX_ATRS * _B + j]]
+                        V[_V_ATRS * _B + j] = atr[t, rows[_IX_ATRS * _B + j]]
                     if trend:
-                        S[_TRD * _B + j] = trd[t, rows[_IX_TRD * _B + j]]
+                        V[_V_TRD * _B + j] = trd[t, rows[_IX_TRD * _B + j]]
                 for j in range(_B):
-                    rr = S[_TIGHT * _B + j] * S[_INVT * _B + j]
+                    rr = V[_V_TIGHT * _B + j] * S[_INVT * _B + j]
                     scal = S[_SCAL * _B + j]
                     sc = rr if scal == 0.0 else (math.sqrt(rr) if scal == 1.0 else rr * rr)
-                    S[_TIGHT * _B + j] = max(S[_FLOOR * _B + j], sc) if rr < 1.0 else 1.0
-                    S[_CAPD * _B + j] = S[_MAXS * _B + j] * S[_CAPD * _B + j]
+                    V[_V_TIGHT * _B + j] = max(S[_FLOOR * _B + j], sc) if rr < 1.0 else 1.0
             ot, ht, lt, ct = open_[t], high[t], low[t], close[t]
+
+            # -- does an order of any lane fill on this bar? (on most bars none does)
+            n_ev = 0
             for j in range(_B):
                 q = S[_Q * _B + j]
-                cash = S[_CASH * _B + j]
                 stop = S[_STOP * _B + j]
-                ext = S[_EXT * _B + j]
-                tl = S[_TL * _B + j]
-                ref = S[_REF * _B + j]
-                cost = S[_COST * _B + j]
-                since = S[_SINCE * _B + j]
-
-                # -- fills against the orders placed at the previous close
-                islong = q > 0.0
-                ex = islong & (lt <= stop)
-                xraw = min(ot, stop)
-                xp = xraw - slip
-                enl = (not ex) & (lt <= tl)
-                lraw = min(ot, tl)
-                lfill = lraw + slip
+                hit = ((q > 0.0) & (lt <= stop)) | (lt <= S[_TL * _B + j])
                 if short:
-                    ts = S[_TS * _B + j]
-                    isshort = q < 0.0
-                    exs = isshort & (ht >= stop)
-                    xraw = xraw if islong else max(ot, stop)
-                    xp = xp if islong else xraw + slip
-                    ex = ex | exs
+                    hit = hit | ((q < 0.0) & (ht >= stop)) | (ht >= S[_TS * _B + j])
+                n_ev += 1 if hit else 0
+
+            # -- fills against the orders placed at the previous close
+            if n_ev > 0:
+                for j in range(_B):
+                    q = S[_Q * _B + j]
+                    cash = S[_CASH * _B + j]
+                    stop = S[_STOP * _B + j]
+                    tl = S[_TL * _B + j]
+                    islong = q > 0.0
+                    ex = islong & (lt <= stop)
+                    xraw = min(ot, stop)
+                    xp = xraw - slip
                     enl = (not ex) & (lt <= tl)
-                    ens = (not ex) & (not enl) & (ht >= ts)
-                    sraw = max(ot, ts)
-                    sfill = sraw - slip
-                    cl = ex | (enl & isshort) | (ens & islong)
-                    en = enl | ens
-                    clp = xp if ex else (lfill if enl else sfill)
-                    oraw = lraw if enl else sraw
-                    opx = lfill if enl else sfill
-                else:
-                    cl = ex
-                    en = enl
-                    clp = xp
-                    oraw = lraw
-                    opx = lfill
+                    lraw = min(ot, tl)
+                    lfill = lraw + slip
+                    if short:
+                        ts = S[_TS * _B + j]
+                        isshort = q < 0.0
+                        exs = isshort & (ht >= stop)
+                        xraw = xraw if islong else max(ot, stop)
+                        xp = xp if islong else xraw + slip
+                        ex = ex | exs
+                        enl = (not ex) & (lt <= tl)
+                        ens = (not ex) & (not enl) & (ht >= ts)
+                        sraw = max(ot, ts)
+                        sfill = sraw - slip
+                        cl = ex | (enl & isshort) | (ens & islong)
+                        en = enl | ens
+                        clp = xp if ex else (lfill if enl else sfill)
+                        oraw = lraw if enl else sraw
+                        opx = lfill if enl else sfill
+                    else:
+                        cl = ex
+                        en = enl
+                        clp = xp
+                        oraw = lraw
+                        opx = lfill
 
-                # -- close the open position (stop or reversal)
-                qold = q
-                aq = abs(q)
-                clp = clp if cl else ct
-                tp = q * (clp - ref) - cost - aq * comm
-                cash = (cash + q * clp - aq * comm) if cl else cash
-                win = cl & (tp > 0.0)
-                loss = cl & (tp < 0.0)
-                S[_NTR * _B + j] += 1.0 if cl else 0.0
-                S[_NW * _B + j] += 1.0 if win else 0.0
-                S[_GP * _B + j] += tp if win else 0.0
-                S[_GL * _B + j] += -tp if loss else 0.0
-                q = 0.0 if cl else q
+                    # close the open position (stop or reversal)
+                    qold = q
+                    aq = abs(q)
+                    clp = clp if cl else ct
+                    tp = q * (clp - S[_REF * _B + j]) - S[_COST * _B + j] - aq * comm
+                    cash = (cash + q * clp - aq * comm) if cl else cash
+                    win = cl & (tp > 0.0)
+                    loss = cl & (tp < 0.0)
+                    S[_NTR * _B + j] += 1.0 if cl else 0.0
+                    S[_NW * _B + j] += 1.0 if win else 0.0
+                    S[_GP * _B + j] += tp if win else 0.0
+                    S[_GL * _B + j] += -tp if loss else 0.0
+                    q = 0.0 if cl else q
 
-                # -- open the new position, sized on equity
-                opx = opx if en else ct
-                sh = frac * cash / opx
-                if short:
-                    nq = sh if enl else -sh
-                    entry_ext = max(oraw, ct) if enl else min(oraw, ct)
-                else:
-                    nq = sh
-                    entry_ext = max(oraw, ct)
-                cash = (cash - nq * opx - sh * comm) if en else cash
-                q = nq if en else q
-                ref = opx if en else ref
-                cost = (sh * comm) if en else cost
-                since = 0.0 if ex else since
+                    # open the new position, sized on equity
+                    opx = opx if en else ct
+                    sh = frac * cash / opx
+                    if short:
+                        nq = sh if enl else -sh
+                        S[_EEXT * _B + j] = max(oraw, ct) if enl else min(oraw, ct)
+                    else:
+                        nq = sh
+                        S[_EEXT * _B + j] = max(oraw, ct)
+                    S[_CASH * _B + j] = (cash - nq * opx - sh * comm) if en else cash
+                    S[_Q * _B + j] = nq if en else q
+                    if en:
+                        S[_REF * _B + j] = opx
+                        S[_COST * _B + j] = sh * comm
+                    if ex:
+                        S[_XT * _B + j] = t
+                    S[_EN * _B + j] = 1.0 if en else 0.0
+                    if record:  # event details for the trade recorder
+                        S[_CL * _B + j] = 1.0 if cl else 0.0
+                        S[_EX * _B + j] = 1.0 if ex else 0.0
+                        S[_QOLD * _B + j] = qold
+                        S[_CLP * _B + j] = clp
+                        S[_OPX * _B + j] = opx
+                        S[_SH * _B + j] = sh
+                if record:
+                    _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades)
 
-                # -- mark to market, per-bar metrics
-                eq = cash + q * ct
+            # -- mark to market, per-bar metrics, trailing stop and orders for the next bar
+            for j in range(_B):
+                q = S[_Q * _B + j]
+                en = (n_ev > 0) & (S[_EN * _B + j] != 0.0)  # EN is stale on bars without fills
+                eq = S[_CASH * _B + j] + q * ct
                 g = eq / S[_PREV * _B + j]
                 r = g - 1.0
                 S[_PREV * _B + j] = eq
@@ -383,60 +395,46 @@ def _make_block(short: bool, trend: bool, record: bool):
                 S[_XR * _B + j] = xr
                 S[_MDDP * _B + j] = max(S[_MDDP * _B + j], 1.0 - xr)
 
-                # -- trailing stop for the next bar
-                tight = S[_TIGHT * _B + j]
-                atr_j = S[_ATR * _B + j]
-                capd = S[_CAPD * _B + j]
+                atr_j = v_atr if uniform else V[_V_ATR * _B + j]
+                tight = v_tight if uniform else V[_V_TIGHT * _B + j]
+                capd = S[_MAXS * _B + j] * (v_atrb if uniform else V[_V_ATRB * _B + j])
                 dl = min(atr_j * S[_MULT * _B + j] * tight, capd)
+                stop = S[_STOP * _B + j]
+                ext = S[_EXT * _B + j]
+                eext = S[_EEXT * _B + j]
                 if short:
+                    atr_s_j = v_atrs if uniform else V[_V_ATRS * _B + j]
                     islong = q > 0.0
-                    ext = entry_ext if en else (max(ext, ht) if islong else min(ext, lt))
+                    ext = eext if en else (max(ext, ht) if islong else min(ext, lt))
                     sl = ext - dl
                     sl = sl if en else max(stop, sl)
-                    atr_s_j = S[_ATRS * _B + j]
                     ds = min(atr_s_j * S[_MULTS * _B + j] * tight, capd)
                     ss = ext + ds
                     ss = ss if en else min(stop, ss)
                     stop = sl if islong else ss
                 else:
-                    ext = entry_ext if en else max(ext, ht)
+                    ext = eext if en else max(ext, ht)
                     sl = ext - dl
                     stop = sl if en else max(stop, sl)
+                S[_STOP * _B + j] = stop
+                S[_EXT * _B + j] = ext
 
-                # -- orders for the next bar
-                flat = q == 0.0
-                armed = flat & (since >= S[_DELAY * _B + j])
+                armed = (q == 0.0) & (t - S[_XT * _B + j] >= S[_DELAY * _B + j])
                 if short:
                     allow_l = armed | ((q < 0.0) & (S[_REVL * _B + j] > 0.5))
                     allow_s = armed | ((q > 0.0) & (S[_REVS * _B + j] > 0.5))
                     if trend:
-                        trd_j = S[_TRD * _B + j]
+                        trd_j = v_trd if uniform else V[_V_TRD * _B + j]
                         allow_l = allow_l & (trd_j > S[_TLIM * _B + j])
                         allow_s = allow_s & (trd_j < S[_SLIM * _B + j])
                     S[_TS * _B + j] = (ct + S[_BMULT * _B + j] * atr_s_j) if allow_s else np.inf
                 else:
                     allow_l = armed
                     if trend:
-                        allow_l = allow_l & (S[_TRD * _B + j] > S[_TLIM * _B + j])
+                        trd_j = v_trd if uniform else V[_V_TRD * _B + j]
+                        allow_l = allow_l & (trd_j > S[_TLIM * _B + j])
                 S[_TL * _B + j] = (ct - S[_BMULT * _B + j] * atr_j) if allow_l else -np.inf
 
-                S[_Q * _B + j] = q
-                S[_CASH * _B + j] = cash
-                S[_STOP * _B + j] = stop
-                S[_EXT * _B + j] = ext
-                S[_REF * _B + j] = ref
-                S[_COST * _B + j] = cost
-                S[_SINCE * _B + j] = since + 1.0
-                if record:  # event details for the trade recorder
-                    S[_CL * _B + j] = 1.0 if cl else 0.0
-                    S[_EX * _B + j] = 1.0 if ex else 0.0
-                    S[_EN * _B + j] = 1.0 if en else 0.0
-                    S[_QOLD * _B + j] = qold
-                    S[_CLP * _B + j] = clp
-                    S[_OPX * _B + j] = opx
-                    S[_SH * _B + j] = sh
-            if record:
-                _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades)
             if n_blocks > 0 and t >= t_first:
                 b = block_id[t]
                 if b >= 0:
@@ -447,6 +445,55 @@ def _make_block(short: bool, trend: bool, record: bool):
             if t == t_bound:
                 _close_segment_nb(S, close[t], t_bound - t_first + 1, False, out, first, n, bpy)
         _close_segment_nb(S, close[t_last], t_last - t_bound, True, out, first, n, bpy)
+
+    return bars
+
+
+def _make_block(short: bool, trend: bool, record: bool):
+    """Return a serial block simulator with the variant switches fixed at compile time."""
+    bars_mixed = _make_bars(short, trend, record, False)
+    # the recorder serves a few combinations: one general loop keeps its compile time down
+    bars_uniform = bars_mixed if record else _make_bars(short, trend, record, True)
+
+    @njit(cache=True, error_model="numpy")
+    def block(
+        bi, open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
+        atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
+        block_id, out, bsum, bsq, trades, n_trades,
+    ):  # fmt: skip
+        """Simulate lanes `bi * LANES ...` of `combos` over the phase and write their results."""
+        n = combos.shape[0]
+        first = bi * _B
+        n_blocks = bsum.shape[1]
+        S = np.empty(_NROWS * _B)
+        rows = np.empty(_N_IX * _B, np.int64)
+        _decode_lanes_nb(
+            S, rows, combos, first, strides, radix, values,
+            atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
+        )  # fmt: skip
+        # lanes sharing every indicator column and the tightening parameters (usual in grid
+        # order) read one value per bar
+        uniform = True
+        for j in range(1, _B):
+            for ix in range(_N_IX):
+                uniform = uniform and rows[ix * _B + j] == rows[ix * _B]
+            for row in (_INVT, _FLOOR, _SCAL):
+                uniform = uniform and S[row * _B + j] == S[row * _B]
+        V = np.zeros(_N_V * _B)
+        bs = np.zeros(n_blocks * _B)
+        bq = np.zeros(n_blocks * _B)
+        max_trades = trades.shape[0] // max(n, 1)
+        rec = np.zeros(3 * _B)
+        if uniform:
+            bars_uniform(
+                S, V, rows, open_, high, low, close, atr, bbw, trd, iconst, fconst,
+                block_id, out, first, n, bs, bq, rec, trades, n_trades, max_trades,
+            )  # fmt: skip
+        else:
+            bars_mixed(
+                S, V, rows, open_, high, low, close, atr, bbw, trd, iconst, fconst,
+                block_id, out, first, n, bs, bq, rec, trades, n_trades, max_trades,
+            )  # fmt: skip
         for j in range(_B):
             i = first + j
             if i < n:

@@ -30,6 +30,7 @@ from tradelab.kernels.pairs import (
     pairs_batch_nb,
     pairs_run_nb,
 )
+from tradelab.strategies._params import param_arrays
 from tradelab.strategies.bars import period_ends
 
 __all__ = [
@@ -168,18 +169,7 @@ class PairBacktest:
 def _full_params(
     columns: Mapping[str, object], defaults: Mapping[str, object] | None
 ) -> tuple[int, dict[str, np.ndarray]]:
-    unknown = sorted(set(columns) - set(SEARCHABLE))
-    if unknown:
-        raise ValueError(
-            f"pairs parameter '{unknown[0]}' cannot be searched; searchable: {sorted(SEARCHABLE)}"
-        )
-    arrays = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in columns.items()}
-    sizes = {a.shape[0] for a in arrays.values()}
-    if len(sizes) > 1:
-        raise ValueError(f"pairs parameter columns differ in length: {sorted(sizes)}")
-    n_sets = sizes.pop() if sizes else 1
-    base = {**DEFAULTS, **{k: v for k, v in (defaults or {}).items() if k in SEARCHABLE}}
-    full = {k: arrays.get(k, np.full(n_sets, float(base[k]))) for k in SEARCHABLE}
+    n_sets, full = param_arrays("pairs", columns, defaults, searchable=SEARCHABLE, base=DEFAULTS)
     window = full["window"]
     if np.any(window < 1) or np.any(window != np.rint(window)):
         raise ValueError("window: must be a positive integer")

@@ -27,6 +27,7 @@ from tradelab.kernels.residual import (
     residual_batch_nb,
     residual_run_nb,
 )
+from tradelab.strategies._params import param_arrays
 
 __all__ = [
     "EXIT_REASONS",
@@ -109,24 +110,6 @@ def _close(close: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _param_arrays(
-    columns: Mapping[str, object], defaults: Mapping[str, float] | None
-) -> tuple[int, dict[str, np.ndarray]]:
-    unknown = sorted(set(columns) - set(SEARCHABLE))
-    if unknown:
-        raise ValueError(
-            f"residual parameter '{unknown[0]}' cannot be searched; searchable: {sorted(SEARCHABLE)}"
-        )
-    arrays = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in columns.items()}
-    sizes = {a.shape[0] for a in arrays.values()}
-    if len(sizes) > 1:
-        raise ValueError(f"residual parameter columns differ in length: {sorted(sizes)}")
-    n_sets = sizes.pop() if sizes else 1
-    base = {**DEFAULTS, **{k: float(v) for k, v in (defaults or {}).items() if k in SEARCHABLE}}
-    full = {k: arrays.get(k, np.full(n_sets, base[k])) for k in SEARCHABLE}
-    return n_sets, full
-
-
 def evaluate_residual(
     close: np.ndarray,
     columns: Mapping[str, object],
@@ -144,7 +127,7 @@ def evaluate_residual(
     settings = settings or ResidualSettings()
     prices = _close(close)
     n_bars = prices.shape[0]
-    n_sets, full = _param_arrays(columns, defaults)
+    n_sets, full = param_arrays("residual", columns, defaults, searchable=SEARCHABLE, base=DEFAULTS)
     params = np.empty((n_sets, N_PARAMS))
     for name, col in SEARCHABLE.items():
         if col is not None:
@@ -203,7 +186,8 @@ def backtest_residual(
     """Backtest one parameter set, keeping its equity curve and trade list."""
     settings = settings or ResidualSettings()
     prices = _close(close)
-    _, full = _param_arrays({k: [v] for k, v in (params or {}).items()}, None)
+    single = {k: [v] for k, v in (params or {}).items()}
+    _, full = param_arrays("residual", single, None, searchable=SEARCHABLE, base=DEFAULTS)
     p = np.empty(N_PARAMS)
     for name, col in SEARCHABLE.items():
         if col is not None:

@@ -18,12 +18,12 @@ __all__ = [
     "PhaseConfig",
     "PhasesConfig",
     "StrategyConfig",
-    "StrategyKindName",
+    "StrategyKind",
     "StrategyParamConfig",
 ]
 
 
-class StrategyKindName(StrEnum):
+class StrategyKind(StrEnum):
     atr_d_l = "atr_d_l"
     atr_d_ls = "atr_d_ls"
     atr_d_hma_l = "atr_d_hma_l"
@@ -52,7 +52,7 @@ class StrategyConfig:
     """
 
     name: str = MISSING
-    kind: StrategyKindName = MISSING
+    kind: StrategyKind = MISSING
     ts_name: str = MISSING
     description: str = ""
     commission: float = 0.005
@@ -96,7 +96,7 @@ class PhasesConfig:
 GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "strategy": {
         "strategy": StrategyConfig,
-        **{kind.value: StrategyConfig for kind in StrategyKindName},
+        **{kind.value: StrategyConfig for kind in StrategyKind},
     },
     "grid": {
         "grid": GridConfig,

@@ -38,32 +38,15 @@ import pandas as pd
 
 from tradelab.config.results import PlateauConfig
 from tradelab.errors import DataError
+from tradelab.kernels.enums import PARAM_NAMES
 from tradelab.wfo.grid import Grid
 
 __all__ = [
-    "PARAMETER_NAMES",
     "Plateau",
     "PlateauResult",
     "detect_plateaus",
     "regime_of",
 ]
-
-PARAMETER_NAMES = (
-    "atr_period",
-    "atr_multiplier",
-    "atr_buy_multiplier",
-    "bb_period",
-    "bb_dev",
-    "vol_threshold",
-    "bb_scaling",
-    "max_stop_atr",
-    "short_mult",
-    "ema_period",
-    "ema_slope_min",
-    "entry_mode",
-    "hma_fast",
-    "hma_slow",
-)
 
 
 @dataclass(frozen=True)
@@ -159,7 +142,7 @@ def _parameter_columns(
     elif grid is not None:
         names = list(grid.names)
     else:
-        names = [c for c in PARAMETER_NAMES if c in candidates.columns]
+        names = [c for c in PARAM_NAMES if c in candidates.columns]
     missing = [c for c in names if c not in candidates.columns]
     if missing:
         raise DataError(f"candidates lack parameter columns {missing}", field=missing[0])

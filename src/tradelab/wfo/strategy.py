@@ -20,9 +20,9 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 
+from tradelab.config.wfo import StrategyKind
 from tradelab.errors import ConfigError
 from tradelab.kernels.enums import PARAM_NAMES
 from tradelab.wfo.grid import Grid
@@ -39,15 +39,6 @@ __all__ = [
     "strategy_from_config",
     "validate_param_values",
 ]
-
-
-class StrategyKind(StrEnum):
-    atr_d_l = "atr_d_l"
-    atr_d_ls = "atr_d_ls"
-    atr_d_hma_l = "atr_d_hma_l"
-    atr_d_hma_ls = "atr_d_hma_ls"
-    atr_d_duals_l = "atr_d_duals_l"
-    atr_d_duals_ls = "atr_d_duals_ls"
 
 
 _BASE = (

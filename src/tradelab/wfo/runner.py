@@ -19,6 +19,7 @@ import numpy as np
 
 from tradelab.errors import ConfigError, InvalidSymbolError
 from tradelab.kernels.enums import METRIC_NAMES, N_METRICS
+from tradelab.progress import ProgressDisplay
 from tradelab.wfo.cache import PhaseCache, code_version
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import prepare_phase, run_prepared
@@ -140,51 +141,6 @@ def summarize_phase(result: PhaseResult) -> dict[str, float]:
     }
 
 
-class _Progress:
-    """A rich progress bar (combinations and combinations/s) or nothing."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._bar: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-
-    def __enter__(self) -> _Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def task(self, description: str, total: int, done: int) -> Any:
-        if self._bar is None:
-            return None
-        return self._bar.add_task(description, total=total, completed=done, rate="")
-
-    def advance(self, task: Any, n: int, rate: float) -> None:
-        if self._bar is not None and task is not None:
-            self._bar.update(task, advance=n, rate=f"{rate:,.0f} combos/s")
-
-
 def run_wfo(
     bars: WfoData,
     strategy: StrategySpec,
@@ -216,7 +172,7 @@ def run_wfo(
     result = WfoResult(strategy=strategy, grid=grid)
     n = grid.size
     version = code_version() if cache_dir is not None else ""
-    with _Progress(progress) as bar:
+    with ProgressDisplay(progress, unit="combos") as bar:
         for k, phase in enumerate(phases, start=1):
             t0 = time.perf_counter()
             prep = prepare_phase(bars, strategy, grid, phase, n_blocks=n_blocks)
@@ -272,7 +228,8 @@ def run_wfo(
                             dest["block_ret_sum"][s0:s1] = bsum[:m]
                             dest["block_ret_sq"][s0:s1] = bsq[:m]
                         n_eval += m
-                        bar.advance(task, m, n_eval / max(time.perf_counter() - t_busy, 1e-9))
+                        rate = n_eval / max(time.perf_counter() - t_busy, 1e-9)
+                        bar.update(task, advance=m, note=f"{rate:,.0f}/s")
                     if cache is not None:
                         cache.commit(c + 1)
             if cache is not None:

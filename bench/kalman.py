@@ -22,20 +22,14 @@ import numba
 import numpy as np
 import pandas as pd
 
+from tradelab.config.kalman import KalmanPairsStudyConfig, KalmanResidualStudyConfig
 from tradelab.kalman import local_level_filter
 from tradelab.kalman.numba_backend import block_width, local_level_tm_nb
 from tradelab.strategies.pairs import PairData, evaluate_pairs
 from tradelab.strategies.reference import run_backtrader, seed_residual_backtest
 from tradelab.strategies.residual import ResidualSettings, evaluate_residual
 
-SEED_GRID = {
-    "window": [45, 60, 90],
-    "entry_z": [2.0, 2.5],
-    "exit_z": [0.5],
-    "stop_z": [3.5, 4.0],
-    "stake": [25, 50, 75],
-    "long_only": [False, True],
-}
+SEED_GRID = KalmanPairsStudyConfig().space  # the seed's 72-combination grid
 
 
 def best_time(fn: Callable[[], object], repeat: int, min_time: float = 0.2) -> float:
@@ -143,16 +137,7 @@ def bench_residual(quick: bool) -> None:
     rng = np.random.default_rng(1)
     n_bars = 78 * 30  # one month of 5-minute bars
     prices = 8.0 * np.exp(np.cumsum(rng.normal(0, 0.004, n_bars)))
-    space = {
-        "process_noise_q": [1e-5, 5e-5, 1e-4, 5e-4, 1e-3],
-        "observation_noise_r": [1e-4, 5e-4, 1e-3, 5e-3, 1e-2],
-        "residual_z_entry": [0.5, 0.75, 1.0, 1.25, 1.5],
-        "residual_z_exit": [0.05, 0.1, 0.15, 0.2, 0.3],
-        "stop_loss_pct": [0.03, 0.05, 0.07, 0.10],
-        "take_profit_pct": [0.05, 0.08, 0.10, 0.15, 0.20],
-        "trailing_stop_pct": [0.015, 0.02, 0.025, 0.03],
-        "position_size_pct": [0.10, 0.15, 0.20],
-    }
+    space = KalmanResidualStudyConfig().space  # seed 000 ranges
     grid = pd.MultiIndex.from_product(space.values(), names=list(space)).to_frame(index=False)
     n_sets = 10_000 if quick else len(grid)
     sample = grid.sample(n=n_sets, random_state=0) if n_sets < len(grid) else grid

@@ -20,29 +20,22 @@ from typing import Any
 import numpy as np
 
 from tradelab.atomic import write_text_atomic
-from tradelab.errors import DataError, InvalidSymbolError
+from tradelab.data.symbols import validate_symbol
+from tradelab.errors import DataError
 
-__all__ = ["check_symbol", "read_result", "result_path", "write_json_atomic"]
+__all__ = ["read_result", "result_path", "write_strict_json"]
 
-_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,14}$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def check_symbol(symbol: Any) -> str:
-    """Return `symbol` if it can safely become a file name (InvalidSymbolError otherwise)."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or symbol in (".", ".."):
-        raise InvalidSymbolError(symbol)
-    return symbol
 
 
 def result_path(output_dir: str | Path, model: str, symbol: str) -> Path:
     """Return `<output_dir>/<model>/<SYMBOL>.json` (model: snake_case name)."""
     if not _NAME_RE.match(model):
         raise ValueError(f"model.name {model!r}: use lower-case letters, digits and '_'")
-    return Path(output_dir) / model / f"{check_symbol(symbol)}.json"
+    return Path(output_dir) / model / f"{validate_symbol(symbol)}.json"
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
+def write_strict_json(path: str | Path, obj: Any) -> Path:
     """Write `obj` as strict JSON (no NaN) atomically."""
     return write_text_atomic(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 

@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from tradelab.data.symbols import validate_symbol
 from tradelab.errors import ModelUnavailableError
 from tradelab.forecast._config import as_plain
 from tradelab.forecast.aggregation import aggregate
 from tradelab.forecast.base import Forecaster, SeriesData
 from tradelab.forecast.cache import SampleCache
-from tradelab.forecast.outputs import check_symbol, read_result, result_path, write_json_atomic
+from tradelab.forecast.outputs import read_result, result_path, write_strict_json
 from tradelab.forecast.registry import load_forecaster, model_type_of
 from tradelab.forecast.tuning import (
     ForecastStudyResult,
@@ -113,7 +114,7 @@ def summarize_symbol(
     on the same windows (a shared or on-disk `cache` makes that free). A model without a
     result file or without weights is listed in `skipped` with the reason.
     """
-    symbol = check_symbol(symbol)
+    symbol = validate_symbol(symbol)
     settings = study_settings(study_cfg)
     out_dir = Path(output_dir if output_dir is not None else settings["output_dir"])
     series = SeriesData.from_input(data)
@@ -221,7 +222,7 @@ def _regime_switch(
 
 def write_summary(summaries: Sequence[SymbolSummary], path: str | Path) -> Path:
     """Write `{"results": [...]}` (one entry per symbol) atomically."""
-    return write_json_atomic(path, {"results": [s.to_dict() for s in summaries]})
+    return write_strict_json(path, {"results": [s.to_dict() for s in summaries]})
 
 
 def run_forecast_pipeline(

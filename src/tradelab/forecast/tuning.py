@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from tradelab.config.forecast import ForecastStudyConfig
+from tradelab.data.symbols import validate_symbol
 from tradelab.errors import DataError, ModelUnavailableError
 from tradelab.forecast._config import as_plain, option
 from tradelab.forecast.base import Forecaster, SeriesData
 from tradelab.forecast.baselines import make_baselines
 from tradelab.forecast.cache import SampleCache
-from tradelab.forecast.outputs import check_symbol, result_path, write_json_atomic
+from tradelab.forecast.outputs import result_path, write_strict_json
 from tradelab.forecast.registry import adapter_class, load_forecaster, model_type_of
 from tradelab.forecast.space import build_space, make_suggest, trial_params
 from tradelab.forecast.validation import ValidationPlan, Validator
@@ -154,7 +155,7 @@ def tune_forecaster(
     when weights are missing and `study.on_unavailable` is `error`; with `baselines` the
     result has `available=False`, the reason, and the baseline scores only.
     """
-    symbol = check_symbol(symbol)
+    symbol = validate_symbol(symbol)
     settings = study_settings(study_cfg)
     model = as_plain(model_cfg)
     kind = model_type_of(model)
@@ -270,7 +271,7 @@ def tune_forecaster(
     best = min(completed, key=lambda t: t.value)
     result.best_params = forecaster.resolved_params(trial_params(defaults, best.params))
     result.best_metrics = {k: float(v) for k, v in best.user_attrs.items()}
-    result.output_path = write_json_atomic(target, _result_document(result, validator, settings))
+    result.output_path = write_strict_json(target, _result_document(result, validator, settings))
     if job is not None:
         _log_study(job, result)
     return result

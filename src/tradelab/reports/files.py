@@ -19,25 +19,16 @@ from pathlib import Path
 import pandas as pd
 
 from tradelab.atomic import atomic_path
-from tradelab.errors import InvalidSymbolError
+from tradelab.data.symbols import validate_symbol
 
 __all__ = [
     "atomic_path",
     "check_name",
-    "check_symbol",
     "symbol_dir",
     "write_table",
 ]
 
-_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,14}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,79}$")
-
-
-def check_symbol(symbol: str) -> str:
-    """Return `symbol` if it can safely become a file name, else raise InvalidSymbolError."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or ".." in symbol:
-        raise InvalidSymbolError(symbol)
-    return symbol
 
 
 def check_name(name: str, field: str) -> str:
@@ -51,7 +42,7 @@ def check_name(name: str, field: str) -> str:
 
 def symbol_dir(root: str | Path, symbol: str) -> Path:
     """Return (creating it) the results folder `<root>/<SYMBOL>`."""
-    path = Path(root) / check_symbol(symbol)
+    path = Path(root) / validate_symbol(symbol)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab.data.symbols import validate_symbol
 from tradelab.errors import DataError
-from tradelab.reports.files import atomic_path, check_symbol
+from tradelab.reports.files import atomic_path
 
 __all__ = [
     "RANK_METRICS",
@@ -405,7 +406,7 @@ def analyze_refinement(
     With a `job`, the workbook is logged as an artifact and each strategy's best row as a
     child run `refinement_<TS-NAME>` (its inputs as params, its metrics as metrics).
     """
-    check_symbol(symbol)
+    validate_symbol(symbol)
     if top < 1:
         raise ValueError("top must be positive")
     out_dir = Path(results_root) / symbol

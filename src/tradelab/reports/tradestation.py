@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab.data.symbols import validate_symbol
 from tradelab.errors import ConfigError
-from tradelab.reports.files import atomic_path, check_name, check_symbol
+from tradelab.reports.files import atomic_path, check_name
 from tradelab.wfo.grid import Grid
 from tradelab.wfo.plateaus import Plateau
 
@@ -162,7 +163,7 @@ def write_refinement_exports(
     Range files of this `ts_name` from an earlier run with more plateaus are removed, so the
     folder and the config always agree.
     """
-    check_symbol(symbol)
+    validate_symbol(symbol)
     check_name(strategy, "strategy")
     check_name(ts_name, "ts_name")
     out = Path(out_dir)

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from tradelab.atomic import atomic_path, write_text_atomic
+from tradelab.atomic import atomic_path, write_json_atomic
 
-__all__ = ["PhaseCache", "code_version", "load_phase_dir", "write_json_atomic"]
+__all__ = ["PhaseCache", "code_version", "load_phase_dir"]
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -52,11 +52,6 @@ def code_version() -> str:
         h.update(rel.encode())
         h.update((root / rel).read_bytes())
     return f"{tradelab.__version__}+{h.hexdigest()[:12]}"
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write the manifest (sorted keys) atomically."""
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
@@ -120,7 +115,7 @@ class PhaseCache:
                     self.arrays = self._map_final("r")
                     self.complete, self.chunks_done = True, self.n_chunks
                     if not manifest.get("complete"):
-                        write_json_atomic(self.directory / MANIFEST, self._manifest())
+                        self._write_manifest()
                     return self
                 self.arrays = self._map_partial("r+")
                 self.chunks_done = done
@@ -130,7 +125,7 @@ class PhaseCache:
         self._wipe()
         self.arrays = self._map_partial("w+")
         self.chunks_done, self.complete = 0, False
-        write_json_atomic(self.directory / MANIFEST, self._manifest())
+        self._write_manifest()
         return self
 
     def commit(self, chunks_done: int) -> None:
@@ -139,7 +134,7 @@ class PhaseCache:
             if isinstance(arr, np.memmap):
                 arr.flush()
         self.chunks_done = chunks_done
-        write_json_atomic(self.directory / MANIFEST, self._manifest())
+        self._write_manifest()
 
     def finish(self, block_n: np.ndarray | None = None) -> None:
         """Rename the partial maps to their final names, then mark the manifest complete."""
@@ -149,10 +144,13 @@ class PhaseCache:
             _save_npy_atomic(self.directory / "block_n.npy", np.asarray(block_n, dtype=np.int64))
         self._finish_renames()
         self.complete = True
-        write_json_atomic(self.directory / MANIFEST, self._manifest())
+        self._write_manifest()
         self.arrays = self._map_final("r")
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _write_manifest(self) -> None:
+        write_json_atomic(self.directory / MANIFEST, self._manifest(), sort_keys=True)
 
     def _read_manifest(self) -> dict[str, Any] | None:
         path = self.directory / MANIFEST

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tradelab.errors import ConfigError, InvalidSymbolError
+from tradelab.data.symbols import validate_symbol
+from tradelab.errors import ConfigError
 from tradelab.kernels.enums import METRIC_NAMES, N_METRICS
 from tradelab.progress import ProgressDisplay
 from tradelab.wfo.cache import PhaseCache, code_version
@@ -40,13 +41,10 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 10_000_000
 DEFAULT_BATCH_SIZE = 262_144
 
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,14}$")
-
 
 def wfo_cache_dir(results_root: str | Path, symbol: str, strategy: str) -> Path:
     """Return `<results_root>/<SYMBOL>/wfo/<strategy>` (the symbol checked as a file name)."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or symbol in (".", ".."):
-        raise InvalidSymbolError(symbol)
+    validate_symbol(symbol)
     if not re.match(r"^[a-z0-9_]+$", strategy):
         raise ConfigError("strategy.name", f"{strategy!r} cannot name a folder (use a-z, 0-9, _)")
     return Path(results_root) / symbol / "wfo" / strategy

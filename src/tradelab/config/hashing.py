@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -17,12 +18,17 @@ DEFAULT_HASH_EXCLUDE: tuple[str, ...] = ("hydra", "tracking", "paths")
 
 
 def to_plain(cfg: Any) -> Any:
-    """Return `cfg` resolved into plain dicts, lists and scalars (enums by value)."""
+    """Return `cfg` resolved into plain dicts, lists and scalars (enums by value).
+
+    Takes OmegaConf containers, mappings, sequences and dataclass instances, nested.
+    """
     if isinstance(cfg, DictConfig | ListConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: to_plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, Mapping):
         return {str(k): to_plain(v) for k, v in cfg.items()}
-    if isinstance(cfg, list | tuple):
+    if isinstance(cfg, Sequence) and not isinstance(cfg, str | bytes):
         return [to_plain(v) for v in cfg]
     if isinstance(cfg, enum.Enum):
         return cfg.value

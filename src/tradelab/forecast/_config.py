@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from tradelab.config.hashing import to_plain
@@ -14,8 +13,6 @@ def as_plain(cfg: Any) -> dict[str, Any]:
     """Return `cfg` as a plain dict (enums by value); None gives {}."""
     if cfg is None:
         return {}
-    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-        cfg = dataclasses.asdict(cfg)
     plain = to_plain(cfg)
     if not isinstance(plain, dict):
         raise TypeError(f"expected a mapping or dataclass config, got {type(cfg).__name__}")

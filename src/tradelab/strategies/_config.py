@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
+from tradelab.config.hashing import to_plain
 from tradelab.errors import ConfigError
 
-__all__ = ["coerce_config", "plain"]
+__all__ = ["coerce_config"]
 
 T = TypeVar("T")
-
-
-def plain(value: Any) -> Any:
-    """Convert nested mappings/sequences (including OmegaConf containers) to dicts and lists."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [plain(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    return value
 
 
 def coerce_config(cls: type[T], obj: Any, prefix: str = "") -> T:
@@ -57,5 +45,5 @@ def coerce_config(cls: type[T], obj: Any, prefix: str = "") -> T:
                 choices = [m.value for m in hint]
                 raise ConfigError(key, f"invalid value {raw!r}; use one of {choices}") from None
         else:
-            values[name] = plain(raw)
+            values[name] = to_plain(raw)
     return cls(**values)

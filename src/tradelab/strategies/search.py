@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab.config.hashing import to_plain
 from tradelab.search import SearchSpace, optimize_batched
-from tradelab.strategies._config import plain
 from tradelab.strategies.objectives import objective_scores
 from tradelab.wfo.grid import Grid
 
@@ -56,7 +56,7 @@ class SearchSettings:
             return cls(kind=default_kind)
         if isinstance(obj, SearchSettings):
             return obj
-        data = plain(obj) if isinstance(obj, Mapping) else plain(vars(obj))
+        data = to_plain(obj) if isinstance(obj, Mapping) else to_plain(vars(obj))
         known = {k: data[k] for k in cls.__dataclass_fields__ if data.get(k) is not None}
         known["kind"] = str(known.get("kind", default_kind))
         return cls(**known)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tradelab.config.hashing import to_plain
 from tradelab.config.wfo import StrategyKind
 from tradelab.errors import ConfigError
 from tradelab.kernels.enums import PARAM_NAMES
@@ -279,7 +280,7 @@ def grid_from_config(spec: Mapping[str, Any]) -> Grid:
     Every parameter name must be an ATR-D parameter and every value valid for it.
     """
     params = spec.get("params", spec)
-    params = {str(k): _plain(v) for k, v in params.items() if k != "description"}
+    params = {str(k): to_plain(v) for k, v in params.items() if k != "description"}
     try:
         grid = Grid.from_config(params)
     except ValueError as exc:
@@ -287,15 +288,6 @@ def grid_from_config(spec: Mapping[str, Any]) -> Grid:
     for name, levels in zip(grid.names, grid.levels):
         validate_param_values(name, levels, key=f"grid.params.{name}")
     return grid
-
-
-def _plain(value: Any) -> Any:
-    """Turn config containers (e.g. OmegaConf's) into dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [_plain(v) for v in value]
-    return value
 
 
 def grid_for_strategy(grid: Grid, strategy: StrategySpec, *, strict: bool = False) -> Grid:

@@ -189,3 +189,13 @@ def test_experiment_names_are_family_slash_target(backend) -> None:
     tracker: Tracker = backend[0]
     with pytest.raises(ValueError, match="family"):
         tracker.start_job("no-family", "x")
+
+
+def test_mlflow_experiments_are_marked_as_model_development(tmp_path: Path) -> None:
+    """The MLflow 3 UI opens such experiments on the runs table, not the GenAI trace views."""
+    from tradelab.tracking.mlflow_tracker import MlflowTracker
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "artifacts")
+    tracker.start_job("wfo/SMH", "job").end()
+    experiment = tracker.client.get_experiment_by_name("wfo/SMH")
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"

@@ -227,7 +227,9 @@ class MlflowTracker(Tracker):
                 location = (self.artifact_root / name).as_uri()
             try:
                 exp_id = _retry(
-                    lambda: self.client.create_experiment(name, artifact_location=location)
+                    lambda: self.client.create_experiment(
+                        name, artifact_location=location, tags=_EXPERIMENT_TAGS
+                    )
                 )
             except MlflowException as exc:
                 if "RESOURCE_ALREADY_EXISTS" not in str(

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,13 +93,3 @@ def run_hydra_app(config_name: str, body: Callable[[DictConfig], Any]) -> Callab
         return body(cfg)
 
     return _main
-
-
-def not_implemented(app: str, issue: str) -> Callable[[DictConfig], Any]:
-    """Body of an app whose issue has not landed yet."""
-
-    def _body(cfg: DictConfig) -> Any:
-        print(f"{app}: not implemented yet ({issue})", file=sys.stderr)
-        raise SystemExit(2)
-
-    return _body

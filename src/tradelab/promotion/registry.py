@@ -146,6 +146,3 @@ class Registry:
                 tracking_uri=self.client.tracking_uri,
             )
             return json.loads(Path(local).read_text())["config"]
-
-    def version_info(self, family: str, target: str, version: str) -> Any:
-        return _retry(lambda: self.client.get_model_version(model_name(family, target), version))

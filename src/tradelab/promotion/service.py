@@ -49,13 +49,6 @@ def targets_of(client: Any, family: str) -> list[str]:
     return sorted(e.name.split("/", 1)[1] for e in experiments)
 
 
-def _parse(value: str) -> Any:
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
-
-
 def _job_context(client: Any, run: Any) -> dict[str, Any]:
     """The resolved config (artifact `config.yaml`) and params of a job's parent run."""
     import tempfile

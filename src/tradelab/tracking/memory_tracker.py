@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,12 +134,3 @@ class MemoryTracker(Tracker):
 
     def get(self, run_id: str) -> MemoryRun:
         return self._runs[run_id]
-
-    def dump_artifacts(self, run_id: str, target: Path) -> None:
-        """Write a run's artifacts to `target` (debug helper)."""
-        if target.exists():
-            shutil.rmtree(target)
-        for key, blob in self._runs[run_id].artifacts.items():
-            path = target / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(blob)

@@ -77,9 +77,6 @@ class PhaseCache:
     def n_chunks(self) -> int:
         return max(1, -(-self.n_combos // self.chunk_size))
 
-    def chunk_range(self, k: int) -> tuple[int, int]:
-        return k * self.chunk_size, min((k + 1) * self.chunk_size, self.n_combos)
-
     def _names(self) -> tuple[str, ...]:
         return self.metric_names + (_BLOCK_ARRAYS if self.n_blocks else ())
 

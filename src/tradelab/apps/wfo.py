@@ -103,9 +103,10 @@ def run(cfg: DictConfig) -> float:
                 max_candidates=int(cfg.max_candidates), seed=int(cfg.seed),
             )  # fmt: skip
         headline[spec.name] = outcome.headline()
+        pbo, dsr = (outcome.statistics.get(k) for k in ("pbo", "deflated_sharpe"))
         log.info("%s %s: %d combinations, %d stable, %d plateaus, PBO %s, DSR %s", target, spec.name, grid.size,
                  outcome.report.scores.n_stable, len(outcome.report.plateaus.plateaus),
-                 outcome.statistics.get("pbo"), outcome.statistics.get("deflated_sharpe"))  # fmt: skip
+                 "n/a" if pbo is None else f"{pbo:.3f}", "n/a" if dsr is None else f"{dsr:.3f}")  # fmt: skip
         if spec is primary:
             best = headline[spec.name]["best_stability_score"]
     if cfg.metrics_file:

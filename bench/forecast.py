@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.config.forecast import ForecastStudyConfig, TotoModelConfig
 from tradelab.forecast import Context, Forecaster, tune_forecaster
+from tradelab.forecast.settings import ForecastStudyConfig, TotoModelConfig
 from tradelab.forecast.toto_model import samples_per_batch
 
 SEED_SPACE = {

@@ -22,12 +22,12 @@ import numba
 import numpy as np
 import pandas as pd
 
-from tradelab.config.kalman import KalmanPairsStudyConfig, KalmanResidualStudyConfig
 from tradelab.kalman import local_level_filter
 from tradelab.kalman.numba_backend import block_width, local_level_tm_nb
 from tradelab.strategies.pairs import PairData, evaluate_pairs
 from tradelab.strategies.reference import run_backtrader, seed_residual_backtest
 from tradelab.strategies.residual import ResidualSettings, evaluate_residual
+from tradelab.strategies.settings import KalmanPairsStudyConfig, KalmanResidualStudyConfig
 
 SEED_GRID = KalmanPairsStudyConfig().space  # the seed's 72-combination grid
 

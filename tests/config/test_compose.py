@@ -8,7 +8,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from tradelab.apps._runtime import conf_dir
-from tradelab.config import register_configs
+from tradelab.apps.schema import register_configs
 
 APPS = ["ingest", "wfo", "tune", "analyze", "promote", "report"]
 

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from tradelab.apps._runtime import conf_dir
-from tradelab.config import register_configs
+from tradelab.apps.schema import register_configs
 from tradelab.forecast.registry import adapter_class
 from tradelab.forecast.space import build_space
 

@@ -11,12 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradelab.config.forecast import (
-    ForecastStudyConfig,
-    KronosEnsembleModelConfig,
-    KronosModelConfig,
-    TotoModelConfig,
-)
 from tradelab.errors import ModelUnavailableError
 from tradelab.forecast import (
     KronosAdapter,
@@ -27,6 +21,12 @@ from tradelab.forecast import (
     read_result,
     run_forecast_pipeline,
     tune_forecaster,
+)
+from tradelab.forecast.settings import (
+    ForecastStudyConfig,
+    KronosEnsembleModelConfig,
+    KronosModelConfig,
+    TotoModelConfig,
 )
 from tradelab.tracking import MemoryTracker
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tradelab.config.forecast import ForecastStudyConfig, TotoModelConfig
 from tradelab.errors import ConfigError, InvalidSymbolError, ModelUnavailableError
 from tradelab.forecast import read_result, tune_forecaster
+from tradelab.forecast.settings import ForecastStudyConfig, TotoModelConfig
 from tradelab.tracking import MemoryTracker
 
 from .fakes import NoisyWalk
@@ -128,8 +128,8 @@ def test_bad_inputs_fail_early(bars: pd.DataFrame, tmp_path: Path) -> None:
 
 
 def test_kronos_without_timestamps_fails_before_loading(tmp_path: Path) -> None:
-    from tradelab.config.forecast import KronosModelConfig
     from tradelab.errors import DataError
+    from tradelab.forecast.settings import KronosModelConfig
 
     closes = pd.Series(100.0 + pd.RangeIndex(200).to_numpy() * 0.1)
     cfg = KronosModelConfig(weights_dir=str(tmp_path / "missing"))
@@ -139,8 +139,8 @@ def test_kronos_without_timestamps_fails_before_loading(tmp_path: Path) -> None:
 
 
 def test_pipeline_without_weights_scores_baselines_only(bars: pd.DataFrame, tmp_path: Path) -> None:
-    from tradelab.config.forecast import KronosEnsembleModelConfig
     from tradelab.forecast import run_forecast_pipeline, write_summary
+    from tradelab.forecast.settings import KronosEnsembleModelConfig
 
     models = [
         _model(tmp_path),

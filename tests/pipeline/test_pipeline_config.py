@@ -11,7 +11,8 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from tradelab.config import register_configs, to_plain
+from tradelab.apps.schema import register_configs
+from tradelab.settings import to_plain
 from tradelab.wfo import expanded_specs, grid_for_strategy, grid_from_config, strategy_from_config
 
 from .workspace import ROOT, dvc, make_workspace

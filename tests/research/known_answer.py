@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from tradelab.config.results import ScoringConfig
-from tradelab.config.robustness import RobustnessConfig
 from tradelab.data.synthetic import MarketSpec, generate_market
 from tradelab.promotion.family_wfo import WFO
 from tradelab.promotion.rules import Candidate, Decision, Gates, decide, pick_best
 from tradelab.promotion.service import PARENT_METRICS
+from tradelab.robustness.settings import RobustnessConfig
 from tradelab.wfo import (
     WfoData,
     grid_for_strategy,
@@ -39,6 +38,7 @@ from tradelab.wfo import (
     phases_from_config,
     strategy_from_config,
 )
+from tradelab.wfo.settings import ScoringConfig
 from tradelab.wfo.sweep import run_sweep
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

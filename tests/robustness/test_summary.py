@@ -8,10 +8,10 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from tradelab.apps._runtime import conf_dir
-from tradelab.config import register_configs
-from tradelab.config.robustness import RobustnessConfig
+from tradelab.apps.schema import register_configs
 from tradelab.robustness import block_sums, equal_blocks, sweep_statistics
 from tradelab.robustness import sweep_statistics_from_returns as from_returns
+from tradelab.robustness.settings import RobustnessConfig
 from tradelab.robustness.synthetic import planted_returns
 from tradelab.tracking import MemoryTracker
 

@@ -7,9 +7,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from tradelab.apps._runtime import conf_dir
-from tradelab.config import register_configs
-from tradelab.config.kalman import KalmanPairsStudyConfig, KalmanResidualStudyConfig
+from tradelab.apps.schema import register_configs
 from tradelab.strategies._config import coerce_config
+from tradelab.strategies.settings import KalmanPairsStudyConfig, KalmanResidualStudyConfig
 
 
 def _study(option: str, overrides: list[str] | None = None):

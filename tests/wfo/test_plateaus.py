@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradelab.config.results import PlateauConfig
 from tradelab.errors import DataError
 from tradelab.robustness.synthetic import planted_phase_results
 from tradelab.tracking import MemoryTracker
 from tradelab.wfo.grid import Grid
 from tradelab.wfo.plateaus import detect_plateaus, regime_of
 from tradelab.wfo.scoring import candidates_table, score_phases
+from tradelab.wfo.settings import PlateauConfig
 
 GRID = Grid.from_config(
     {

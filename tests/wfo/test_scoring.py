@@ -12,8 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from tradelab.apps._runtime import conf_dir
-from tradelab.config import register_configs
-from tradelab.config.results import GateConfig, ScoringConfig
+from tradelab.apps.schema import register_configs
 from tradelab.errors import DataError
 from tradelab.wfo.grid import Grid
 from tradelab.wfo.scoring import (
@@ -25,6 +24,7 @@ from tradelab.wfo.scoring import (
     stability_score,
     write_candidates,
 )
+from tradelab.wfo.settings import GateConfig, ScoringConfig
 
 
 def _phase(is_pnl, oos_pnl, is_dd, oos_dd) -> dict[str, np.ndarray]:

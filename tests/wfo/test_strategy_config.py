@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from tradelab.config import register_configs
+from tradelab.apps.schema import register_configs
 from tradelab.errors import ConfigError
 from tradelab.wfo.strategy import (
     KIND_PARAMS,

@@ -8,14 +8,30 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tradelab.config import config_hash, register_configs, to_plain
+from tradelab.apps.schema import register_configs
+from tradelab.settings import config_hash, from_plain
 from tradelab.tracking import Job, Lineage, Tracker, make_tracker
+from tradelab.tracking.settings import TrackingConfig
 
-__all__ = ["conf_dir", "job_for", "run_hydra_app", "tracker_for"]
+__all__ = [
+    "HASH_EXCLUDE",
+    "conf_dir",
+    "job_for",
+    "plain",
+    "run_config_hash",
+    "run_hydra_app",
+    "settings",
+    "tracker_for",
+]
+
+T = TypeVar("T")
+
+HASH_EXCLUDE: tuple[str, ...] = ("hydra", "tracking", "paths")
+"""Top-level keys that change where a run is logged or written, not what it computes."""
 
 log = logging.getLogger("tradelab")
 
@@ -31,11 +47,28 @@ def conf_dir() -> str:
     return str((Path(__file__).resolve().parents[3] / "conf").resolve())
 
 
+def plain(node: Any) -> Any:
+    """Return a composed config node as plain dicts, lists and scalars, interpolations resolved."""
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+    return node
+
+
+def settings(cls: type[T], node: Any, key: str) -> T:
+    """Turn the config node at `key` into the domain package's frozen settings `cls`."""
+    return from_plain(cls, plain(node), key)
+
+
+def run_config_hash(cfg: Any) -> str:
+    """Identify a run's computation: the config without `HASH_EXCLUDE`, whatever the key order."""
+    return config_hash(plain(cfg), exclude=HASH_EXCLUDE)
+
+
 def tracker_for(cfg: DictConfig) -> Tracker:
     """Build the tracker `cfg.tracking` describes."""
-    t = cfg.tracking
+    t = settings(TrackingConfig, cfg.tracking, "tracking")
     return make_tracker(
-        backend=str(getattr(t.backend, "value", t.backend)),
+        backend=t.backend.value,
         uri=t.uri,
         artifact_root=t.artifact_root,
         busy_timeout_s=t.busy_timeout_s,
@@ -62,10 +95,10 @@ def job_for(
 ) -> Job:
     """Start the parent run of an app: lineage tags on it and its children, config artifact."""
     lineage = Lineage.collect(
-        config_hash(cfg), data_hash=data_hash, seed=int(cfg.seed), overrides=hydra_overrides()
+        run_config_hash(cfg), data_hash=data_hash, seed=int(cfg.seed), overrides=hydra_overrides()
     )
     return tracker.start_job(
-        experiment, run_name, tags=lineage.tags(), params=params, config=to_plain(cfg)
+        experiment, run_name, tags=lineage.tags(), params=params, config=plain(cfg)
     )
 
 

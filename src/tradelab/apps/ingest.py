@@ -14,7 +14,6 @@ from omegaconf import DictConfig
 
 from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
 from tradelab.atomic import write_bytes_atomic
-from tradelab.config import to_plain
 from tradelab.data import (
     MarketSpec,
     ParquetStore,
@@ -28,6 +27,7 @@ from tradelab.data import (
 )
 from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND
 from tradelab.progress import progress_callback
+from tradelab.settings import to_plain
 from tradelab.tracking import Job
 
 log = logging.getLogger("tradelab.ingest")

@@ -19,9 +19,9 @@ from omegaconf import DictConfig
 
 from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
 from tradelab.atomic import write_if_changed
-from tradelab.config import to_plain
 from tradelab.data import ParquetStore, validate_symbol
 from tradelab.errors import ConfigError, DataError
+from tradelab.settings import to_plain
 from tradelab.tracking import Tracker
 
 log = logging.getLogger("tradelab.tune")

@@ -19,7 +19,6 @@ from omegaconf import DictConfig
 from tradelab.apps._runtime import hydra_overrides, job_for
 from tradelab.apps.tune import _bars, _store, _write_metrics_file
 from tradelab.atomic import write_if_changed
-from tradelab.config import to_plain
 from tradelab.data import validate_symbol
 from tradelab.forecast import (
     run_forecast_pipeline,
@@ -29,6 +28,7 @@ from tradelab.forecast import (
 )
 from tradelab.forecast.registry import check_available
 from tradelab.progress import progress_callback
+from tradelab.settings import to_plain
 from tradelab.tracking import Job, Tracker
 
 __all__ = ["model_configs", "run_forecast"]

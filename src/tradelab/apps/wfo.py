@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from tradelab.apps._runtime import conf_dir, job_for, run_hydra_app, tracker_for
 from tradelab.atomic import write_if_changed
-from tradelab.config import to_plain
 from tradelab.data import ParquetStore, validate_symbol
 from tradelab.errors import ConfigError, DataError
+from tradelab.settings import to_plain
 from tradelab.wfo import (
     WfoData,
     expanded_specs,

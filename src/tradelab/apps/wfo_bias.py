@@ -20,9 +20,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from tradelab.apps._runtime import job_for, tracker_for
-from tradelab.config import to_plain
 from tradelab.errors import ConfigError
 from tradelab.robustness.bias import BiasReport, wfo_bias_check
+from tradelab.settings import to_plain
 from tradelab.wfo import (
     expanded_specs,
     grid_for_strategy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradelab.config.hashing import to_plain
+from tradelab.settings import to_plain
 
 __all__ = ["as_plain", "option"]
 

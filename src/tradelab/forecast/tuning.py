@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tradelab.config.forecast import ForecastStudyConfig
 from tradelab.data.symbols import validate_symbol
 from tradelab.errors import DataError, ModelUnavailableError
 from tradelab.forecast._config import as_plain, option
@@ -27,6 +26,7 @@ from tradelab.forecast.baselines import make_baselines
 from tradelab.forecast.cache import SampleCache
 from tradelab.forecast.outputs import result_path, write_strict_json
 from tradelab.forecast.registry import adapter_class, load_forecaster, model_type_of
+from tradelab.forecast.settings import ForecastStudyConfig
 from tradelab.forecast.space import build_space, make_suggest, trial_params
 from tradelab.forecast.validation import ValidationPlan, Validator
 from tradelab.search import BatchResult, optimize_batched

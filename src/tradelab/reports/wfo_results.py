@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.config.results import ScoringConfig
 from tradelab.reports.files import check_name, symbol_dir, write_table
 from tradelab.reports.plots import save_plateau_plot
 from tradelab.reports.tradestation import write_refinement_exports
@@ -25,6 +24,7 @@ from tradelab.tracking.base import Job
 from tradelab.wfo.grid import Grid
 from tradelab.wfo.plateaus import Plateau, PlateauResult, detect_plateaus
 from tradelab.wfo.scoring import ScoreResult, candidates_table, score_phases, write_candidates
+from tradelab.wfo.settings import ScoringConfig
 
 __all__ = ["WfoResultsReport", "log_plateaus", "process_wfo_results"]
 

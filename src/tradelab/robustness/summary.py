@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from tradelab.config.robustness import RobustnessConfig
 from tradelab.robustness.cscv import block_sums, equal_blocks, pbo_from_block_sums, top_k_rows
 from tradelab.robustness.deflated_sharpe import deflated_sharpe_ratio, return_moments
 from tradelab.robustness.effective_trials import effective_trials
+from tradelab.robustness.settings import RobustnessConfig
 from tradelab.tracking.base import Job
 
 __all__ = ["sweep_statistics", "sweep_statistics_from_returns"]

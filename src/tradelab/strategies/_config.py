@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
-from tradelab.config.hashing import to_plain
 from tradelab.errors import ConfigError
+from tradelab.settings import to_plain
 
 __all__ = ["coerce_config"]
 

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.config.kalman import KalmanPairsStudyConfig
 from tradelab.errors import ConfigError, DataValidationError
 from tradelab.strategies._config import coerce_config
 from tradelab.strategies._io import write_csv_atomic, write_json_atomic
@@ -41,6 +40,7 @@ from tradelab.strategies.pairs import (
 )
 from tradelab.strategies.plots import equity_figure
 from tradelab.strategies.search import SearchSettings, run_search
+from tradelab.strategies.settings import KalmanPairsStudyConfig
 from tradelab.tracking import Job
 
 __all__ = [

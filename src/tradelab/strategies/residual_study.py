@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from tradelab.atomic import atomic_path
-from tradelab.config.kalman import KalmanResidualStudyConfig
 from tradelab.errors import ConfigError, DataValidationError
 from tradelab.strategies._config import coerce_config
 from tradelab.strategies._io import write_json_atomic
@@ -51,6 +50,7 @@ from tradelab.strategies.residual import (
     seed_config,
 )
 from tradelab.strategies.search import SearchSettings, run_search
+from tradelab.strategies.settings import KalmanResidualStudyConfig
 from tradelab.tracking import Job
 
 __all__ = ["ResidualStudyResult", "SymbolStudy", "save_residual_study", "tune_residual"]

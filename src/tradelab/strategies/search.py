@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.config.hashing import to_plain
 from tradelab.search import SearchSpace, optimize_batched
+from tradelab.settings import to_plain
 from tradelab.strategies.objectives import objective_scores
 from tradelab.wfo.grid import Grid
 

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.config.results import PlateauConfig
 from tradelab.errors import DataError
 from tradelab.kernels.enums import PARAM_NAMES
 from tradelab.wfo.grid import Grid
+from tradelab.wfo.settings import PlateauConfig
 
 __all__ = [
     "Plateau",

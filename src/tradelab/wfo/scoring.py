@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from tradelab.config.results import CandidatesFormat, GateConfig, ScoringConfig
 from tradelab.errors import DataError
 from tradelab.reports.files import check_name, write_table
 from tradelab.wfo.grid import Grid
+from tradelab.wfo.settings import CandidatesFormat, GateConfig, ScoringConfig
 
 __all__ = [
     "GATE_METRICS",

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tradelab.config.hashing import to_plain
-from tradelab.config.wfo import StrategyKind
 from tradelab.errors import ConfigError
 from tradelab.kernels.enums import PARAM_NAMES
+from tradelab.settings import to_plain
 from tradelab.wfo.grid import Grid
+from tradelab.wfo.settings import StrategyKind
 
 __all__ = [
     "KIND_PARAMS",

@@ -1,19 +1,26 @@
-"""Data source and universe schemas (`conf/data/*.yaml`, `conf/universe/*.yaml`)."""
+"""Data source and universe settings (`conf/data/*.yaml`, `conf/universe/*.yaml`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from tradelab.errors import ConfigError
+from tradelab.settings import from_plain
 
 __all__ = [
-    "DATA_SCHEMAS",
+    "DATA_SOURCES",
     "BadRows",
     "CsvDataConfig",
     "CsvLayout",
+    "DataConfig",
     "FlatFilesDataConfig",
     "SyntheticDataConfig",
     "SyntheticMode",
     "UniverseConfig",
+    "data_config",
 ]
 
 
@@ -33,7 +40,7 @@ class CsvLayout(StrEnum):
     wide = "wide"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SyntheticDataConfig:
     """The embedded synthetic market, written as Massive-style flat files, then ingested.
 
@@ -48,13 +55,13 @@ class SyntheticDataConfig:
     end: str = "2026-10-30"
     daily_years: float = 16.0
     minute_days: int = 30
-    symbols: list[str] = field(default_factory=list)
+    symbols: tuple[str, ...] = ()
     filler_tickers: int = 0
-    raw_dir: str = "${paths.raw_dir}/synthetic"
+    raw_dir: str = "data/raw/synthetic"
     on_bad_rows: BadRows = BadRows.error
 
 
-@dataclass
+@dataclass(frozen=True)
 class FlatFilesDataConfig:
     """A folder of Massive/Polygon flat files: `minute_aggs` and/or `day_aggs` day files.
 
@@ -62,14 +69,14 @@ class FlatFilesDataConfig:
     """
 
     source: str = "flatfiles"
-    path: str = "${paths.raw_dir}/flatfiles"
+    path: str = "data/raw/flatfiles"
     minute_glob: str | None = "minute_aggs/**/*.csv.gz"
     day_glob: str | None = "day_aggs/**/*.csv.gz"
-    symbols: list[str] = field(default_factory=list)
+    symbols: tuple[str, ...] = ()
     on_bad_rows: BadRows = BadRows.error
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class CsvDataConfig:
     """A CSV or Parquet export with a column mapping (e.g. Yahoo `Date,Open,...,Volume`).
 
@@ -81,7 +88,7 @@ class CsvDataConfig:
     """
 
     source: str = "csv"
-    path: str = "???"
+    path: str
     layout: CsvLayout = CsvLayout.long
     symbol: str | None = None
     symbol_column: str | None = None
@@ -93,18 +100,32 @@ class CsvDataConfig:
     on_bad_rows: BadRows = BadRows.error
 
 
-@dataclass
+@dataclass(frozen=True)
 class UniverseConfig:
     """Which symbols a job considers: sector lists, extra tickers, filters."""
 
-    sectors: dict[str, list[str]] = field(default_factory=dict)
-    extra: list[str] = field(default_factory=list)
+    sectors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    extra: tuple[str, ...] = ()
     max_last_price: float | None = None
     min_bars: int = 100
 
 
-DATA_SCHEMAS: dict[str, type] = {
+DataConfig = SyntheticDataConfig | FlatFilesDataConfig | CsvDataConfig
+
+DATA_SOURCES: dict[str, type] = {
     "synthetic": SyntheticDataConfig,
     "flatfiles": FlatFilesDataConfig,
     "csv": CsvDataConfig,
 }
+
+
+def data_config(data: Mapping[str, Any] | DataConfig, key: str = "data") -> DataConfig:
+    """Build the settings of the data source `source` names from plain data."""
+    if isinstance(data, SyntheticDataConfig | FlatFilesDataConfig | CsvDataConfig):
+        return data
+    source = data.get("source")
+    if source not in DATA_SOURCES:
+        raise ConfigError(
+            f"{key}.source", f"unknown source {source!r}; use one of {list(DATA_SOURCES)}"
+        )
+    return from_plain(DATA_SOURCES[source], data, key)

@@ -1,4 +1,4 @@
-"""Forecast tuning schemas: `conf/model/*.yaml` (what is tuned) and `conf/study/forecast.yaml`.
+"""Forecast tuning settings: `conf/model/*.yaml` (what is tuned) and `conf/study/forecast.yaml`.
 
 A model option names its weights (local directories, never downloaded by tradelab), the
 default value of every tunable parameter, and `search_space`: the parameters Optuna tunes, in
@@ -8,21 +8,27 @@ searched ones replaced.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tradelab.errors import ConfigError
+from tradelab.settings import from_plain
+
 __all__ = [
-    "GROUP_SCHEMAS",
+    "MODEL_TYPES",
     "BaselineSettings",
     "BaselinesModelConfig",
     "ForecastStudyConfig",
     "KronosEnsembleModelConfig",
     "KronosModelConfig",
+    "ModelConfig",
     "ModelType",
     "OnUnavailable",
     "RegimeSwitchConfig",
     "TotoModelConfig",
+    "model_config",
 ]
 
 
@@ -38,7 +44,7 @@ class OnUnavailable(StrEnum):
     baselines = "baselines"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TotoModelConfig:
     """Toto (Datadog, `toto-ts`): sampled paths aggregated into a point forecast.
 
@@ -63,7 +69,7 @@ class TotoModelConfig:
     search_space: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class KronosModelConfig:
     """Kronos (upstream code shipped as `sktime.libs.kronos`, or a checkout at `repo_path`).
 
@@ -91,7 +97,7 @@ class KronosModelConfig:
     search_space: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class KronosEnsembleModelConfig:
     """Kronos paths at `num_samples` temperatures from `temperature` to `temp_max`, pooled.
 
@@ -118,7 +124,7 @@ class KronosEnsembleModelConfig:
     search_space: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BaselinesModelConfig:
     """No model: score only the baselines (zero return, drift, lookback median) on the windows."""
 
@@ -126,7 +132,7 @@ class BaselinesModelConfig:
     type: ModelType = ModelType.baselines
 
 
-@dataclass
+@dataclass(frozen=True)
 class BaselineSettings:
     """Lookbacks (bars) of the drift and median-return baselines; 0 uses the whole history."""
 
@@ -134,7 +140,7 @@ class BaselineSettings:
     median_lookback: int = 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class RegimeSwitchConfig:
     """The seed's volatility switch: `high_vol_model` when recent volatility is high, else
     `low_vol_model`.
@@ -153,7 +159,7 @@ class RegimeSwitchConfig:
     low_vol_model: str = "kronos_ensemble"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ForecastStudyConfig:
     """Rolling validation and outputs of `tradelab-tune study=forecast`.
 
@@ -169,8 +175,8 @@ class ForecastStudyConfig:
     """
 
     kind: str = "forecast"
-    symbols: list[str] = field(default_factory=lambda: ["AAPL", "NVDA", "SPY"])
-    models: list[str] = field(default_factory=lambda: ["toto", "kronos", "kronos_ensemble"])
+    symbols: tuple[str, ...] = ("AAPL", "NVDA", "SPY")
+    models: tuple[str, ...] = ("toto", "kronos", "kronos_ensemble")
     steps: int = 20
     horizon: int = 1
     stride: int = 1
@@ -183,16 +189,30 @@ class ForecastStudyConfig:
     cache_dir: str | None = None
     on_unavailable: OnUnavailable = OnUnavailable.error
     baselines: BaselineSettings = field(default_factory=BaselineSettings)
-    ensemble_members: list[str] = field(default_factory=lambda: ["toto", "kronos_ensemble"])
+    ensemble_members: tuple[str, ...] = ("toto", "kronos_ensemble")
     regime: RegimeSwitchConfig = field(default_factory=RegimeSwitchConfig)
 
 
-GROUP_SCHEMAS: dict[str, dict[str, type]] = {
-    "model": {
-        "toto": TotoModelConfig,
-        "kronos": KronosModelConfig,
-        "kronos_ensemble": KronosEnsembleModelConfig,
-        "baselines": BaselinesModelConfig,
-    },
-    "study": {"forecast": ForecastStudyConfig},
+ModelConfig = TotoModelConfig | KronosModelConfig | KronosEnsembleModelConfig | BaselinesModelConfig
+
+MODEL_TYPES: dict[ModelType, type] = {
+    ModelType.toto: TotoModelConfig,
+    ModelType.kronos: KronosModelConfig,
+    ModelType.kronos_ensemble: KronosEnsembleModelConfig,
+    ModelType.baselines: BaselinesModelConfig,
 }
+
+
+def model_config(data: Mapping[str, Any] | ModelConfig, key: str = "model") -> ModelConfig:
+    """Build the settings of the model `type` names from plain data."""
+    if isinstance(data, tuple(MODEL_TYPES.values())):
+        return data  # type: ignore[return-value]
+    raw = data.get("type")
+    try:
+        cls = MODEL_TYPES[ModelType(raw)]
+    except ValueError:
+        known = [t.value for t in ModelType]
+        raise ConfigError(
+            f"{key}.type", f"unknown model type {raw!r}; use one of {known}"
+        ) from None
+    return from_plain(cls, data, key)

@@ -1,11 +1,11 @@
-"""Research-validity statistics schema (`conf/robustness/*.yaml`)."""
+"""Research-validity statistics settings (`conf/robustness/*.yaml`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["GROUP_SCHEMAS", "PboMetric", "RobustnessConfig"]
+__all__ = ["PboMetric", "RobustnessConfig"]
 
 
 class PboMetric(StrEnum):
@@ -13,7 +13,7 @@ class PboMetric(StrEnum):
     mean = "mean"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RobustnessConfig:
     """PBO (CSCV), deflated Sharpe, effective trials and the optional SPA test of a sweep.
 
@@ -34,6 +34,3 @@ class RobustnessConfig:
     spa_max_candidates: int = 200
     spa_reps: int = 1000
     seed: int = 0
-
-
-GROUP_SCHEMAS: dict[str, dict[str, type]] = {"robustness": {"default": RobustnessConfig}}

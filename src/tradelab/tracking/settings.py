@@ -1,26 +1,11 @@
-"""Schemas shared by every app: paths and tracking."""
+"""Tracking settings (`conf/tracking/*.yaml`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["PathsConfig", "TrackingBackend", "TrackingConfig"]
-
-
-@dataclass
-class PathsConfig:
-    """Where things live, relative to the working directory unless absolute."""
-
-    root_dir: str = "."
-    data_dir: str = "${paths.root_dir}/data"
-    raw_dir: str = "${paths.data_dir}/raw"
-    store_dir: str = "${paths.data_dir}/store"
-    results_dir: str = "${paths.root_dir}/results"
-    reports_dir: str = "${paths.root_dir}/reports"
-    production_dir: str = "${paths.root_dir}/conf/production"
-    deploy_dir: str = "${paths.root_dir}/production"
-    cache_dir: str = "${paths.root_dir}/.cache/tradelab"
+__all__ = ["TrackingBackend", "TrackingConfig"]
 
 
 class TrackingBackend(StrEnum):
@@ -28,7 +13,7 @@ class TrackingBackend(StrEnum):
     memory = "memory"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrackingConfig:
     """Where runs are recorded.
 

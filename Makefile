@@ -6,8 +6,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# compiled numba kernels are cached inside the project and reused between runs
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# compiled numba kernels are cached inside the project and reused between runs, in a folder
+# named by a hash of every source that defines a kernel: numba checks only the file a
+# function is defined in, so an edit to a helper it calls must start a fresh cache
+NUMBA_SOURCES_HASH := $(shell grep -rl --include=*.py njit src/tradelab | sort | xargs cat | sha1sum | cut -c1-12)
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache/$(NUMBA_SOURCES_HASH)
 export MLFLOW_ENABLE_ASYNC_LOGGING ?= false
 # a local CPU build of torch, when the machine offers one, avoids GBs of CUDA packages
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl))

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
+
+
+def _numba_cache_dir() -> Path:
+    """`.numba_cache/<hash of every source defining a kernel>` (as the Makefile names it):
+    numba checks only the file a function is defined in, so an edit to a helper it calls must
+    start a fresh cache."""
+    sources = sorted(p for p in (ROOT / "src/tradelab").rglob("*.py") if "njit" in p.read_text())
+    digest = hashlib.sha1(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    return ROOT / ".numba_cache" / digest
+
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(_numba_cache_dir()))
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 

@@ -1,19 +1,27 @@
 """ATR-D strategy kernels: many parameter combinations of one phase, simulated at once.
 
+Entry points `kernel(bars, ind, tables, consts, combos, block_id, outputs)` (simulate_*_nb,
+trace_*_nb) write their results into `outputs` in place.
+
 Notation:
     n_bars      bars of the phase window (warmup, IS, OOS); `t` indexes them
-    open_, high, low, close   (n_bars,) float64 bars of the traded symbol
-    atr         (n_bars, n_atr) ATR of every distinct period (long, short, 70-bar baseline)
-    bbw         (n_bars, n_bbw) Bollinger width of every (bb_period, bb_dev) pair
-    trd         (n_bars, n_trd) trend series: EMA slope (%/bar) of every (ema_period,
+    bars        `Bars`: open_, high, low, close, (n_bars,) float64 bars of the traded symbol
+    ind         `Indicators`:
+      atr       (n_bars, n_atr) ATR of every distinct period (long, short, 70-bar baseline)
+      bbw       (n_bars, n_bbw) Bollinger width of every (bb_period, bb_dev) pair
+      trd       (n_bars, n_trd) trend series: EMA slope (%/bar) of every (ema_period,
                 ema_slope_bars) pair, or HMA(fast) - HMA(slow) of every (hma_fast, hma_slow)
+    tables      `GridTables`: strides, radix (N_PARAMS,) int64; values (N_PARAMS, max_radix)
+                float64 (see `Param`); *_row int64 maps from grid digits to indicator columns
+    consts      `SimConsts`: t_first, t_bound, t_last, trend_kind, fixed_mode (int);
+                capital, position_fraction, commission, slippage, bars_per_year (float)
     combos      (n,) int64 combination indices of a mixed-radix grid
-    strides, radix  (N_PARAMS,) int64;  values (N_PARAMS, max_radix) float64 (see `Param`)
-    *_row       int64 maps from grid digits to indicator columns
-    iconst      int64 [t_first, t_bound, t_last, trend_kind, fixed_mode]
-    fconst      float64 [capital, position_fraction, commission, slippage, bars_per_year]
-    out         (N_METRICS, n) float64, rows as `Metric`
-    bsum, bsq   (n, S) block sums of per-bar returns and their squares (S = n_blocks)
+    block_id    (n_bars,) int32 block of each bar for the block sums, -1 = not counted
+    outputs     `Outputs`:
+      out       (N_METRICS, n) float64, rows as `Metric`
+      bsum, bsq (n, S) block sums of per-bar returns and their squares (S = n_blocks)
+      trades    (n * max_trades,) TRADE_DTYPE round trips (trace kernels; else empty)
+      n_trades  (n,) int64 round trips of each combination (trace kernels; else empty)
 
 Trading rules (the plain-Python reference in `tradelab.wfo.reference` applies the same):
     - Orders are placed at the close of bar t-1 and can fill during bar t; at most one fill
@@ -45,12 +53,18 @@ over the lanes compiles to SIMD code. Per bar: (1) one check whether any lane's 
 order fills; (2) only then the fill pass (exits, entries, trade statistics) - on most bars no
 lane trades; (3) the mark-to-market pass (equity, return sums, drawdowns, trailing stop, next
 orders). Blocks whose lanes share their indicator columns read one value per bar, others stage
-per-lane values. Every variant compiles its own copy with the variant switches as constants.
+per-lane values. Every variant compiles its own copy with the variant switches as constants:
+the factories close over Python bools only (numba's disk-cache key hashes closure contents, and
+a dispatcher does not pickle stably) and reach the functions they call as module-level globals,
+chosen by branches on those constants, which numba prunes before typing. Each variant compiles
+under its own name (`_jit_variant`), so that variants loaded from the cache never share symbols.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -63,6 +77,11 @@ __all__ = [
     "TREND_EMA",
     "TREND_HMA",
     "TREND_NONE",
+    "Bars",
+    "GridTables",
+    "Indicators",
+    "Outputs",
+    "SimConsts",
     "simulate_long_nb",
     "simulate_long_trend_nb",
     "simulate_ls_nb",
@@ -78,6 +97,62 @@ TREND_NONE = 0
 TREND_EMA = 1
 TREND_HMA = 2
 
+
+class Bars(NamedTuple):
+    """Bars of the traded symbol over the phase window, (n_bars,) float64 each."""
+
+    open_: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+
+
+class Indicators(NamedTuple):
+    """Indicator matrices, one column per distinct parameter value (or pair of values)."""
+
+    atr: np.ndarray  # (n_bars, n_atr) float64
+    bbw: np.ndarray  # (n_bars, n_bbw) float64
+    trd: np.ndarray  # (n_bars, n_trd) float64
+
+
+class GridTables(NamedTuple):
+    """The parameter grid as mixed-radix digits and values, and the digit-to-column maps."""
+
+    strides: np.ndarray  # (N_PARAMS,) int64
+    radix: np.ndarray  # (N_PARAMS,) int64
+    values: np.ndarray  # (N_PARAMS, max_radix) float64
+    atr_row: np.ndarray  # (atr_period levels,) int64
+    atr_row_s: np.ndarray  # (atr_period levels, short_mult levels) int64
+    base_row: np.ndarray  # (baseline_period levels,) int64
+    bbw_row: np.ndarray  # (bb_period levels, bb_dev levels) int64
+    trd_row: np.ndarray  # (ema_period | hma_fast levels, ema_slope_bars | hma_slow levels)
+
+
+class SimConsts(NamedTuple):
+    """Scalars of one phase simulation; bar indices count from the window start."""
+
+    t_first: int  # first traded bar
+    t_bound: int  # last IS bar
+    t_last: int  # last OOS bar
+    trend_kind: int  # TREND_NONE, TREND_EMA or TREND_HMA
+    fixed_mode: int  # entry mode of every combination; -1: the entry_mode parameter
+    capital: float
+    position_fraction: float
+    commission: float  # per share
+    slippage: float  # per share
+    bars_per_year: float
+
+
+class Outputs(NamedTuple):
+    """Kernel results, written in place."""
+
+    out: np.ndarray  # (N_METRICS, n) float64
+    bsum: np.ndarray  # (n, S) float64
+    bsq: np.ndarray  # (n, S) float64
+    trades: np.ndarray  # (n * max_trades,) TRADE_DTYPE; empty for the simulate kernels
+    n_trades: np.ndarray  # (n,) int64; empty for the simulate kernels
+
+
 _B = LANES
 
 # Lane state, `S[row * LANES + lane]`: one flat array so the compiler sees constant offsets.
@@ -87,13 +162,12 @@ _B = LANES
 # bar's fill). Metrics: SEG0 (segment start equity), PREV (last equity), PEAK, MDD, XR (equity
 # over peak), MDDP, SR / SR2 / SD2 (return sums), NTR, NW, GP, GL (trade counts and sums), RET
 # (last return). Lane parameters: MULT ... REVS. Recorder: CL ... SH.
-(
-    _Q, _CASH, _STOP, _EXT, _TL, _TS, _REF, _COST, _XT, _EEXT, _EN,
-    _SEG0, _PREV, _PEAK, _MDD, _XR, _MDDP, _SR, _SR2, _SD2, _NTR, _NW, _GP, _GL, _RET,
-    _MULT, _MULTS, _BMULT, _INVT, _FLOOR, _SCAL, _MAXS, _DELAY, _TLIM, _SLIM, _REVL, _REVS,
-    _CL, _EX, _QOLD, _CLP, _OPX, _SH,
-    _NROWS,
-) = range(44)  # fmt: skip
+_Q, _CASH, _STOP, _EXT, _TL, _TS, _REF, _COST, _XT, _EEXT, _EN = range(11)
+_SEG0, _PREV, _PEAK, _MDD, _XR, _MDDP, _SR, _SR2, _SD2, _NTR, _NW, _GP, _GL, _RET = range(11, 25)
+_MULT, _MULTS, _BMULT, _INVT, _FLOOR, _SCAL, _MAXS, _DELAY = range(25, 33)
+_TLIM, _SLIM, _REVL, _REVS = range(33, 37)
+_CL, _EX, _QOLD, _CLP, _OPX, _SH = range(37, 43)
+_NROWS = 43
 
 # Rows of the per-lane indicator values of one bar, for blocks whose lanes read different
 # indicator columns (`V[row * LANES + lane]`).
@@ -104,15 +178,15 @@ _IX_ATR, _IX_ATRS, _IX_ATRB, _IX_BBW, _IX_TRD, _N_IX = range(6)
 
 
 @njit(cache=True, error_model="numpy")
-def _decode_lanes_nb(
-    S, rows, combos, first, strides, radix, values,
-    atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
-):  # fmt: skip
+def _decode_lanes_nb(S, rows, combos, first, tables, consts):
     """Decode the block's combinations into lane parameters, indicator columns, fresh state."""
     n = combos.shape[0]
-    trend_kind = iconst[3]
-    fixed_mode = iconst[4]
-    capital = fconst[0]
+    strides, radix, values = tables.strides, tables.radix, tables.values
+    atr_row, atr_row_s, base_row = tables.atr_row, tables.atr_row_s, tables.base_row
+    bbw_row, trd_row = tables.bbw_row, tables.trd_row
+    trend_kind = consts.trend_kind
+    fixed_mode = consts.fixed_mode
+    capital = consts.capital
     digit = np.empty(N_PARAMS, np.int64)
     for j in range(_B):
         combo = combos[min(first + j, n - 1)]
@@ -241,17 +315,37 @@ def _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades):
             rec[2 * _B + j] = S[_SH * _B + j] * comm
 
 
-def _make_bars(short: bool, trend: bool, record: bool, uniform: bool):
+_VARIANT_NAMES: set[str] = set()
+
+
+def _jit_variant(name: str, fn: Callable[..., Any], parallel: bool = False) -> Callable[..., Any]:
+    """Compile the factory-made `fn` under its own qualified name `name`.
+
+    numba names the compiled symbols (and cache files) after the qualified name and a
+    per-process counter: variants of one factory compiled by different processes could share a
+    symbol, and a process loading both from the disk cache would run one body for both.
+    """
+    if name in _VARIANT_NAMES:
+        raise ValueError(f"kernel variant {name} defined twice")
+    _VARIANT_NAMES.add(name)
+    fn.__name__ = fn.__qualname__ = name
+    return njit(cache=True, parallel=parallel, error_model="numpy")(fn)
+
+
+def _make_bar_loop(
+    name: str, short: bool, trend: bool, record: bool, uniform: bool
+) -> Callable[..., Any]:
     """Return the bar loop of one block; `uniform`: every lane reads the same indicator columns."""
 
-    @njit(cache=True, error_model="numpy")
-    def bars(
-        S, V, rows, open_, high, low, close, atr, bbw, trd, iconst, fconst,
-        block_id, out, first, n, bs, bq, rec, trades, n_trades, max_trades,
-    ):  # fmt: skip
+    def bar_loop_nb(S, V, rows, rec, bs, bq, first, n, bars, ind, consts, block_id, outputs):
         """Simulate the block's lanes bar by bar, closing the IS and OOS segments into `out`."""
-        t_first, t_bound, t_last = iconst[0], iconst[1], iconst[2]
-        frac, comm, slip, bpy = fconst[1], fconst[2], fconst[3], fconst[4]
+        open_, high, low, close = bars.open_, bars.high, bars.low, bars.close
+        atr, bbw, trd = ind.atr, ind.bbw, ind.trd
+        out, trades, n_trades = outputs.out, outputs.trades, outputs.n_trades
+        max_trades = trades.shape[0] // max(n, 1)
+        t_first, t_bound, t_last = consts.t_first, consts.t_bound, consts.t_last
+        frac, comm, slip = consts.position_fraction, consts.commission, consts.slippage
+        bpy = consts.bars_per_year
         n_blocks = bs.shape[0] // _B
         invt0, floor0, scal0 = S[_INVT * _B], S[_FLOOR * _B], S[_SCAL * _B]
         r_atr, r_atrs, r_atrb = rows[_IX_ATR * _B], rows[_IX_ATRS * _B], rows[_IX_ATRB * _B]
@@ -446,31 +540,41 @@ def _make_bars(short: bool, trend: bool, record: bool, uniform: bool):
                 _close_segment_nb(S, close[t], t_bound - t_first + 1, False, out, first, n, bpy)
         _close_segment_nb(S, close[t_last], t_last - t_bound, True, out, first, n, bpy)
 
-    return bars
+    return _jit_variant(name, bar_loop_nb)
 
 
-def _make_block(short: bool, trend: bool, record: bool):
+# Bar loops of every variant (`_u`: uniform lanes), module-level so that the block simulators
+# reach them as globals. The recorder serves a few combinations: one general loop keeps its
+# compile time down.
+_loop_long_nb = _make_bar_loop("_loop_long_nb", False, False, False, False)
+_loop_long_u_nb = _make_bar_loop("_loop_long_u_nb", False, False, False, True)
+_loop_trend_nb = _make_bar_loop("_loop_trend_nb", False, True, False, False)
+_loop_trend_u_nb = _make_bar_loop("_loop_trend_u_nb", False, True, False, True)
+_loop_ls_nb = _make_bar_loop("_loop_ls_nb", True, True, False, False)
+_loop_ls_u_nb = _make_bar_loop("_loop_ls_u_nb", True, True, False, True)
+_loop_long_rec_nb = _make_bar_loop("_loop_long_rec_nb", False, False, True, False)
+_loop_trend_rec_nb = _make_bar_loop("_loop_trend_rec_nb", False, True, True, False)
+_loop_ls_rec_nb = _make_bar_loop("_loop_ls_rec_nb", True, True, True, False)
+
+
+def _check_variant(short: bool, trend: bool) -> None:
+    if short and not trend:
+        raise ValueError("the long/short kernels always have a trend gate")
+
+
+def _make_block(name: str, short: bool, trend: bool, record: bool) -> Callable[..., Any]:
     """Return a serial block simulator with the variant switches fixed at compile time."""
-    bars_mixed = _make_bars(short, trend, record, False)
-    # the recorder serves a few combinations: one general loop keeps its compile time down
-    bars_uniform = bars_mixed if record else _make_bars(short, trend, record, True)
+    _check_variant(short, trend)
 
-    @njit(cache=True, error_model="numpy")
-    def block(
-        bi, open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
-        atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
-        block_id, out, bsum, bsq, trades, n_trades,
-    ):  # fmt: skip
+    def block_nb(bi, bars, ind, tables, consts, combos, block_id, outputs):
         """Simulate lanes `bi * LANES ...` of `combos` over the phase and write their results."""
         n = combos.shape[0]
         first = bi * _B
+        bsum, bsq = outputs.bsum, outputs.bsq
         n_blocks = bsum.shape[1]
         S = np.empty(_NROWS * _B)
         rows = np.empty(_N_IX * _B, np.int64)
-        _decode_lanes_nb(
-            S, rows, combos, first, strides, radix, values,
-            atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
-        )  # fmt: skip
+        _decode_lanes_nb(S, rows, combos, first, tables, consts)
         # lanes sharing every indicator column and the tightening parameters (usual in grid
         # order) read one value per bar
         uniform = True
@@ -482,18 +586,30 @@ def _make_block(short: bool, trend: bool, record: bool):
         V = np.zeros(_N_V * _B)
         bs = np.zeros(n_blocks * _B)
         bq = np.zeros(n_blocks * _B)
-        max_trades = trades.shape[0] // max(n, 1)
         rec = np.zeros(3 * _B)
-        if uniform:
-            bars_uniform(
-                S, V, rows, open_, high, low, close, atr, bbw, trd, iconst, fconst,
-                block_id, out, first, n, bs, bq, rec, trades, n_trades, max_trades,
-            )  # fmt: skip
+        a = (S, V, rows, rec, bs, bq, first, n, bars, ind, consts, block_id, outputs)
+        # `record`, `short`, `trend` are closure constants: numba prunes the other branches
+        if record:
+            if short:
+                _loop_ls_rec_nb(*a)
+            elif trend:
+                _loop_trend_rec_nb(*a)
+            else:
+                _loop_long_rec_nb(*a)
+        elif short:
+            if uniform:
+                _loop_ls_u_nb(*a)
+            else:
+                _loop_ls_nb(*a)
+        elif trend:
+            if uniform:
+                _loop_trend_u_nb(*a)
+            else:
+                _loop_trend_nb(*a)
+        elif uniform:
+            _loop_long_u_nb(*a)
         else:
-            bars_mixed(
-                S, V, rows, open_, high, low, close, atr, bbw, trd, iconst, fconst,
-                block_id, out, first, n, bs, bq, rec, trades, n_trades, max_trades,
-            )  # fmt: skip
+            _loop_long_nb(*a)
         for j in range(_B):
             i = first + j
             if i < n:
@@ -501,39 +617,53 @@ def _make_block(short: bool, trend: bool, record: bool):
                     bsum[i, b] = bs[b * _B + j]
                     bsq[i, b] = bq[b * _B + j]
 
-    return block
+    return _jit_variant(name, block_nb)
 
 
-def _make_kernel(short: bool, trend: bool, record: bool):
+_block_long_nb = _make_block("_block_long_nb", False, False, False)
+_block_trend_nb = _make_block("_block_trend_nb", False, True, False)
+_block_ls_nb = _make_block("_block_ls_nb", True, True, False)
+_block_long_rec_nb = _make_block("_block_long_rec_nb", False, False, True)
+_block_trend_rec_nb = _make_block("_block_trend_rec_nb", False, True, True)
+_block_ls_rec_nb = _make_block("_block_ls_rec_nb", True, True, True)
+
+
+def _make_kernel(name: str, short: bool, trend: bool, record: bool) -> Callable[..., Any]:
     """Return the parallel entry point: `prange` over blocks of `LANES` combinations."""
-    block = _make_block(short, trend, record)
+    _check_variant(short, trend)
 
-    @njit(cache=True, parallel=True, error_model="numpy")
-    def kernel(
-        open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
-        atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
-        block_id, out, bsum, bsq, trades, n_trades,
-    ):  # fmt: skip
+    def kernel_nb(bars, ind, tables, consts, combos, block_id, outputs):
+        """Simulate `combos` over the phase into `outputs`, blocks of `LANES` in parallel."""
         n_lane_blocks = (combos.shape[0] + _B - 1) // _B
         for bi in prange(n_lane_blocks):
-            block(
-                np.int64(bi), open_, high, low, close, atr, bbw, trd, combos, strides, radix, values,
-                atr_row, atr_row_s, base_row, bbw_row, trd_row, iconst, fconst,
-                block_id, out, bsum, bsq, trades, n_trades,
-            )  # fmt: skip
+            a = (np.int64(bi), bars, ind, tables, consts, combos, block_id, outputs)
+            # closure constants: numba prunes the other branches
+            if record:
+                if short:
+                    _block_ls_rec_nb(*a)
+                elif trend:
+                    _block_trend_rec_nb(*a)
+                else:
+                    _block_long_rec_nb(*a)
+            elif short:
+                _block_ls_nb(*a)
+            elif trend:
+                _block_trend_nb(*a)
+            else:
+                _block_long_nb(*a)
 
-    return kernel
+    return _jit_variant(name, kernel_nb, parallel=True)
 
 
-simulate_long_nb = _make_kernel(False, False, False)
+simulate_long_nb = _make_kernel("simulate_long_nb", False, False, False)
 """Long-only kernel without a trend gate (atr_d_l, atr_d_duals_l)."""
-simulate_long_trend_nb = _make_kernel(False, True, False)
+simulate_long_trend_nb = _make_kernel("simulate_long_trend_nb", False, True, False)
 """Long-only kernel gated by a trend series (atr_d_hma_l)."""
-simulate_ls_nb = _make_kernel(True, True, False)
+simulate_ls_nb = _make_kernel("simulate_ls_nb", True, True, False)
 """Long/short kernel with a trend gate (atr_d_ls, atr_d_duals_ls, atr_d_hma_ls)."""
-trace_long_nb = _make_kernel(False, False, True)
+trace_long_nb = _make_kernel("trace_long_nb", False, False, True)
 """`simulate_long_nb` that also records every closed round trip."""
-trace_long_trend_nb = _make_kernel(False, True, True)
+trace_long_trend_nb = _make_kernel("trace_long_trend_nb", False, True, True)
 """`simulate_long_trend_nb` that also records every closed round trip."""
-trace_ls_nb = _make_kernel(True, True, True)
+trace_ls_nb = _make_kernel("trace_ls_nb", True, True, True)
 """`simulate_ls_nb` that also records every closed round trip."""

@@ -103,9 +103,22 @@ def _split_nb(position, size):
 
 @njit(cache=True, error_model="numpy")
 def _simulate_nb(
-    open_a, close_a, open_b, close_b, beta, z, p, period_end, block_id,
-    ret_sum, ret_sq, out, record, values, fills,
-):  # fmt: skip
+    open_a,
+    close_a,
+    open_b,
+    close_b,
+    beta,
+    z,
+    p,
+    period_end,
+    block_id,
+    ret_sum,
+    ret_sq,
+    out,
+    record,
+    values,
+    fills,
+):
     n_bars = close_a.shape[0]
     entry_z = p[0]
     exit_z = p[1]
@@ -300,29 +313,64 @@ def _simulate_nb(
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def pairs_batch_nb(
-    open_a, close_a, open_b, close_b, betas, z, frow, zrow, params, period_end, block_id,
-    metrics, block_ret_sum, block_ret_sq,
-):  # fmt: skip
+    open_a,
+    close_a,
+    open_b,
+    close_b,
+    betas,
+    z,
+    frow,
+    zrow,
+    params,
+    period_end,
+    block_id,
+    metrics,
+    block_ret_sum,
+    block_ret_sq,
+):
     """Backtest every parameter set (in parallel); fill `metrics` and the block sums."""
     n_sets = params.shape[0]
     no_values = np.empty(0)
     no_fills = np.empty(0, dtype=FILL_DTYPE)
     for s in prange(n_sets):
         _simulate_nb(
-            open_a, close_a, open_b, close_b, betas[frow[s]], z[zrow[s]], params[s],
-            period_end, block_id, block_ret_sum[s], block_ret_sq[s], metrics[s],
-            False, no_values, no_fills,
-        )  # fmt: skip
+            open_a,
+            close_a,
+            open_b,
+            close_b,
+            betas[frow[s]],
+            z[zrow[s]],
+            params[s],
+            period_end,
+            block_id,
+            block_ret_sum[s],
+            block_ret_sq[s],
+            metrics[s],
+            False,
+            no_values,
+            no_fills,
+        )
 
 
 @njit(cache=True, error_model="numpy")
-def pairs_run_nb(
-    open_a, close_a, open_b, close_b, beta, z, p, period_end, metrics, values, fills
-):  # fmt: skip
+def pairs_run_nb(open_a, close_a, open_b, close_b, beta, z, p, period_end, metrics, values, fills):
     """Backtest one parameter set, recording values and fills; return the number of fills."""
     no_blocks = np.empty(0, dtype=np.int32)
     none = np.empty(0)
     return _simulate_nb(
-        open_a, close_a, open_b, close_b, beta, z, p, period_end, no_blocks,
-        none, none, metrics, True, values, fills,
-    )  # fmt: skip
+        open_a,
+        close_a,
+        open_b,
+        close_b,
+        beta,
+        z,
+        p,
+        period_end,
+        no_blocks,
+        none,
+        none,
+        metrics,
+        True,
+        values,
+        fills,
+    )

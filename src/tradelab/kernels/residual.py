@@ -302,10 +302,21 @@ def residual_batch_nb(
     no_trades = np.empty(0, dtype=TRADE_DTYPE)
     for s in prange(n_sets):
         _simulate_nb(
-            close, z[filt[s]], params[s], initial_capital, warmup, trail_activation,
-            bars_per_year, block_id, block_ret_sum[s], block_ret_sq[s], metrics[s],
-            False, no_equity, no_trades,
-        )  # fmt: skip
+            close,
+            z[filt[s]],
+            params[s],
+            initial_capital,
+            warmup,
+            trail_activation,
+            bars_per_year,
+            block_id,
+            block_ret_sum[s],
+            block_ret_sq[s],
+            metrics[s],
+            False,
+            no_equity,
+            no_trades,
+        )
 
 
 @njit(cache=True, error_model="numpy")
@@ -319,6 +330,18 @@ def residual_run_nb(
     no_blocks = np.empty(0, dtype=np.int32)
     none = np.empty(0)
     return _simulate_nb(
-        close, z, p, initial_capital, warmup, trail_activation, bars_per_year,
-        no_blocks, none, none, metrics, True, equity, trades,
-    )  # fmt: skip
+        close,
+        z,
+        p,
+        initial_capital,
+        warmup,
+        trail_activation,
+        bars_per_year,
+        no_blocks,
+        none,
+        none,
+        metrics,
+        True,
+        equity,
+        trades,
+    )

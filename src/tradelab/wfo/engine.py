@@ -32,8 +32,8 @@ from tradelab.kernels.indicators import (
     ema_slope_matrix_nb,
     hma_matrix_nb,
 )
+from tradelab.search.grid import Grid
 from tradelab.wfo.data import WfoData
-from tradelab.wfo.grid import Grid
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.strategy import StrategyKind, StrategySpec, validate_param_values
 
@@ -109,7 +109,10 @@ class PreparedPhase:
     strategy: StrategySpec
     grid: Grid
     phase: Phase
-    arrays: tuple[np.ndarray, ...]  # kernel arguments `open_ ... trd`, then `strides ... fconst`
+    bars: atr_d.Bars  # the phase window's bars
+    ind: atr_d.Indicators
+    tables: atr_d.GridTables
+    consts: atr_d.SimConsts
     block_id: np.ndarray  # (phase.n_bars,) int32, -1 = not counted
     n_blocks: int
     kernel: Callable[..., Any]
@@ -203,12 +206,15 @@ def prepare_phase(
     periods = sorted({*long_p, *base_p, *(p for row in short_p for p in row)})
     col = {p: i for i, p in enumerate(periods)}
     atr = atr_matrix_nb(hi, lo, cl, np.array(periods, dtype=np.int64))
-    labels = [
-        f"atr_period={p}" if p in long_p else f"baseline_period={p}" if p in base_p else
-        f"short_mult (short ATR period {p})"
-        for p in periods
-    ]  # fmt: skip
-    _check_history(atr, first, labels, phase)
+
+    def atr_label(p: int) -> str:
+        if p in long_p:
+            return f"atr_period={p}"
+        if p in base_p:
+            return f"baseline_period={p}"
+        return f"short_mult (short ATR period {p})"
+
+    _check_history(atr, first, [atr_label(p) for p in periods], phase)
     atr_row = np.array([col[p] for p in long_p], dtype=np.int64)
     atr_row_s = np.array([[col[p] for p in row] for row in short_p], dtype=np.int64)
     base_row = np.array([col[p] for p in base_p], dtype=np.int64)
@@ -249,24 +255,17 @@ def prepare_phase(
         trd = np.zeros((phase.n_bars, 1))
         trd_row = np.zeros((1, 1), dtype=np.int64)
 
-    iconst = np.array(
-        [
-            phase.n_warmup,
-            phase.oos_start - 1 - phase.warmup_start,
-            phase.n_bars - 1,
-            feat.trend,
-            feat.fixed_mode,
-        ],
-        dtype=np.int64,
-    )
-    fconst = np.array(
-        [
-            strategy.initial_capital,
-            strategy.position_fraction,
-            strategy.commission,
-            strategy.slippage,
-            data.bars_per_year,
-        ]
+    consts = atr_d.SimConsts(
+        t_first=int(phase.n_warmup),
+        t_bound=int(phase.oos_start - 1 - phase.warmup_start),
+        t_last=int(phase.n_bars - 1),
+        trend_kind=int(feat.trend),
+        fixed_mode=int(feat.fixed_mode),
+        capital=float(strategy.initial_capital),
+        position_fraction=float(strategy.position_fraction),
+        commission=float(strategy.commission),
+        slippage=float(strategy.slippage),
+        bars_per_year=float(data.bars_per_year),
     )
     if block_id is not None:
         bid = np.asarray(block_id)
@@ -284,20 +283,19 @@ def prepare_phase(
     else:
         bid = np.full(phase.n_bars, -1, dtype=np.int32)
     kernel, trace = _kernels(feat)
-    arrays = (op, hi, lo, cl, atr, bbw, trd)
-    arrays += (
-        strides,
-        radix,
-        values,
-        atr_row,
-        atr_row_s,
-        base_row,
-        bbw_row,
-        trd_row,
-        iconst,
-        fconst,
+    return PreparedPhase(
+        strategy,
+        grid,
+        phase,
+        atr_d.Bars(op, hi, lo, cl),
+        atr_d.Indicators(atr, bbw, trd),
+        atr_d.GridTables(strides, radix, values, atr_row, atr_row_s, base_row, bbw_row, trd_row),
+        consts,
+        bid,
+        int(n_blocks),
+        kernel,
+        trace,
     )
-    return PreparedPhase(strategy, grid, phase, arrays, bid, int(n_blocks), kernel, trace)
 
 
 def _as_combos(prep: PreparedPhase, combos: np.ndarray | None) -> np.ndarray:
@@ -311,10 +309,10 @@ def _as_combos(prep: PreparedPhase, combos: np.ndarray | None) -> np.ndarray:
     return arr
 
 
-def _call(prep: PreparedPhase, kernel: Callable[..., Any], combos: np.ndarray, out: np.ndarray,
-          bsum: np.ndarray, bsq: np.ndarray, trades: np.ndarray, n_trades: np.ndarray) -> None:  # fmt: skip
-    a = prep.arrays
-    kernel(*a[:7], combos, *a[7:], prep.block_id, out, bsum, bsq, trades, n_trades)
+def _call(
+    prep: PreparedPhase, kernel: Callable[..., Any], combos: np.ndarray, outputs: atr_d.Outputs
+) -> None:
+    kernel(prep.bars, prep.ind, prep.tables, prep.consts, combos, prep.block_id, outputs)
 
 
 def run_prepared(
@@ -331,8 +329,9 @@ def run_prepared(
     bsum = np.empty((n, prep.n_blocks)) if bsum is None else bsum
     bsq = np.empty((n, prep.n_blocks)) if bsq is None else bsq
     if n:
-        empty = np.empty(0, dtype=TRADE_DTYPE)
-        _call(prep, prep.kernel, combos, out, bsum, bsq, empty, np.zeros(0, dtype=np.int64))
+        no_trades = np.empty(0, dtype=TRADE_DTYPE)
+        outputs = atr_d.Outputs(out, bsum, bsq, no_trades, np.zeros(0, dtype=np.int64))
+        _call(prep, prep.kernel, combos, outputs)
     return out, bsum, bsq
 
 
@@ -390,7 +389,7 @@ def trace_combos(
     n_trades = np.zeros(n, dtype=np.int64)
     empty = np.empty((n, 0))
     if n:
-        _call(prep, prep.trace_kernel, combos, out, empty, empty, trades, n_trades)
+        _call(prep, prep.trace_kernel, combos, atr_d.Outputs(out, empty, empty, trades, n_trades))
     if n_trades.size and n_trades.max() > max_trades:
         raise ValueError(f"a combination made {int(n_trades.max())} trades; raise max_trades")
     per_combo = []

@@ -20,8 +20,14 @@ OPEN_GATES = ["gates.max_pbo=null", "gates.min_deflated_sharpe=null", "gates.min
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("kalman_promo")
-    ok = run_app("ingest", "data.daily_years=3", "data.minute_days=4", "data.symbols=[SPY,DIA,QQQ,PLUG]",
-                 "progress=false", cwd=root)  # fmt: skip
+    ok = run_app(
+        "ingest",
+        "data.daily_years=3",
+        "data.minute_days=4",
+        "data.symbols=[SPY,DIA,QQQ,PLUG]",
+        "progress=false",
+        cwd=root,
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     return root
 
@@ -42,7 +48,8 @@ mlflow.set_tracking_uri("sqlite:///{root}/mlruns/mlflow.db")
 model = mlflow.pyfunc.load_model("models:/{model}@champion")
 {frame_code}
 out = model.predict(frame)
-print(json.dumps({{"columns": list(out.columns), "rows": len(out), "positions": float(np.abs(out.filter(like="position").to_numpy()).sum())}}))
+positions = float(np.abs(out.filter(like="position").to_numpy()).sum())
+print(json.dumps({{"columns": list(out.columns), "rows": len(out), "positions": positions}}))
 """
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600
@@ -101,15 +108,22 @@ def test_residual_promotion_model_and_round_trip(workdir: Path) -> None:
         "study.max_last_price=null",
     ]
     assert run_app("tune", *tune, cwd=workdir).returncode == 0
-    promo = run_app("promote", "family=kalman_residual", "target=PLUG", *OPEN_GATES, "gates.max_drawdown=null",
-                    cwd=workdir)  # fmt: skip
+    promo = run_app(
+        "promote",
+        "family=kalman_residual",
+        "target=PLUG",
+        *OPEN_GATES,
+        "gates.max_drawdown=null",
+        cwd=workdir,
+    )
     assert promo.returncode == 0, promo.stderr[-3000:]
     assert (workdir / "conf/production/kalman_residual/PLUG.yaml").exists()
     frame_code = """
 rng = np.random.default_rng(1)
 n = 2000
 close = 5 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
-frame = pd.DataFrame({"timestamp": pd.date_range("2030-01-02 14:30", periods=n, freq="5min", tz="UTC"), "close": close})
+stamps = pd.date_range("2030-01-02 14:30", periods=n, freq="5min", tz="UTC")
+frame = pd.DataFrame({"timestamp": stamps, "close": close})
 """
     out = _predict_in_fresh_process(workdir, "tradelab.kalman_residual.PLUG", frame_code)
     assert (

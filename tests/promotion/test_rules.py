@@ -71,8 +71,12 @@ def test_missing_overfitting_stats_skip_unless_required() -> None:
 
 def test_pick_best_with_tie_breaker_and_nan() -> None:
     obj = Objective("sharpe", then=(("max_dd_pct", False),))
-    cands = [cand("a", sharpe=1.0, max_dd_pct=5.0), cand("b", sharpe=1.0, max_dd_pct=3.0),
-             cand("c", sharpe=math.nan), cand("d", sharpe=0.5)]  # fmt: skip
+    cands = [
+        cand("a", sharpe=1.0, max_dd_pct=5.0),
+        cand("b", sharpe=1.0, max_dd_pct=3.0),
+        cand("c", sharpe=math.nan),
+        cand("d", sharpe=0.5),
+    ]
     assert pick_best(cands, obj).run_id == "b"
     assert pick_best([cand("c", sharpe=math.nan)], obj) is None
     assert decide(None, None, obj, Gates()).verdict is Verdict.refuse

@@ -1,8 +1,10 @@
-"""Promotion end to end against a real SQLite MLflow store, with a small test family."""
+"""Promotion end to end with a small test family: on the in-memory tracker and registry (fast)
+and on a real SQLite MLflow store (integration), the same scenarios on both."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -14,15 +16,20 @@ import yaml
 from tradelab.promotion import (
     FamilySpec,
     Gates,
+    MemoryRegistry,
+    MlflowRegistry,
+    ModelRegistry,
     Objective,
     Verdict,
+    find_candidates,
     promote_target,
     register_family,
     rollback_target,
 )
 from tradelab.promotion import service as service_module
 from tradelab.promotion.production import read_audit
-from tradelab.promotion.registry import Registry, model_name
+from tradelab.promotion.registry import model_name
+from tradelab.tracking import MemoryTracker, Tracker
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
 
@@ -48,20 +55,72 @@ SPEC = register_family(
 )
 
 
-@pytest.fixture
-def env(tmp_path: Path):
+@dataclass
+class Env:
+    tracker: Tracker
+    registry: ModelRegistry
+    conf: Path
+    prod: Path
+
+    def promote(self, gates: Gates | None = None, margin: float = 0.0, target: str = "AAA"):
+        return promote_target(
+            SPEC,
+            target,
+            tracker=self.tracker,
+            registry=self.registry,
+            gates=gates or DEFAULT_GATES,
+            margin=margin,
+            conf_dir=self.conf,
+            production_dir=self.prod,
+        )
+
+    def rollback(self, target: str = "AAA"):
+        return rollback_target(
+            SPEC,
+            target,
+            tracker=self.tracker,
+            registry=self.registry,
+            conf_dir=self.conf,
+            production_dir=self.prod,
+        )
+
+
+def _env(kind: str, tmp_path: Path) -> Env:
+    conf, prod = tmp_path / "conf_production", tmp_path / "production"
+    if kind == "memory":
+        return Env(MemoryTracker(), MemoryRegistry(), conf, prod)
     tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "artifacts")
-    return tracker, tmp_path / "conf_production", tmp_path / "production"
+    return Env(tracker, MlflowRegistry.for_tracker(tracker), conf, prod)
+
+
+@pytest.fixture(params=["memory", "mlflow"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
+    return _env(request.param, tmp_path)
+
+
+@pytest.fixture
+def memory_env(tmp_path: Path) -> Env:
+    return _env("memory", tmp_path)
+
+
+@pytest.fixture
+def mlflow_env(tmp_path: Path) -> Env:
+    return _env("mlflow", tmp_path)
 
 
 def sweep(
-    tracker: MlflowTracker, target: str, trials: list[tuple[int, float]], pbo: float | None = None
+    env: Env,
+    target: str,
+    trials: list[tuple[int, float]],
+    pbo: float | None = None,
+    data_hash: str = "d1",
 ) -> list[str]:
-    with tracker.start_job(
-        f"testfam/{target}", "sweep", tags={"data_hash": "d1", "git_commit": "c1"}
-    ) as job:
-        ids = [job.log_trial({"window": w}, {"score": s, "num_trades": 20}, tags={"candidate": "true"})
-               for w, s in trials]  # fmt: skip
+    tags = {"data_hash": data_hash, "git_commit": "c1"}
+    with env.tracker.start_job(f"testfam/{target}", "sweep", tags=tags) as job:
+        ids = [
+            job.log_trial({"window": w}, {"score": s, "num_trades": 20}, tags={"candidate": "true"})
+            for w, s in trials
+        ]
         if pbo is not None:
             job.log_metrics({"pbo": pbo})
     return ids
@@ -70,78 +129,69 @@ def sweep(
 DEFAULT_GATES = Gates(min_trades=10)
 
 
-def promote(tracker, conf, prod, gates=DEFAULT_GATES, margin=0.0):
-    return promote_target(
-        SPEC, "AAA", tracker=tracker, gates=gates, margin=margin, conf_dir=conf, production_dir=prod
-    )
-
-
-def test_better_promoted_worse_refused_twice_changes_nothing_rollback_restores(env) -> None:
-    tracker, conf, prod = env
-    first = sweep(tracker, "AAA", [(5, 1.0), (10, 2.0)])
-    r1 = promote(tracker, conf, prod)
+def test_better_promoted_worse_refused_twice_changes_nothing_rollback_restores(env: Env) -> None:
+    first = sweep(env, "AAA", [(5, 1.0), (10, 2.0)])
+    r1 = env.promote()
     assert (
         r1.decision.verdict is Verdict.promote
         and r1.candidate_run == first[1]
         and r1.champion == "1"
     )
-    overlay = conf / "testfam" / "AAA.yaml"
+    overlay = env.conf / "testfam" / "AAA.yaml"
     assert yaml.safe_load(overlay.read_text()) == {"symbol": "AAA", "window": 10}
     assert overlay.read_text().startswith("# @package _global_")
-    assert json.loads((prod / "testfam/AAA/prod.json").read_text()) == {"window": 10}
+    assert json.loads((env.prod / "testfam/AAA/prod.json").read_text()) == {"window": 10}
 
     snapshot = {
         p: p.read_bytes()
-        for p in [overlay, prod / "testfam/AAA/prod.json", prod / "promotions.jsonl"]
+        for p in [overlay, env.prod / "testfam/AAA/prod.json", env.prod / "promotions.jsonl"]
     }
-    again = promote(tracker, conf, prod)
+    again = env.promote()
     assert again.decision.verdict is Verdict.keep and again.changed == []
     assert {p: p.read_bytes() for p in snapshot} == snapshot
 
-    sweep(tracker, "AAA", [(20, 1.5)])  # worse than the champion
-    worse = promote(tracker, conf, prod)
+    sweep(env, "AAA", [(20, 1.5)])  # worse than the champion
+    worse = env.promote()
     assert worse.decision.verdict is Verdict.keep  # the best run overall is still the champion
 
-    sweep(tracker, "AAA", [(30, 3.0)])
-    better = promote(tracker, conf, prod)
+    sweep(env, "AAA", [(30, 3.0)])
+    better = env.promote()
     assert better.decision.promote and better.champion == "2"
     assert yaml.safe_load(overlay.read_text())["window"] == 30
-    reg = Registry(tracker.client)
-    assert reg.alias_version("testfam", "AAA", "previous") == "1"
+    assert env.registry.alias_version("testfam", "AAA", "previous") == "1"
 
-    back = rollback_target(SPEC, "AAA", tracker=tracker, conf_dir=conf, production_dir=prod)
+    back = env.rollback()
     assert back.champion == "1"
     assert yaml.safe_load(overlay.read_text())["window"] == 10
-    assert reg.alias_version("testfam", "AAA", "champion") == "1"
-    assert reg.alias_version("testfam", "AAA", "previous") is None
-    actions = [r["action"] for r in read_audit(prod)]
+    assert env.registry.alias_version("testfam", "AAA", "champion") == "1"
+    assert env.registry.alias_version("testfam", "AAA", "previous") is None
+    actions = [r["action"] for r in read_audit(env.prod)]
     assert actions == ["promote", "promote", "rollback"]
 
 
-def test_challenger_worse_than_champion_is_refused(env) -> None:
-    tracker, conf, prod = env
-    sweep(tracker, "AAA", [(10, 2.0)])
-    promote(tracker, conf, prod)
-    sweep(tracker, "AAA", [(12, 2.1)])
-    refused = promote(tracker, conf, prod, margin=0.2)  # needs > 2.4
+def test_challenger_worse_than_champion_is_refused(env: Env) -> None:
+    sweep(env, "AAA", [(10, 2.0)])
+    env.promote()
+    sweep(env, "AAA", [(12, 2.1)])
+    refused = env.promote(margin=0.2)  # needs > 2.4
     assert refused.decision.verdict is Verdict.refuse and "not better" in refused.decision.reason
-    assert Registry(tracker.client).alias_version("testfam", "AAA", "champion") == "1"
+    assert env.registry.alias_version("testfam", "AAA", "champion") == "1"
 
 
-def test_gate_refusal_is_logged_as_a_decision_run(env) -> None:
-    tracker, conf, prod = env
-    sweep(tracker, "AAA", [(10, 2.0)], pbo=0.8)
-    result = promote(tracker, conf, prod, gates=Gates(max_pbo=0.5))
+def test_gate_refusal_is_logged_as_a_decision_run(env: Env) -> None:
+    sweep(env, "AAA", [(10, 2.0)], pbo=0.8)
+    result = env.promote(gates=Gates(max_pbo=0.5))
     assert result.decision.verdict is Verdict.refuse and "pbo = 0.8" in result.decision.reason
-    exp = tracker.client.get_experiment_by_name("promotion/testfam.AAA")
-    runs = tracker.client.search_runs([exp.experiment_id])
-    assert runs[0].data.tags["verdict"] == "refuse" and "pbo" in runs[0].data.tags["reason"]
-    assert not (conf / "testfam" / "AAA.yaml").exists()
+    [run] = env.tracker.find_runs("promotion/testfam.AAA")
+    assert run.tags["verdict"] == "refuse" and "pbo" in run.tags["reason"]
+    assert run.name == "promote-refuse" and run.metrics["pbo"] == 0.8
+    assert not (env.conf / "testfam" / "AAA.yaml").exists()
 
 
-def test_crash_between_registry_and_config_write_is_repaired_by_a_rerun(env, monkeypatch) -> None:
-    tracker, conf, prod = env
-    sweep(tracker, "AAA", [(10, 2.0)])
+def test_crash_between_registry_and_config_write_is_repaired_by_a_rerun(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep(env, "AAA", [(10, 2.0)])
     real = service_module.write_production_files
 
     def crash(**kwargs):
@@ -149,28 +199,34 @@ def test_crash_between_registry_and_config_write_is_repaired_by_a_rerun(env, mon
 
     monkeypatch.setattr(service_module, "write_production_files", crash)
     with pytest.raises(RuntimeError, match="power cut"):
-        promote(tracker, conf, prod)
-    assert Registry(tracker.client).alias_version("testfam", "AAA", "champion") == "1"
-    assert not (conf / "testfam").exists() or not list((conf / "testfam").iterdir())
+        env.promote()
+    assert env.registry.alias_version("testfam", "AAA", "champion") == "1"
+    assert not (env.conf / "testfam").exists() or not list((env.conf / "testfam").iterdir())
     monkeypatch.setattr(service_module, "write_production_files", real)
-    rerun = promote(tracker, conf, prod)
+    rerun = env.promote()
     assert rerun.decision.verdict is Verdict.keep
-    assert yaml.safe_load((conf / "testfam" / "AAA.yaml").read_text())["window"] == 10
-    assert [r["action"] for r in read_audit(prod)] == ["reconcile"]
+    assert yaml.safe_load((env.conf / "testfam" / "AAA.yaml").read_text())["window"] == 10
+    assert [r["action"] for r in read_audit(env.prod)] == ["reconcile"]
 
 
-def test_registered_model_is_a_working_pyfunc(env) -> None:
-    tracker, conf, prod = env
-    sweep(tracker, "AAA", [(3, 2.0)])
-    promote(tracker, conf, prod)
+def test_registered_model_is_a_working_pyfunc(mlflow_env: Env) -> None:
+    env = mlflow_env
+    sweep(env, "AAA", [(3, 2.0)])
+    env.promote()
+    tracker = env.tracker
+    assert isinstance(tracker, MlflowTracker)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracker.uri)
     try:
         model = mlflow.pyfunc.load_model(f"models:/{model_name('testfam', 'AAA')}@champion")
     finally:
         mlflow.set_tracking_uri(previous)
-    bars = pd.DataFrame({"timestamp": pd.date_range("2025-01-02", periods=6, tz="UTC"),
-                         "close": [10.0, 11.0, 12.0, 11.0, 10.0, 12.0]})  # fmt: skip
+    bars = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2025-01-02", periods=6, tz="UTC"),
+            "close": [10.0, 11.0, 12.0, 11.0, 10.0, 12.0],
+        }
+    )
     out = model.predict(bars)
     pd.testing.assert_frame_equal(out, _predict({"window": 3}, bars))
     version = tracker.client.get_model_version(model_name("testfam", "AAA"), "1")
@@ -178,23 +234,183 @@ def test_registered_model_is_a_working_pyfunc(env) -> None:
     assert float(version.tags["metric.score"]) == 2.0
 
 
-def test_only_candidates_on_the_latest_data_compete(env) -> None:
-    tracker, conf, prod = env
-    with tracker.start_job("testfam/AAA", "old", tags={"data_hash": "old"}) as job:
+def test_only_candidates_on_the_latest_data_compete(env: Env) -> None:
+    with env.tracker.start_job("testfam/AAA", "old", tags={"data_hash": "old"}) as job:
         job.log_trial({"window": 99}, {"score": 50.0, "num_trades": 20}, tags={"candidate": "true"})
-    with tracker.start_job("testfam/AAA", "new", tags={"data_hash": "new"}) as job:
-        fresh = job.log_trial({"window": 5}, {"score": 1.0, "num_trades": 20}, tags={"candidate": "true"})
-    result = promote(tracker, conf, prod)
+    with env.tracker.start_job("testfam/AAA", "new", tags={"data_hash": "new"}) as job:
+        fresh = job.log_trial(
+            {"window": 5}, {"score": 1.0, "num_trades": 20}, tags={"candidate": "true"}
+        )
+    result = env.promote()
     assert result.candidate_run == fresh  # the stale 50.0 on other data does not compete
 
 
-def test_a_champion_measured_on_other_data_does_not_block_fresh_results(env) -> None:
-    tracker, conf, prod = env
-    with tracker.start_job("testfam/AAA", "old", tags={"data_hash": "old"}) as job:
+def test_latest_data_is_found_behind_many_child_runs(env: Env) -> None:
+    """The latest job is found even when more than 50 newer child runs follow it."""
+    with env.tracker.start_job("testfam/AAA", "old", tags={"data_hash": "old"}) as job:
+        job.log_trial({"window": 99}, {"score": 50.0, "num_trades": 20}, tags={"candidate": "true"})
+    with env.tracker.start_job("testfam/AAA", "new", tags={"data_hash": "new"}) as job:
+        for w in range(60):
+            job.log_trial({"window": w}, {"score": 0.1 * w, "num_trades": 20}, tags={"phase": "x"})
+        fresh = job.log_trial(
+            {"window": 5}, {"score": 1.0, "num_trades": 20}, tags={"candidate": "true"}
+        )
+    assert [c.run_id for c in find_candidates(env.tracker, "testfam", "AAA")] == [fresh]
+
+
+def test_a_champion_measured_on_other_data_does_not_block_fresh_results(env: Env) -> None:
+    with env.tracker.start_job("testfam/AAA", "old", tags={"data_hash": "old"}) as job:
         job.log_trial({"window": 9}, {"score": 50.0, "num_trades": 20}, tags={"candidate": "true"})
-    assert promote(tracker, conf, prod).champion == "1"
-    with tracker.start_job("testfam/AAA", "new", tags={"data_hash": "new"}) as job:
+    assert env.promote().champion == "1"
+    with env.tracker.start_job("testfam/AAA", "new", tags={"data_hash": "new"}) as job:
         job.log_trial({"window": 5}, {"score": 1.0, "num_trades": 20}, tags={"candidate": "true"})
-    result = promote(tracker, conf, prod)
+    result = env.promote()
     assert result.decision.promote and result.champion == "2"
     assert "measured on other data" in result.decision.reason
+
+
+# -- fast tests of the service's rules on the in-memory tracker and registry ------------------
+def test_candidates_carry_parent_statistics_and_job_context(memory_env: Env) -> None:
+    config = {"study": {"horizon": 1}}
+    with memory_env.tracker.start_job(
+        "testfam/AAA", "sweep", tags={"data_hash": "d1"}, params={"grid": "g"}, config=config
+    ) as job:
+        trial = job.log_trial({"window": 3}, {"score": 1.0, "pbo": 0.1}, tags={"candidate": "true"})
+        job.log_metrics({"pbo": 0.7, "deflated_sharpe": 0.99, "n_trials": 8.0, "other": 1.0})
+    [cand] = find_candidates(memory_env.tracker, "testfam", "AAA")
+    assert cand.run_id == trial and cand.target == "AAA"
+    # the trial's own value wins; the parent's statistics fill in; other metrics stay behind
+    assert dict(cand.metrics) == {
+        "score": 1.0,
+        "pbo": 0.1,
+        "deflated_sharpe": 0.99,
+        "n_trials": 8.0,
+    }
+    assert cand.context == {"params": {"grid": "g"}, "config": config}
+    assert cand.params == {"window": "3"} and cand.tags["candidate"] == "true"
+
+
+def test_candidates_of_failed_or_running_jobs_do_not_compete(memory_env: Env) -> None:
+    tracker = memory_env.tracker
+    with pytest.raises(RuntimeError):
+        with tracker.start_job("testfam/AAA", "failed", tags={"data_hash": "d1"}) as job:
+            job.log_trial({"window": 1}, {"score": 9.0}, tags={"candidate": "true"})
+            raise RuntimeError("boom")
+    running = tracker.start_job("testfam/AAA", "running", tags={"data_hash": "d1"})
+    running.log_trial({"window": 2}, {"score": 8.0}, tags={"candidate": "true"})
+    finished = sweep(memory_env, "AAA", [(3, 1.0)])
+    assert [c.run_id for c in find_candidates(tracker, "testfam", "AAA")] == finished
+    assert find_candidates(tracker, "testfam", "BBB") == []
+    running.end()
+
+
+def test_no_candidate_is_refused_and_writes_nothing(memory_env: Env) -> None:
+    result = memory_env.promote()
+    assert result.decision.verdict is Verdict.refuse and result.candidate_run is None
+    assert result.champion is None and result.changed == []
+    assert read_audit(memory_env.prod) == []
+    assert memory_env.tracker.find_runs("promotion/testfam.AAA")[0].name == "promote-refuse"
+
+
+def test_deleted_production_files_are_reconciled_from_the_champion(memory_env: Env) -> None:
+    sweep(memory_env, "AAA", [(10, 2.0)])
+    memory_env.promote()
+    overlay = memory_env.conf / "testfam" / "AAA.yaml"
+    overlay.unlink()
+    result = memory_env.promote()
+    assert result.decision.verdict is Verdict.keep and result.changed == [str(overlay)]
+    assert yaml.safe_load(overlay.read_text())["window"] == 10
+    assert [r["action"] for r in read_audit(memory_env.prod)] == ["promote", "reconcile"]
+    header = overlay.read_text().splitlines()[1:3]
+    assert "registered model tradelab.testfam.AAA version 1" in " ".join(header)
+
+
+def test_a_crash_after_registering_reuses_the_version(
+    memory_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = memory_env.registry
+    assert isinstance(registry, MemoryRegistry)
+    sweep(memory_env, "AAA", [(10, 2.0)])
+    real = MemoryRegistry.set_aliases
+
+    def crash(self, *args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(MemoryRegistry, "set_aliases", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        memory_env.promote()
+    assert registry.champion("testfam", "AAA") is None
+    monkeypatch.setattr(MemoryRegistry, "set_aliases", real)
+    result = memory_env.promote()
+    assert result.decision.promote and result.champion == "1"
+    assert [v.version for v in registry.versions("testfam", "AAA")] == ["1"]
+    [promoted, failed] = memory_env.tracker.find_runs("promotion/testfam.AAA")  # newest first
+    assert failed.status.value == "FAILED" and "power cut" in failed.tags["error"]
+    assert promoted.tags["promoted_version"] == "1"
+    assert registry.versions("testfam", "AAA")[0].run_id == failed.run_id
+
+
+def test_registered_version_carries_config_lineage_and_metrics(memory_env: Env) -> None:
+    registry = memory_env.registry
+    assert isinstance(registry, MemoryRegistry)
+    [trial] = sweep(memory_env, "AAA", [(10, 2.0)])
+    memory_env.promote()
+    [version] = registry.versions("testfam", "AAA")
+    assert version.config == {"symbol": "AAA", "window": 10}
+    assert dict(version.tags) == {
+        "data_hash": "d1",
+        "git_commit": "c1",
+        "config_hash": "unknown",
+        "source_run": trial,
+        "metric.score": "2.0",
+        "metric.num_trades": "20.0",
+    }
+    assert registry.aliases("testfam", "AAA") == {"champion": "1"}
+
+
+def test_rollback_without_previous_is_refused_and_changes_nothing(memory_env: Env) -> None:
+    refused = memory_env.rollback()
+    assert refused.decision.verdict is Verdict.refuse and "nothing to roll back" in (
+        refused.decision.reason
+    )
+    sweep(memory_env, "AAA", [(10, 2.0)])
+    memory_env.promote()
+    again = memory_env.rollback()
+    assert again.decision.verdict is Verdict.refuse and again.champion == "1"
+    assert memory_env.registry.alias_version("testfam", "AAA", "champion") == "1"
+    assert [r["action"] for r in read_audit(memory_env.prod)] == ["promote"]
+    runs = memory_env.tracker.find_runs("promotion/testfam.AAA")
+    assert [r.name for r in runs] == ["rollback-refuse", "promote-promote", "rollback-refuse"]
+
+
+def test_rollback_restores_the_version_before_previous(memory_env: Env) -> None:
+    for window, score in ((10, 1.0), (20, 2.0), (30, 3.0)):
+        sweep(memory_env, "AAA", [(window, score)])
+        assert memory_env.promote().decision.promote
+    assert memory_env.registry.alias_version("testfam", "AAA", "previous") == "2"
+    back = memory_env.rollback()
+    assert back.champion == "2"
+    assert memory_env.registry.alias_version("testfam", "AAA", "previous") == "1"
+    record = read_audit(memory_env.prod)[-1]
+    assert (record["action"], record["champion"], record["previous"], record["replaced"]) == (
+        "rollback",
+        "2",
+        "1",
+        "3",
+    )
+
+
+def test_targets_are_separate(memory_env: Env) -> None:
+    sweep(memory_env, "AAA", [(10, 2.0)])
+    sweep(memory_env, "BBB", [(20, 1.0)])
+    assert service_module.targets_of(memory_env.tracker, "testfam") == ["AAA", "BBB"]
+    assert memory_env.promote(target="BBB").champion == "1"
+    assert memory_env.promote(target="AAA").champion == "1"
+    assert yaml.safe_load((memory_env.conf / "testfam" / "BBB.yaml").read_text())["window"] == 20
+
+
+def test_library_code_prints_nothing(memory_env: Env, capsys: pytest.CaptureFixture) -> None:
+    sweep(memory_env, "AAA", [(10, 2.0)])
+    memory_env.promote()
+    memory_env.rollback()
+    assert capsys.readouterr() == ("", "")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tradelab.promotion.families import FamilySpec, family, register_family
-from tradelab.promotion.registry import Registry, model_name
+from tradelab.promotion.memory_registry import MemoryRegistry
+from tradelab.promotion.registry import MlflowRegistry, ModelRegistry, model_name
 from tradelab.promotion.rules import (
     Candidate,
     Champion,
@@ -28,9 +29,11 @@ __all__ = [
     "Decision",
     "FamilySpec",
     "Gates",
+    "MemoryRegistry",
+    "MlflowRegistry",
+    "ModelRegistry",
     "Objective",
     "PromotionResult",
-    "Registry",
     "Verdict",
     "decide",
     "family",

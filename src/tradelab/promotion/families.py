@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from tradelab.promotion.rules import Candidate, Objective
 
-__all__ = ["FAMILY_MODULES", "FamilySpec", "family", "register_family"]
+__all__ = ["FAMILY_MODULES", "FamilySpec", "family", "param_value", "register_family"]
 
 # family -> module defining and registering its adapter
 FAMILY_MODULES = {
@@ -50,6 +51,22 @@ class FamilySpec:
     app: str = "tune"
     # bars the champion is shown on in reports: (config, store) -> frame for `predict`
     report_bars: Callable[[Mapping[str, Any], Any], pd.DataFrame] | None = None
+
+
+def param_value(text: Any) -> Any:
+    """Read back a parameter a tracker stored as text: numbers as numbers (`repr(1e-05)` is
+    '1e-05', which YAML would keep as a string), then YAML (booleans, lists, null), else text."""
+    if not isinstance(text, str):
+        return text
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 _FAMILIES: dict[str, FamilySpec] = {}

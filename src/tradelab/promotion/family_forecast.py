@@ -16,10 +16,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from tradelab.promotion.families import FamilySpec, register_family
+from tradelab.forecast.base import SeriesData
+from tradelab.forecast.baselines import make_baselines
+from tradelab.forecast.registry import load_forecaster
+from tradelab.forecast.settings import BaselineSettings, model_config
+from tradelab.promotion.families import FamilySpec, param_value, register_family
 from tradelab.promotion.rules import Candidate, Objective
+from tradelab.settings import from_plain
 
 __all__ = ["FORECAST", "predict_forecast"]
 
@@ -32,55 +36,68 @@ def _config(candidate: Candidate, target: str) -> dict[str, Any]:
         raise ValueError(f"run {candidate.run_id}: the job's config.yaml has no study section")
     kind, name = candidate.params.get("kind", "baseline"), candidate.params.get("model", "")
     params = {
-        k.removeprefix("config."): yaml.safe_load(v)
+        k.removeprefix("config."): param_value(v)
         for k, v in candidate.params.items()
         if k.startswith("config.")
     }
     model = json.loads(candidate.params["model_config"]) if kind == "model" else None
     validation = {k: candidate.metrics.get(k) for k in _VALIDATION}
-    return {"symbol": target, "name": name, "kind": kind, "model": model, "params": params, "study": study,
-            "validation": validation}  # fmt: skip
+    return {
+        "symbol": target,
+        "name": name,
+        "kind": kind,
+        "model": model,
+        "params": params,
+        "study": study,
+        "validation": validation,
+    }
 
 
 def _overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     study = {k: v for k, v in config["study"].items() if k not in ("symbols", "models")}
     if config["kind"] == "baseline":
-        return {"defaults": [{"override /study": "forecast"}, {"override /model": "baselines"}],
-                "symbol": target, "study": study}  # fmt: skip
+        return {
+            "defaults": [{"override /study": "forecast"}, {"override /model": "baselines"}],
+            "symbol": target,
+            "study": study,
+        }
     model = copy.deepcopy(dict(config["model"]))
     model["search_space"] = {
         k: [v] for k, v in config["params"].items() if k in (model.get("search_space") or {})
     }
-    return {"defaults": [{"override /study": "forecast"}, {"override /model": config["name"]}],
-            "symbol": target, "study": study, "model": model, "search": {"n_trials": 1, "batch_size": 1}}  # fmt: skip
+    return {
+        "defaults": [{"override /study": "forecast"}, {"override /model": config["name"]}],
+        "symbol": target,
+        "study": study,
+        "model": model,
+        "search": {"n_trials": 1, "batch_size": 1},
+    }
 
 
 def _seed_files(config: Mapping[str, Any], target: str) -> dict[str, Any]:
-    return {f"hyperparams/best/{target}.json": {
-        "symbol": target, "model_type": config["name"], "config": dict(config["params"]),
-        "validation": dict(config["validation"]),
-    }}  # fmt: skip
+    return {
+        f"hyperparams/best/{target}.json": {
+            "symbol": target,
+            "model_type": config["name"],
+            "config": dict(config["params"]),
+            "validation": dict(config["validation"]),
+        }
+    }
 
 
 def _forecaster(config: Mapping[str, Any]) -> Any:
     if config["kind"] == "baseline":
-        from tradelab.forecast.baselines import make_baselines
-
-        lookbacks = config["study"].get("baselines") or {}
-        models = make_baselines(
-            int(lookbacks.get("drift_lookback", 252)), int(lookbacks.get("median_lookback", 20))
-        )
+        raw = config["study"].get("baselines") or {}
+        lookbacks = from_plain(BaselineSettings, raw, "study.baselines")
+        models = make_baselines(lookbacks.drift_lookback, lookbacks.median_lookback)
         return next(m for m in models if m.name == config["name"])
-    from tradelab.forecast.registry import load_forecaster
-
-    return load_forecaster(config["model"])
+    return load_forecaster(model_config(config["model"], "model"))
 
 
 def predict_forecast(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     """Forecast the next `horizon` closes after the last bar of `frame` (timestamp + close,
     OHLCV for Kronos): the point forecast (the tuned aggregation) and the 10%/90% sample
     quantiles."""
-    from tradelab.forecast.base import SeriesData
 
     series = SeriesData.from_input(frame)
     horizon = int(config["study"].get("horizon", 1))
@@ -92,8 +109,15 @@ def predict_forecast(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataF
     )
     point = np.asarray(model.point_forecast(samples[None, ...], params))[0]
     last = float(series.close[-1])
-    out = pd.DataFrame({"step": np.arange(1, horizon + 1), "forecast_close": point, "forecast_return": point / last - 1.0,
-                        "q10": np.quantile(samples, 0.1, axis=0), "q90": np.quantile(samples, 0.9, axis=0)})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "step": np.arange(1, horizon + 1),
+            "forecast_close": point,
+            "forecast_return": point / last - 1.0,
+            "q10": np.quantile(samples, 0.1, axis=0),
+            "q90": np.quantile(samples, 0.9, axis=0),
+        }
+    )
     if context.future_timestamps is not None:
         out.insert(1, "timestamp", pd.to_datetime(context.future_timestamps, unit="ns", utc=True))
     return out

@@ -17,20 +17,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from tradelab.promotion.families import FamilySpec, register_family
+from tradelab.promotion.families import FamilySpec, param_value, register_family
 from tradelab.promotion.rules import Candidate, Objective
 
 __all__ = ["PAIRS", "RESIDUAL", "predict_pairs", "predict_residual"]
 
 
-def _value(text: str) -> Any:
-    return yaml.safe_load(text) if isinstance(text, str) else text
-
-
 def _searched(candidate: Candidate, space: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _value(candidate.params[k]) for k in space if k in candidate.params}
+    return {k: param_value(candidate.params[k]) for k in space if k in candidate.params}
 
 
 def _study(candidate: Candidate) -> dict[str, Any]:
@@ -45,8 +40,16 @@ def _residual_config(candidate: Candidate, target: str) -> dict[str, Any]:
     study = _study(candidate)
     best = _searched(candidate, study.get("space", {}))
     params = {**{k: v for k, v in study["strategy"].items()}, **best}
-    settings = {k: study[k] for k in ("warmup_bars", "z_lookback", "trail_activation_pct", "session_minutes",
-                                      "trading_days_per_year")}  # fmt: skip
+    settings = {
+        k: study[k]
+        for k in (
+            "warmup_bars",
+            "z_lookback",
+            "trail_activation_pct",
+            "session_minutes",
+            "trading_days_per_year",
+        )
+    }
     settings["initial_capital"] = study["strategy"]["initial_capital"]
     settings["aggregate_mins"] = study["strategy"]["aggregate_mins"]
     study["space"] = {k: [v] for k, v in best.items()}
@@ -56,8 +59,11 @@ def _residual_config(candidate: Candidate, target: str) -> dict[str, Any]:
 def _residual_overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     study = copy.deepcopy(dict(config["study"]))
     study["max_last_price"] = None  # re-run even if the price has left the small-cap band
-    return {"defaults": [{"override /study": "kalman_residual"}, {"override /search": "grid"}],
-            "symbol": target, "study": study}  # fmt: skip
+    return {
+        "defaults": [{"override /study": "kalman_residual"}, {"override /search": "grid"}],
+        "symbol": target,
+        "study": study,
+    }
 
 
 def predict_residual(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
@@ -75,20 +81,36 @@ def predict_residual(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataF
     close = frame["close"].to_numpy(dtype=np.float64)
     minutes = bar_minutes(times) if len(times) > 1 else float(s["aggregate_mins"])
     settings = ResidualSettings(
-        initial_capital=float(s["initial_capital"]), warmup_bars=int(s["warmup_bars"]),
-        z_lookback=int(s["z_lookback"]), trail_activation_pct=float(s["trail_activation_pct"]),
-        bars_per_year=bars_per_year(minutes, int(s["session_minutes"]), int(s["trading_days_per_year"])),
+        initial_capital=float(s["initial_capital"]),
+        warmup_bars=int(s["warmup_bars"]),
+        z_lookback=int(s["z_lookback"]),
+        trail_activation_pct=float(s["trail_activation_pct"]),
+        bars_per_year=bars_per_year(
+            minutes, int(s["session_minutes"]), int(s["trading_days_per_year"])
+        ),
         backend="numpy",
-    )  # fmt: skip
+    )
     params = {k: float(v) for k, v in config["params"].items() if k in SEARCHABLE}
     bt = backtest_residual(close, params, settings)
     position = np.zeros(len(close))
     for trade in bt.trades.itertuples(index=False):
         position[int(trade.entry_bar) : int(trade.exit_bar)] = int(trade.side)
-    z = local_level_filter(close, [params["process_noise_q"]], [params["observation_noise_r"]],
-                           lookback=settings.z_lookback, backend="numpy").residual_z[0]  # fmt: skip
-    return pd.DataFrame({"timestamp": times, "close": close, "residual_z": z, "position": position,
-                         "equity": bt.equity})  # fmt: skip
+    z = local_level_filter(
+        close,
+        [params["process_noise_q"]],
+        [params["observation_noise_r"]],
+        lookback=settings.z_lookback,
+        backend="numpy",
+    ).residual_z[0]
+    return pd.DataFrame(
+        {
+            "timestamp": times,
+            "close": close,
+            "residual_z": z,
+            "position": position,
+            "equity": bt.equity,
+        }
+    )
 
 
 def _residual_bars(config: Mapping[str, Any], store: Any) -> pd.DataFrame:
@@ -98,8 +120,14 @@ def _residual_bars(config: Mapping[str, Any], store: Any) -> pd.DataFrame:
 def _pairs_bars(config: Mapping[str, Any], store: Any) -> pd.DataFrame:
     a, b = config["asset_1"], config["asset_2"]
     legs = {name: store.get(name, "1day").set_index("timestamp") for name in (a, b)}
-    frame = pd.DataFrame({f"close_{a}": legs[a]["close"], f"close_{b}": legs[b]["close"],
-                          f"open_{a}": legs[a]["open"], f"open_{b}": legs[b]["open"]}).dropna()  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            f"close_{a}": legs[a]["close"],
+            f"close_{b}": legs[b]["close"],
+            f"open_{a}": legs[a]["open"],
+            f"open_{b}": legs[b]["open"],
+        }
+    ).dropna()
     frame = frame.iloc[-int(config["lookback_days"]) :]
     return frame.rename_axis("timestamp").reset_index()
 
@@ -139,8 +167,15 @@ def _pairs_config(candidate: Candidate, target: str) -> dict[str, Any]:
             "space": {k: [v] for k, v in best.items()},
         }
     )
-    return {"asset_1": asset_1, "asset_2": asset_2, "hedge_ratio": hedge, "params": params, "prod": prod,
-            "lookback_days": int(study["screen"]["lookback_days"]), "study": study}  # fmt: skip
+    return {
+        "asset_1": asset_1,
+        "asset_2": asset_2,
+        "hedge_ratio": hedge,
+        "params": params,
+        "prod": prod,
+        "lookback_days": int(study["screen"]["lookback_days"]),
+        "study": study,
+    }
 
 
 def _pairs_overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
@@ -179,14 +214,25 @@ def predict_pairs(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFram
     close_a, close_b = column("close", a), column("close", b)
     if close_a is None or close_b is None:
         raise ValueError(f"pairs model needs close columns for {a} and {b} (close_{a} or {a})")
-    data = PairData.from_series(close_a, close_b, open_a=column("open", a), open_b=column("open", b),
-                                session_tz=config["study"].get("session_tz", "America/New_York"))  # fmt: skip
+    data = PairData.from_series(
+        close_a,
+        close_b,
+        open_a=column("open", a),
+        open_b=column("open", b),
+        session_tz=config["study"].get("session_tz", "America/New_York"),
+    )
     bt = backtest_pair(data, config["params"], beta0=float(config["hedge_ratio"]), backend="numpy")
     pos = np.zeros((data.n_bars, 2))
     for fill in bt.fills.itertuples(index=False):
         pos[int(fill.bar) :, int(fill.leg)] += float(fill.size)
-    return pd.DataFrame({"timestamp": data.times, f"position_{a}": pos[:, 0], f"position_{b}": pos[:, 1],
-                         "value": bt.values.to_numpy()})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "timestamp": data.times,
+            f"position_{a}": pos[:, 0],
+            f"position_{b}": pos[:, 1],
+            "value": bt.values.to_numpy(),
+        }
+    )
 
 
 PAIRS = register_family(

@@ -35,7 +35,7 @@ def write_production_files(
     conf_dir: Path,
     production_dir: Path,
 ) -> list[Path]:
-    """Write `conf/production/<family>/<target>.yaml` and the seeds' JSON files; return what changed."""
+    """Write `conf/production/<family>/<target>.yaml` and the seeds' JSON; return what changed."""
     header = _HEADER.format(
         family=family, target=target, model=model, version=version, run=run, app=app
     )

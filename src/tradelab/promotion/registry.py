@@ -1,5 +1,11 @@
-"""The MLflow model registry side of promotion: one registered model per (family, target),
-versions that are working pyfunc models, and the `@champion` / `@previous` aliases."""
+"""The model registry side of promotion: one registered model per (family, target), numbered
+versions that carry a production configuration, and the `@champion` / `@previous` aliases.
+
+`ModelRegistry` is what the promotion service needs; `MlflowRegistry` keeps it in the MLflow
+model registry (versions are working pyfunc models), `MemoryRegistry`
+(`tradelab.promotion.memory_registry`) in a dict for unit tests. Both pass the suite of
+`tradelab.testing.registry_contract`.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,26 @@ import math
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from tradelab.promotion.rules import Champion
 from tradelab.tracking.mlflow_tracker import _retry
 
-__all__ = ["CHAMPION", "PREVIOUS", "Registry", "model_name"]
+__all__ = [
+    "CHAMPION",
+    "PREVIOUS",
+    "MlflowRegistry",
+    "ModelRegistry",
+    "champion_from_tags",
+    "model_name",
+    "plain_config",
+    "version_tags",
+]
 
 CHAMPION, PREVIOUS = "champion", "previous"
 _CONFIG_FILE = "production_config.json"
 _CODE = Path(__file__).with_name("pyfunc_model.py")
+_METRIC = "metric."
 
 
 def model_name(family: str, target: str) -> str:
@@ -26,11 +42,83 @@ def model_name(family: str, target: str) -> str:
     return f"tradelab.{family}.{target}"
 
 
-class Registry:
-    """Aliases and versions of tradelab's registered models."""
+def version_tags(
+    tags: Mapping[str, Any], source_run: str, metrics: Mapping[str, float]
+) -> dict[str, str]:
+    """Return the tags a new version carries: lineage, source run, metrics (NaN left out)."""
+    return {
+        **{k: str(v) for k, v in tags.items()},
+        "source_run": source_run,
+        **{f"{_METRIC}{k}": repr(float(v)) for k, v in metrics.items() if not math.isnan(float(v))},
+    }
+
+
+def champion_from_tags(version: str, tags: Mapping[str, str]) -> Champion:
+    """Return the champion a version's tags describe (metrics as recorded at promotion)."""
+    metrics = {k.removeprefix(_METRIC): float(v) for k, v in tags.items() if k.startswith(_METRIC)}
+    return Champion(
+        version=str(version),
+        source_run=tags.get("source_run", ""),
+        metrics=metrics,
+        data_hash=tags.get("data_hash"),
+    )
+
+
+def plain_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `config` as a version stores it: JSON data (tuples become lists); raise
+    `TypeError` for what JSON cannot hold, as MLflow refuses such a model config."""
+    return json.loads(json.dumps(dict(config)))
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    """Versions and aliases of the registered models promotion writes."""
+
+    def champion(self, family: str, target: str) -> Champion | None:
+        """Return the current `@champion` (its metrics as recorded at promotion), if any."""
+        ...
+
+    def alias_version(self, family: str, target: str, alias: str) -> str | None:
+        """Return the version `alias` points at, if any."""
+        ...
+
+    def version_of_run(self, family: str, target: str, source_run: str) -> str | None:
+        """Return the version already registered for `source_run` (promotion is idempotent)."""
+        ...
+
+    def register(
+        self,
+        *,
+        family: str,
+        target: str,
+        config: Mapping[str, Any],
+        run_id: str,
+        source_run: str,
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+    ) -> str:
+        """Register a new version carrying `config`, made by decision run `run_id`; return it."""
+        ...
+
+    def set_aliases(self, family: str, target: str, champion: str, previous: str | None) -> None:
+        """Point `@champion` at `champion` and `@previous` at `previous` (removed when None)."""
+        ...
+
+    def config_of(self, family: str, target: str, version: str) -> dict[str, Any]:
+        """Return the production configuration `version` carries."""
+        ...
+
+
+class MlflowRegistry:
+    """`ModelRegistry` on the MLflow model registry: versions are pyfunc models."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
+
+    @classmethod
+    def for_tracker(cls, tracker: Any) -> MlflowRegistry:
+        """Return the registry of an `MlflowTracker`'s store."""
+        return cls(tracker.client)
 
     def _version_by_alias(self, name: str, alias: str) -> Any | None:
         from mlflow.exceptions import MlflowException
@@ -43,21 +131,10 @@ class Registry:
     def champion(self, family: str, target: str) -> Champion | None:
         """Return the current champion (its metrics as recorded at promotion), if any."""
         mv = self._version_by_alias(model_name(family, target), CHAMPION)
-        if mv is None:
-            return None
-        metrics = {
-            k.removeprefix("metric."): float(v)
-            for k, v in mv.tags.items()
-            if k.startswith("metric.")
-        }
-        return Champion(
-            version=str(mv.version),
-            source_run=mv.tags.get("source_run", ""),
-            metrics=metrics,
-            data_hash=mv.tags.get("data_hash"),
-        )
+        return None if mv is None else champion_from_tags(str(mv.version), mv.tags)
 
     def alias_version(self, family: str, target: str, alias: str) -> str | None:
+        """Return the version `alias` points at, if any."""
         mv = self._version_by_alias(model_name(family, target), alias)
         return None if mv is None else str(mv.version)
 
@@ -84,7 +161,7 @@ class Registry:
         metrics: Mapping[str, float],
         tags: Mapping[str, str],
     ) -> str:
-        """Save a pyfunc model carrying `config` on run `run_id` and register it; return its version."""
+        """Log a pyfunc model carrying `config` on run `run_id`, register it; return the version."""
         import mlflow
         from mlflow.exceptions import MlflowException
 
@@ -111,17 +188,12 @@ class Registry:
                 exc
             ):
                 raise
-        version_tags = {
-            **{k: str(v) for k, v in tags.items()},
-            "source_run": source_run,
-            **{
-                f"metric.{k}": repr(float(v))
-                for k, v in metrics.items()
-                if not math.isnan(float(v))
-            },
-        }
-        mv = _retry(lambda: self.client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id,
-                                                             tags=version_tags))  # fmt: skip
+        new_tags = version_tags(tags, source_run, metrics)
+        mv = _retry(
+            lambda: self.client.create_model_version(
+                name, f"runs:/{run_id}/model", run_id=run_id, tags=new_tags
+            )
+        )
         return str(mv.version)
 
     def set_aliases(self, family: str, target: str, champion: str, previous: str | None) -> None:

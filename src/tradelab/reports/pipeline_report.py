@@ -24,8 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from tradelab.atomic import atomic_path
 from tradelab.promotion.production import read_audit
-from tradelab.reports.files import atomic_path
 
 __all__ = ["Report", "build_report"]
 
@@ -88,11 +88,13 @@ def _markdown(doc: _Doc, root: Path) -> str:
 
 
 def _html(doc: _Doc, title: str) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;"
-             "padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%;"
-             "border:1px solid #eee}</style></head><body>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%;"
+        "border:1px solid #eee}</style></head><body>",
+    ]
     for kind, payload in doc.blocks:
         if kind == "h":
             parts.append(f"<h{payload[0]}>{html.escape(payload[1])}</h{payload[0]}>")
@@ -100,14 +102,18 @@ def _html(doc: _Doc, title: str) -> str:
             parts.append(f"<p>{html.escape(payload)}</p>")
         elif kind == "t":
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in payload.columns)
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                           for row in payload.itertuples(index=False))  # fmt: skip
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                for row in payload.itertuples(index=False)
+            )
             parts.append(f"<table><tr>{head}</tr>{rows}</table>")
         else:
             path, caption = payload
             data = base64.b64encode(path.read_bytes()).decode()
-            parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
+            parts.append(
+                f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -143,17 +149,23 @@ def _champions(production_dir: Path) -> pd.DataFrame:
         if record.get("action") in ("promote", "rollback", "reconcile") and record.get("champion"):
             key = (record["family"], record["target"])
             previous = state.get(key, {})
-            state[key] = {"family": key[0], "target": key[1], "version": record["champion"],
-                          "since": record.get("time", ""), "action": record["action"],
-                          "source_run": record.get("source_run") or previous.get("source_run", "")}  # fmt: skip
+            state[key] = {
+                "family": key[0],
+                "target": key[1],
+                "version": record["champion"],
+                "since": record.get("time", ""),
+                "action": record["action"],
+                "source_run": record.get("source_run") or previous.get("source_run", ""),
+            }
     return pd.DataFrame(list(state.values()))
 
 
-def _equity_section(doc: _Doc, champions: pd.DataFrame, client: Any, store: Any, fig_dir: Path,
-                    figures: list[Path]) -> None:  # fmt: skip
-    from tradelab.promotion import Registry, family
+def _equity_section(
+    doc: _Doc, champions: pd.DataFrame, client: Any, store: Any, fig_dir: Path, figures: list[Path]
+) -> None:
+    from tradelab.promotion import MlflowRegistry, family
 
-    registry = Registry(client)
+    registry = MlflowRegistry(client)
     curves: dict[str, pd.Series] = {}
     for row in champions.itertuples(index=False):
         try:
@@ -170,8 +182,9 @@ def _equity_section(doc: _Doc, champions: pd.DataFrame, client: Any, store: Any,
         )
         if column is None or out[column].iloc[0] == 0:
             continue
-        curves[f"{row.family}/{row.target}"] = pd.Series(out[column].to_numpy() / out[column].iloc[0],
-                                                         index=pd.DatetimeIndex(out["timestamp"]))  # fmt: skip
+        curves[f"{row.family}/{row.target}"] = pd.Series(
+            out[column].to_numpy() / out[column].iloc[0], index=pd.DatetimeIndex(out["timestamp"])
+        )
     if not curves:
         doc.text("No strategy champion to draw (promote one with tradelab-promote).")
         return
@@ -191,8 +204,15 @@ def _forecast_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list
     for path in sorted((results_dir / "forecast").glob("*/summary.json")):
         data = _read_json(path) or {}
         for name, cand in (data.get("candidates") or {}).items():
-            rows.append({"symbol": data.get("symbol"), "candidate": name, "kind": cand.get("kind"),
-                         "pct_return_mae": cand.get("pct_return_mae"), "skill_vs_zero": cand.get("skill_vs_zero")})  # fmt: skip
+            rows.append(
+                {
+                    "symbol": data.get("symbol"),
+                    "candidate": name,
+                    "kind": cand.get("kind"),
+                    "pct_return_mae": cand.get("pct_return_mae"),
+                    "skill_vs_zero": cand.get("skill_vs_zero"),
+                }
+            )
     if not rows:
         return
     doc.heading("Forecast error by model and symbol")
@@ -213,8 +233,23 @@ def _kalman_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list[P
     residual = []
     for path in sorted((results_dir / "kalman_residual").glob("*/metrics.json")):
         m = _read_json(path) or {}
-        residual.append({"symbol": path.parent.name, **{k: m.get(k, math.nan) for k in
-                         ("score", "total_return", "sharpe", "max_drawdown", "num_trades", "pbo", "deflated_sharpe")}})  # fmt: skip
+        residual.append(
+            {
+                "symbol": path.parent.name,
+                **{
+                    k: m.get(k, math.nan)
+                    for k in (
+                        "score",
+                        "total_return",
+                        "sharpe",
+                        "max_drawdown",
+                        "num_trades",
+                        "pbo",
+                        "deflated_sharpe",
+                    )
+                },
+            }
+        )
     if residual:
         doc.heading("Kalman residual mean reversion (small caps)")
         summary = results_dir / "kalman_residual" / "summary.png"
@@ -228,8 +263,22 @@ def _kalman_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list[P
     pairs = []
     for path in sorted((results_dir / "kalman_pairs").glob("*/metrics.json")):
         m = _read_json(path) or {}
-        pairs.append({"pair": path.parent.name, **{k: m.get(k, math.nan) for k in
-                      ("sharpe", "total_return", "max_dd_pct", "num_trades", "pbo", "deflated_sharpe")}})  # fmt: skip
+        pairs.append(
+            {
+                "pair": path.parent.name,
+                **{
+                    k: m.get(k, math.nan)
+                    for k in (
+                        "sharpe",
+                        "total_return",
+                        "max_dd_pct",
+                        "num_trades",
+                        "pbo",
+                        "deflated_sharpe",
+                    )
+                },
+            }
+        )
     if pairs:
         doc.heading("Kalman pairs")
         doc.table(pd.DataFrame(pairs))
@@ -248,8 +297,22 @@ def _wfo_section(
         data = _read_json(path) or {}
         for job, m in data.items() if isinstance(data, dict) else []:
             if isinstance(m, dict):
-                rows.append({"job": job, **{k: m.get(k, math.nan) for k in
-                             ("combinations", "stable", "best_stability_score", "plateaus", "pbo", "deflated_sharpe")}})  # fmt: skip
+                rows.append(
+                    {
+                        "job": job,
+                        **{
+                            k: m.get(k, math.nan)
+                            for k in (
+                                "combinations",
+                                "stable",
+                                "best_stability_score",
+                                "plateaus",
+                                "pbo",
+                                "deflated_sharpe",
+                            )
+                        },
+                    }
+                )
     if rows:
         doc.table(pd.DataFrame(rows))
     for path in plots:
@@ -272,11 +335,21 @@ def _validity_section(doc: _Doc, metrics_dir: Path) -> None:
         )
         for name, m in flat.items():
             if "pbo" in m or "deflated_sharpe" in m:
-                rows.append({"sweep": name, "pbo": m.get("pbo", math.nan), "deflated_sharpe": m.get("deflated_sharpe", math.nan),
-                             "n_trials": m.get("n_trials", math.nan), "effective_trials": m.get("effective_trials", math.nan)})  # fmt: skip
+                rows.append(
+                    {
+                        "sweep": name,
+                        "pbo": m.get("pbo", math.nan),
+                        "deflated_sharpe": m.get("deflated_sharpe", math.nan),
+                        "n_trials": m.get("n_trials", math.nan),
+                        "effective_trials": m.get("effective_trials", math.nan),
+                    }
+                )
     doc.heading("Is it luck? Research-validity statistics")
-    doc.text("PBO: how often the in-sample winner lands in the bottom half out of sample (<= 0.5 wanted). "
-             "Deflated Sharpe: confidence that the winner's Sharpe beats the best of N lucky trials (>= 0.95 wanted).")  # fmt: skip
+    doc.text(
+        "PBO: how often the in-sample winner lands in the bottom half out of sample "
+        "(<= 0.5 wanted). Deflated Sharpe: confidence that the winner's Sharpe beats the best "
+        "of N lucky trials (>= 0.95 wanted)."
+    )
     if rows:
         doc.table(pd.DataFrame(rows))
     else:
@@ -310,7 +383,8 @@ def build_report(
     champions = _champions(production)
     if champions.empty:
         doc.text(
-            "No champion yet: nothing has passed the promotion gates (see the promotion runs in MLflow)."
+            "No champion yet: nothing has passed the promotion gates "
+            "(see the promotion runs in MLflow)."
         )
     else:
         doc.table(champions)

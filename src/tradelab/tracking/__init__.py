@@ -1,8 +1,9 @@
-"""Experiment tracking: a `Tracker` makes jobs (parent runs) whose children are trials."""
+"""Experiment tracking: a `Tracker` makes jobs (parent runs) whose children are trials, and
+reads back what they logged as `RunRecord`s."""
 
 from __future__ import annotations
 
-from tradelab.tracking.base import Job, RunStatus, Tracker, validate_experiment_name
+from tradelab.tracking.base import Job, RunRecord, RunStatus, Tracker, validate_experiment_name
 from tradelab.tracking.lineage import Lineage
 from tradelab.tracking.memory_tracker import MemoryTracker
 
@@ -10,6 +11,7 @@ __all__ = [
     "Job",
     "Lineage",
     "MemoryTracker",
+    "RunRecord",
     "RunStatus",
     "Tracker",
     "make_tracker",

@@ -1,6 +1,9 @@
 """The tracking contract: a job is a parent run; trials, phases and plateaus are child runs.
 
 Library code receives a `Tracker` (or a `Job`) and never touches MLflow's global active run.
+The write side starts jobs and logs into them; the read side (`targets`, `find_runs`,
+`get_run`, `list_artifacts`, `load_text`, `load_dict`) answers with backend-neutral
+`RunRecord`s, so code that reads what was tracked (promotion) runs on every backend.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import re
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Job", "RunStatus", "Tracker", "validate_experiment_name"]
+__all__ = ["Job", "RunRecord", "RunStatus", "Tracker", "validate_experiment_name"]
 
 _EXPERIMENT_RE = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
@@ -27,6 +31,60 @@ class RunStatus(StrEnum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     KILLED = "KILLED"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A tracked run as the read side returns it: a snapshot taken when it was read.
+
+    `start_time` is in milliseconds since the epoch; `metrics` holds each metric's value at
+    its latest step; `tags` are the run's own tags (a backend's bookkeeping tags, such as
+    MLflow's `mlflow.*`, are left out: `parent_id` and `name` say what they say).
+    """
+
+    run_id: str
+    experiment: str
+    name: str
+    status: RunStatus
+    start_time: int
+    parent_id: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def matches(
+    record: RunRecord,
+    *,
+    tags: Mapping[str, str] | None = None,
+    status: RunStatus | None = None,
+    parent: str | None = None,
+    top_level: bool = False,
+) -> bool:
+    """Say whether `record` passes the filters of `Tracker.find_runs`."""
+    if status is not None and record.status != status:
+        return False
+    if parent is not None and record.parent_id != parent:
+        return False
+    if top_level and record.parent_id is not None:
+        return False
+    return all(record.tags.get(k) == v for k, v in (tags or {}).items())
+
+
+def check_query(
+    tags: Mapping[str, Any] | None,
+    status: RunStatus | str | None,
+    parent: str | None,
+    top_level: bool,
+    limit: int | None,
+) -> tuple[dict[str, str], RunStatus | None]:
+    """Validate the filters of `Tracker.find_runs`; return the tags as strings and the status."""
+    if parent is not None and top_level:
+        raise ValueError("find_runs: `parent` and `top_level` exclude each other")
+    if limit is not None and limit < 1:
+        raise ValueError(f"find_runs: limit must be at least 1, got {limit}")
+    clean = {str(k): str(v) for k, v in (tags or {}).items()}
+    return clean, None if status is None else RunStatus(status)
 
 
 def validate_experiment_name(name: str) -> str:
@@ -183,7 +241,8 @@ class Job(ABC):
 
 
 class Tracker(ABC):
-    """Creates jobs. One implementation per backend; all pass `tests/tracking/contract.py`."""
+    """Creates jobs and reads back what they logged. One implementation per backend; all pass
+    the suite of `tradelab.testing.tracker_contract`."""
 
     @abstractmethod
     def start_job(
@@ -200,3 +259,48 @@ class Tracker(ABC):
         `tags` go on the run and on every child it starts (lineage); `config`, when given, is
         stored as the artifact `config.yaml`.
         """
+
+    # -- read side -----------------------------------------------------------------------
+    @abstractmethod
+    def targets(self, family: str) -> list[str]:
+        """Return the targets that have an experiment `<family>/<target>`, sorted."""
+
+    @abstractmethod
+    def find_runs(
+        self,
+        experiment: str,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        status: RunStatus | str | None = None,
+        parent: str | None = None,
+        top_level: bool = False,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Return the runs of `experiment` that match every filter, newest first.
+
+        `tags`: runs carrying each of these tag values; `status`: runs in that state;
+        `parent`: children of that run; `top_level`: jobs only (runs without a parent);
+        `limit`: at most that many. An unknown experiment has no runs.
+        """
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """Return run `run_id`; raise `KeyError` when there is no such run."""
+
+    @abstractmethod
+    def list_artifacts(self, run_id: str) -> list[str]:
+        """Return the paths of every artifact file of `run_id` (folders walked), sorted."""
+
+    @abstractmethod
+    def load_text(self, run_id: str, artifact_file: str) -> str:
+        """Return the artifact `artifact_file` of `run_id` as text; raise `FileNotFoundError`
+        when the run has no such artifact."""
+
+    def load_dict(self, run_id: str, artifact_file: str) -> Any:
+        """Return an artifact written by `Job.log_dict` (format from the file suffix)."""
+        text = self.load_text(run_id, artifact_file)
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            return yaml.safe_load(text)
+        return json.loads(text)

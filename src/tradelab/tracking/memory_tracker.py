@@ -1,8 +1,9 @@
-"""In-memory tracker for unit tests: same contract as MLflow, no I/O."""
+"""In-memory tracker for unit tests: same contract as MLflow (write and read side), no I/O."""
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +11,13 @@ from typing import Any
 
 from tradelab.tracking.base import (
     Job,
+    RunRecord,
     RunStatus,
     Tracker,
+    check_query,
     clean_metrics,
     clean_params,
+    matches,
     validate_experiment_name,
 )
 
@@ -22,18 +26,40 @@ __all__ = ["MemoryJob", "MemoryRun", "MemoryTracker"]
 _ids = itertools.count(1)
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 @dataclass
 class MemoryRun:
+    """A run as the memory tracker holds it (mutable: tests inspect it; `record()` snapshots)."""
+
     run_id: str
     experiment: str
     name: str
     parent_id: str | None
     status: RunStatus = RunStatus.RUNNING
+    start_time: int = field(default_factory=_now_ms)
+    seq: int = 0  # creation order: breaks start-time ties (runs started in the same millisecond)
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     metric_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, bytes] = field(default_factory=dict)
+
+    def record(self) -> RunRecord:
+        """Return a snapshot of this run for the read side."""
+        return RunRecord(
+            run_id=self.run_id,
+            experiment=self.experiment,
+            name=self.name,
+            status=self.status,
+            start_time=self.start_time,
+            parent_id=self.parent_id,
+            params=dict(self.params),
+            metrics=dict(self.metrics),
+            tags=dict(self.tags),
+        )
 
 
 class MemoryJob(Job):
@@ -51,8 +77,10 @@ class MemoryJob(Job):
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         for key, value in clean_metrics(metrics).items():
-            self.run.metrics[key] = value
-            self.run.metric_history.setdefault(key, []).append((step or 0, value))
+            history = self.run.metric_history.setdefault(key, [])
+            if not history or (step or 0) >= max(s for s, _ in history):
+                self.run.metrics[key] = value  # the latest step's value, as MLflow keeps it
+            history.append((step or 0, value))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.run.tags.update({str(k): str(v) for k, v in tags.items()})
@@ -104,9 +132,9 @@ class MemoryTracker(Tracker):
     def _new_run(
         self, experiment: str, name: str, parent_id: str | None, tags: Mapping[str, str]
     ) -> MemoryRun:
-        run_id = f"mem{next(_ids):06d}"
-        run = MemoryRun(run_id, experiment, name, parent_id, tags=dict(tags))
-        self._runs[run_id] = run
+        seq = next(_ids)
+        run = MemoryRun(f"mem{seq:06d}", experiment, name, parent_id, tags=dict(tags), seq=seq)
+        self._runs[run.run_id] = run
         return run
 
     def start_job(
@@ -133,4 +161,58 @@ class MemoryTracker(Tracker):
         return [r for r in self._runs.values() if experiment is None or r.experiment == experiment]
 
     def get(self, run_id: str) -> MemoryRun:
+        """Return the live record of run `run_id` (tests inspect and may edit it)."""
+        return self._runs[run_id]
+
+    # -- read side -----------------------------------------------------------------------
+    def targets(self, family: str) -> list[str]:
+        prefix = f"{family}/"
+        return sorted(
+            {
+                r.experiment.removeprefix(prefix)
+                for r in self._runs.values()
+                if r.experiment.startswith(prefix)
+            }
+        )
+
+    def find_runs(
+        self,
+        experiment: str,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        status: RunStatus | str | None = None,
+        parent: str | None = None,
+        top_level: bool = False,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        wanted, state = check_query(tags, status, parent, top_level, limit)
+        newest = sorted(
+            (r for r in self._runs.values() if r.experiment == experiment),
+            key=lambda r: (r.start_time, r.seq),
+            reverse=True,
+        )
+        out = []
+        for run in newest:
+            record = run.record()
+            if matches(record, tags=wanted, status=state, parent=parent, top_level=top_level):
+                out.append(record)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return self._run(run_id).record()
+
+    def list_artifacts(self, run_id: str) -> list[str]:
+        return sorted(self._run(run_id).artifacts)
+
+    def load_text(self, run_id: str, artifact_file: str) -> str:
+        artifacts = self._run(run_id).artifacts
+        if artifact_file not in artifacts:
+            raise FileNotFoundError(f"run {run_id} has no artifact {artifact_file!r}")
+        return artifacts[artifact_file].decode()
+
+    def _run(self, run_id: str) -> MemoryRun:
+        if run_id not in self._runs:
+            raise KeyError(f"no run {run_id!r}")
         return self._runs[run_id]

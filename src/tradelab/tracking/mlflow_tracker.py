@@ -1,8 +1,9 @@
 """MLflow implementation of the tracking contract (SQLite store by default).
 
 Several processes (Hydra joblib multirun) may write to one SQLite file: the store is created
-under a file lock, the database runs in WAL mode with a busy timeout, and every write is
-retried with backoff when SQLite reports the database locked.
+under a file lock, the database runs in WAL mode with a busy timeout, and every call is
+retried with backoff when SQLite reports the database locked. MLflow filter strings live
+here only: the read side takes typed filters and turns them into MLflow searches.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fcntl
 import logging
 import random
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -21,10 +23,13 @@ from urllib.parse import parse_qsl, urlencode
 from tradelab.errors import TrackingError
 from tradelab.tracking.base import (
     Job,
+    RunRecord,
     RunStatus,
     Tracker,
+    check_query,
     clean_metrics,
     clean_params,
+    matches,
     validate_experiment_name,
 )
 
@@ -37,6 +42,8 @@ _PARENT_TAG = "mlflow.parentRunId"
 _RUN_NAME_TAG = "mlflow.runName"
 # the MLflow UI shows a runs table (not the GenAI trace views) for this kind of experiment
 _EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+_SYSTEM_TAG_PREFIX = "mlflow."
+_PAGE = 1000  # runs per search request
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
 
 
@@ -93,6 +100,32 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _literal(value: str) -> str | None:
+    """Quote `value` for an MLflow filter string; None when it cannot be quoted safely (the
+    caller then filters in Python)."""
+    if "'" in value or "\\" in value:
+        return None
+    return f"'{value}'"
+
+
+def _filter_string(tags: Mapping[str, str], status: RunStatus | None, parent: str | None) -> str:
+    """The MLflow filter for what `find_runs` can ask the store directly."""
+    clauses = []
+    for key, value in tags.items():
+        literal = _literal(value)
+        if literal is not None and "`" not in key:
+            clauses.append(f"tags.`{key}` = {literal}")
+    if status is not None:
+        clauses.append(f"attributes.status = '{status.value}'")
+    if parent is not None and _literal(parent) is not None:
+        clauses.append(f"tags.`{_PARENT_TAG}` = {_literal(parent)}")
+    return " and ".join(clauses)
+
+
+def _is_missing(exc: BaseException) -> bool:
+    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 class MlflowJob(Job):
@@ -277,3 +310,111 @@ class MlflowTracker(Tracker):
             job.__exit__(type(exc), exc, None)
             raise
         return job
+
+    # -- read side -----------------------------------------------------------------------
+    def _experiment_name(self, experiment_id: str) -> str:
+        for name, known in self._experiment_ids.items():
+            if known == experiment_id:
+                return name
+        return str(_retry(lambda: self.client.get_experiment(experiment_id)).name)
+
+    def _record(self, run: Any, experiment: str | None = None) -> RunRecord:
+        tags = dict(run.data.tags)
+        return RunRecord(
+            run_id=run.info.run_id,
+            experiment=experiment or self._experiment_name(run.info.experiment_id),
+            name=run.info.run_name or tags.get(_RUN_NAME_TAG, ""),
+            status=RunStatus(run.info.status),
+            start_time=int(run.info.start_time or 0),
+            parent_id=tags.get(_PARENT_TAG),
+            params=dict(run.data.params),
+            metrics=dict(run.data.metrics),
+            tags={k: v for k, v in tags.items() if not k.startswith(_SYSTEM_TAG_PREFIX)},
+        )
+
+    def targets(self, family: str) -> list[str]:
+        prefix = f"{family}/"
+        found: set[str] = set()
+        token = None
+        while True:
+            page = _retry(
+                lambda t=token: self.client.search_experiments(max_results=_PAGE, page_token=t)
+            )
+            found |= {e.name.removeprefix(prefix) for e in page if e.name.startswith(prefix)}
+            token = page.token
+            if not token:
+                return sorted(found)
+
+    def find_runs(
+        self,
+        experiment: str,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        status: RunStatus | str | None = None,
+        parent: str | None = None,
+        top_level: bool = False,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        wanted, state = check_query(tags, status, parent, top_level, limit)
+        exp = _retry(lambda: self.client.get_experiment_by_name(experiment))
+        if exp is None or exp.lifecycle_stage == "deleted":
+            return []
+        query = _filter_string(wanted, state, parent)
+        out: list[RunRecord] = []
+        token = None
+        while True:
+            size = _PAGE if limit is None or top_level else min(_PAGE, limit - len(out))
+            page = _retry(
+                lambda t=token, n=size: self.client.search_runs(
+                    [exp.experiment_id],
+                    filter_string=query,
+                    order_by=["attributes.start_time DESC"],
+                    max_results=n,
+                    page_token=t,
+                )
+            )
+            for run in page:
+                record = self._record(run, experiment)
+                if matches(record, tags=wanted, status=state, parent=parent, top_level=top_level):
+                    out.append(record)
+                    if limit is not None and len(out) >= limit:
+                        return out
+            token = page.token
+            if not token:
+                return out
+
+    def get_run(self, run_id: str) -> RunRecord:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = _retry(lambda: self.client.get_run(run_id))
+        except MlflowException as exc:
+            if _is_missing(exc):
+                raise KeyError(f"no run {run_id!r}") from exc
+            raise
+        return self._record(run)
+
+    def list_artifacts(self, run_id: str) -> list[str]:
+        self.get_run(run_id)  # KeyError for an unknown run
+        out: list[str] = []
+        folders: list[str | None] = [None]
+        while folders:
+            folder = folders.pop()
+            for item in _retry(lambda f=folder: self.client.list_artifacts(run_id, f)):
+                if item.is_dir:
+                    folders.append(item.path)
+                else:
+                    out.append(item.path)
+        return sorted(out)
+
+    def load_text(self, run_id: str, artifact_file: str) -> str:
+        self.get_run(run_id)  # KeyError for an unknown run
+        folder = str(Path(artifact_file).parent)
+        listed = _retry(
+            lambda: self.client.list_artifacts(run_id, None if folder == "." else folder)
+        )
+        if not any(item.path == artifact_file and not item.is_dir for item in listed):
+            raise FileNotFoundError(f"run {run_id} has no artifact {artifact_file!r}")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = _retry(lambda: self.client.download_artifacts(run_id, artifact_file, tmp))
+            return Path(local).read_text()

@@ -1,0 +1,283 @@
+"""The `Tracker` contract: what every tracking backend must do, write side and read side.
+
+Each check takes a fresh tracker and a scratch folder and fails with an `AssertionError`.
+Run them all over an implementation with pytest::
+
+    @pytest.mark.parametrize("check", TRACKER_CHECKS, ids=check_id)
+    def test_tracker_contract(check, tmp_path):
+        check(MyTracker(...), tmp_path)
+
+Everything is read back through the tracker's own read side (`get_run`, `find_runs`,
+`list_artifacts`, `load_text`, `load_dict`), so the suite says nothing about any backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tradelab.testing._assert import raises
+from tradelab.tracking.base import RunRecord, RunStatus, Tracker
+from tradelab.tracking.lineage import Lineage
+
+__all__ = ["LINEAGE", "TRACKER_CHECKS", "TrackerCheck", "check_id"]
+
+TrackerCheck = Callable[[Tracker, Path], None]
+
+LINEAGE = Lineage.collect("abc123", data_hash="d00d", seed=3, overrides=["symbol=SMH"]).tags()
+"""Lineage tags as the apps set them (config hash `abc123`, data hash `d00d`)."""
+
+_LINEAGE_KEYS = (
+    "git_commit",
+    "git_dirty",
+    "config_hash",
+    "data_hash",
+    "seed",
+    "hydra_overrides",
+    "tradelab_version",
+)
+
+
+def check_id(check: TrackerCheck) -> str:
+    """Return a short test id for a check."""
+    return check.__name__.removeprefix("check_")
+
+
+def _tick() -> None:
+    """Let the clock move, so runs started one after the other have distinct start times."""
+    time.sleep(0.005)
+
+
+# -- write side, read back -------------------------------------------------------------------
+def check_job_records_params_metrics_tags_and_config(tracker: Tracker, workdir: Path) -> None:
+    """A job keeps its params (as strings), metrics (None dropped), lineage tags and config."""
+    with tracker.start_job(
+        "wfo/SMH", "job", tags=LINEAGE, params={"grid": "slim", "x": 0.5}, config={"a": {"b": 1}}
+    ) as job:
+        job.log_metrics({"oos_pnl": 12.5, "skip": None})
+    run = tracker.get_run(job.run_id)
+    assert run.status is RunStatus.FINISHED, run.status
+    assert run.name == "job" and run.experiment == "wfo/SMH" and run.parent_id is None
+    assert run.params == {"grid": "slim", "x": "0.5"}, run.params
+    assert run.metrics == {"oos_pnl": 12.5}, run.metrics
+    for key in _LINEAGE_KEYS:
+        assert key in run.tags, key
+    assert run.tags["config_hash"] == "abc123"
+    assert run.tags["hydra_overrides"] == "symbol=SMH"
+    assert "config.yaml" in tracker.list_artifacts(job.run_id)
+    assert tracker.load_dict(job.run_id, "config.yaml") == {"a": {"b": 1}}
+
+
+def check_trials_are_finished_children_with_lineage(tracker: Tracker, workdir: Path) -> None:
+    """`log_trial` makes finished child runs that inherit the job's lineage tags."""
+    with tracker.start_job("kalman_residual/RIOT", "search", tags=LINEAGE) as job:
+        ids = [
+            job.log_trial({"q": q}, {"sharpe": q * 10}, name=f"trial-{i}")
+            for i, q in enumerate([0.1, 0.2])
+        ]
+    children = tracker.find_runs("kalman_residual/RIOT", parent=job.run_id)
+    assert sorted(r.run_id for r in children) == sorted(ids)
+    for trial_id, q in zip(ids, [0.1, 0.2], strict=True):
+        trial = tracker.get_run(trial_id)
+        assert trial.status is RunStatus.FINISHED
+        assert trial.parent_id == job.run_id
+        assert trial.params == {"q": repr(q)}, trial.params
+        assert set(trial.metrics) == {"sharpe"}
+        assert math.isclose(trial.metrics["sharpe"], q * 10)
+        assert trial.tags["config_hash"] == "abc123"
+
+
+def check_exception_ends_job_and_child_failed(tracker: Tracker, workdir: Path) -> None:
+    """An exception ends the job and its open child FAILED and names the error."""
+    with raises(ZeroDivisionError):
+        with tracker.start_job("wfo/QQQ", "boom", tags=LINEAGE) as job:
+            with job.child("phase1") as child:
+                _ = 1 / 0
+    assert tracker.get_run(job.run_id).status is RunStatus.FAILED
+    assert tracker.get_run(child.run_id).status is RunStatus.FAILED
+    assert tracker.get_run(child.run_id).parent_id == job.run_id
+    assert "ZeroDivisionError" in tracker.get_run(job.run_id).tags["error"]
+
+
+def check_keyboard_interrupt_ends_job_killed(tracker: Tracker, workdir: Path) -> None:
+    """Ctrl-C ends the job KILLED."""
+    with raises(KeyboardInterrupt):
+        with tracker.start_job("wfo/QQQ", "ctrl-c") as job:
+            raise KeyboardInterrupt
+    assert tracker.get_run(job.run_id).status is RunStatus.KILLED
+
+
+def check_artifacts_files_folders_text_and_figure(tracker: Tracker, workdir: Path) -> None:
+    """Files, folders, text, dicts and figures become artifacts whose content reads back."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = workdir / "contract_files"
+    files.mkdir(parents=True, exist_ok=True)
+    table = files / "trials.csv"
+    table.write_text("a,b\n1,2\n")
+    folder = files / "exports"
+    (folder / "sub").mkdir(parents=True, exist_ok=True)
+    (folder / "sub" / "x.csv").write_text("x\n")
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    with tracker.start_job("wfo/SMH", "art") as job:
+        job.log_artifact(table)
+        job.log_artifact(table, "tables")
+        job.log_artifact(folder)
+        job.log_text("hello", "notes/readme.txt")
+        job.log_dict({"k": 1}, "result.json")
+        job.log_dict({"k": [1, 2]}, "result.yaml")
+        job.log_figure(fig, "plots/curve.png")
+    plt.close(fig)
+    assert tracker.list_artifacts(job.run_id) == [
+        "exports/sub/x.csv",
+        "notes/readme.txt",
+        "plots/curve.png",
+        "result.json",
+        "result.yaml",
+        "tables/trials.csv",
+        "trials.csv",
+    ], tracker.list_artifacts(job.run_id)
+    assert tracker.load_text(job.run_id, "notes/readme.txt") == "hello"
+    assert tracker.load_text(job.run_id, "tables/trials.csv") == "a,b\n1,2\n"
+    assert tracker.load_text(job.run_id, "exports/sub/x.csv") == "x\n"
+    assert tracker.load_dict(job.run_id, "result.json") == {"k": 1}
+    assert tracker.load_dict(job.run_id, "result.yaml") == {"k": [1, 2]}
+
+
+def check_end_is_idempotent_and_explicit_status(tracker: Tracker, workdir: Path) -> None:
+    """The first `end` wins."""
+    job = tracker.start_job("forecast/AAPL", "manual")
+    assert tracker.get_run(job.run_id).status is RunStatus.RUNNING
+    job.end(RunStatus.KILLED)
+    job.end(RunStatus.FINISHED)
+    assert tracker.get_run(job.run_id).status is RunStatus.KILLED
+
+
+def check_experiment_names_are_family_slash_target(tracker: Tracker, workdir: Path) -> None:
+    """An experiment must be named `<family>/<target>`."""
+    with raises(ValueError, match="family"):
+        tracker.start_job("no-family", "x")
+
+
+# -- read side -------------------------------------------------------------------------------
+def check_targets_of_a_family(tracker: Tracker, workdir: Path) -> None:
+    """`targets` lists the targets of one family only, sorted."""
+    for experiment in ("wfo/SMH", "wfo/QQQ", "wfo/SMH", "kalman_pairs/DIA-SPY"):
+        tracker.start_job(experiment, "job").end()
+    assert tracker.targets("wfo") == ["QQQ", "SMH"]
+    assert tracker.targets("kalman_pairs") == ["DIA-SPY"]
+    assert tracker.targets("kalman") == []  # a prefix of another family is not that family
+    assert tracker.targets("forecast") == []
+
+
+def check_find_runs_filters_and_orders_newest_first(tracker: Tracker, workdir: Path) -> None:
+    """`find_runs` filters by tags, status, parent and top level, newest first, up to `limit`."""
+    with tracker.start_job("wfo/SMH", "old", tags={"data_hash": "d1"}) as old:
+        old_ids = [
+            old.log_trial({"w": w}, {"s": float(w)}, tags={"candidate": "true"}) for w in (1, 2)
+        ]
+    _tick()
+    with tracker.start_job("wfo/SMH", "new", tags={"data_hash": "d2"}) as new:
+        _tick()
+        kept = new.log_trial({"w": 3}, {"s": 3.0}, tags={"candidate": "true", "note": "it's"})
+        _tick()
+        new.log_trial({"w": 4}, {"s": 4.0}, tags={"candidate": "false"})
+    _tick()
+    with raises(RuntimeError):
+        with tracker.start_job("wfo/SMH", "failed", tags={"data_hash": "d2"}):
+            raise RuntimeError("boom")
+    _tick()
+    running = tracker.start_job("wfo/SMH", "running", tags={"data_hash": "d3"})
+
+    jobs = tracker.find_runs("wfo/SMH", top_level=True)
+    assert [r.name for r in jobs] == ["running", "failed", "new", "old"], [r.name for r in jobs]
+    assert all(isinstance(r, RunRecord) for r in jobs)
+    starts = [r.start_time for r in jobs]
+    assert starts == sorted(starts, reverse=True) and all(s > 0 for s in starts)
+    finished = tracker.find_runs("wfo/SMH", status=RunStatus.FINISHED, top_level=True)
+    assert [r.name for r in finished] == ["new", "old"]
+    assert [r.name for r in tracker.find_runs("wfo/SMH", status="RUNNING")] == ["running"]
+    assert [r.name for r in tracker.find_runs("wfo/SMH", top_level=True, limit=2)] == [
+        "running",
+        "failed",
+    ]
+    candidates = tracker.find_runs("wfo/SMH", tags={"candidate": "true"}, status="FINISHED")
+    assert sorted(r.run_id for r in candidates) == sorted([*old_ids, kept])
+    assert candidates[0].run_id == kept  # newest first
+    assert all(r.parent_id in (old.run_id, new.run_id) for r in candidates)
+    assert [r.run_id for r in tracker.find_runs("wfo/SMH", tags={"note": "it's"})] == [kept]
+    tagged = tracker.find_runs("wfo/SMH", tags={"data_hash": "d2", "candidate": "true"})
+    assert [r.run_id for r in tagged] == [kept]  # children carry their job's lineage tags
+    children = tracker.find_runs("wfo/SMH", parent=new.run_id)
+    assert [r.params["w"] for r in children] == ["4", "3"]
+    assert [r.params["w"] for r in tracker.find_runs("wfo/SMH", parent=new.run_id, limit=1)] == [
+        "4"
+    ]
+    assert tracker.find_runs("wfo/SMH", tags={"candidate": "maybe"}) == []
+    assert tracker.find_runs("wfo/NOPE") == []
+    with raises(ValueError):
+        tracker.find_runs("wfo/SMH", parent=new.run_id, top_level=True)
+    running.end()
+
+
+def check_get_run_returns_a_snapshot_without_backend_tags(tracker: Tracker, workdir: Path) -> None:
+    """`get_run` returns a frozen snapshot with each metric at its latest step; bookkeeping
+    tags of the backend stay out."""
+    with tracker.start_job("forecast/AAPL", "job", tags={"family": "forecast"}) as job:
+        job.log_metrics({"mae": 1.0}, step=0)
+        job.log_metrics({"mae": 0.5}, step=2)
+        job.log_metrics({"mae": 0.7}, step=1)  # a late step-1 value: step 2 stays the latest
+        child = job.log_trial({"a": 1}, {"b": 2.0}, name="t")
+        before = tracker.get_run(job.run_id)
+        job.log_metrics({"later": 1.0})
+        job.set_tags({"late": "yes"})
+    assert before.metrics == {"mae": 0.5} and before.status is RunStatus.RUNNING
+    assert "late" not in before.tags
+    after = tracker.get_run(job.run_id)
+    assert after.metrics == {"mae": 0.5, "later": 1.0} and after.tags["late"] == "yes"
+    assert after.tags == {"family": "forecast", "late": "yes"}, after.tags
+    assert tracker.get_run(child).tags == {"family": "forecast"}
+    assert tracker.get_run(child).name == "t"
+    with raises(dataclasses.FrozenInstanceError):
+        after.name = "changed"  # type: ignore[misc]
+
+
+def check_missing_runs_and_artifacts_are_errors(tracker: Tracker, workdir: Path) -> None:
+    """An unknown run is a `KeyError`; a missing artifact a `FileNotFoundError`."""
+    with tracker.start_job("wfo/SMH", "job") as job:
+        job.log_text("x", "notes/a.txt")
+    unknown = "0123456789abcdef0123456789abcdef"
+    with raises(KeyError):
+        tracker.get_run(unknown)
+    with raises(KeyError):
+        tracker.load_text(unknown, "config.yaml")
+    with raises(FileNotFoundError):
+        tracker.load_text(job.run_id, "config.yaml")
+    with raises(FileNotFoundError):
+        tracker.load_text(job.run_id, "notes/b.txt")
+    with raises(FileNotFoundError):
+        tracker.load_dict(job.run_id, "notes")  # a folder is not an artifact file
+    assert tracker.list_artifacts(job.run_id) == ["notes/a.txt"]
+
+
+TRACKER_CHECKS: tuple[TrackerCheck, ...] = (
+    check_job_records_params_metrics_tags_and_config,
+    check_trials_are_finished_children_with_lineage,
+    check_exception_ends_job_and_child_failed,
+    check_keyboard_interrupt_ends_job_killed,
+    check_artifacts_files_folders_text_and_figure,
+    check_end_is_idempotent_and_explicit_status,
+    check_experiment_names_are_family_slash_target,
+    check_targets_of_a_family,
+    check_find_runs_filters_and_orders_newest_first,
+    check_get_run_returns_a_snapshot_without_backend_tags,
+    check_missing_runs_and_artifacts_are_errors,
+)
+"""Every check of the tracker contract, in order."""

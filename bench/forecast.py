@@ -27,25 +27,43 @@ import pandas as pd
 from tradelab.forecast import Context, Forecaster, tune_forecaster
 from tradelab.forecast.settings import ForecastStudyConfig, TotoModelConfig
 from tradelab.forecast.toto_model import samples_per_batch
+from tradelab.search.settings import OptunaSearchConfig
 
 SEED_SPACE = {
     "num_samples": [64, 128, 256, 512, 1024, 2048],
     "aggregate": [
-        "trimmed_mean_5", "trimmed_mean_10", "trimmed_mean_15", "trimmed_mean_20",
-        "lower_trimmed_mean_10", "lower_trimmed_mean_15", "lower_trimmed_mean_20",
-        "quantile_0.15", "quantile_0.20", "quantile_0.25", "mean", "median",
+        "trimmed_mean_5",
+        "trimmed_mean_10",
+        "trimmed_mean_15",
+        "trimmed_mean_20",
+        "lower_trimmed_mean_10",
+        "lower_trimmed_mean_15",
+        "lower_trimmed_mean_20",
+        "quantile_0.15",
+        "quantile_0.20",
+        "quantile_0.25",
+        "mean",
+        "median",
     ],
-}  # fmt: skip
+}
 
 TINY_TOTO = {
-    "patch_size": 8, "stride": 8, "embed_dim": 16, "num_layers": 2, "num_heads": 2,
-    "mlp_hidden_dim": 32, "dropout": 0.0, "spacewise_every_n_layers": 2,
+    "patch_size": 8,
+    "stride": 8,
+    "embed_dim": 16,
+    "num_layers": 2,
+    "num_heads": 2,
+    "mlp_hidden_dim": 32,
+    "dropout": 0.0,
+    "spacewise_every_n_layers": 2,
     "scaler_cls": "<class 'model.scaler.CausalPatchStdMeanScaler'>",
     "output_distribution_classes": ["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
-    "output_distribution_kwargs": {"k_components": 2}, "spacewise_first": True,
-    "use_memory_efficient_attention": False, "stabilize_with_global": True,
+    "output_distribution_kwargs": {"k_components": 2},
+    "spacewise_first": True,
+    "use_memory_efficient_attention": False,
+    "stabilize_with_global": True,
     "scale_factor_exponent": 10.0,
-}  # fmt: skip
+}
 
 
 class StandIn(Forecaster):
@@ -54,7 +72,7 @@ class StandIn(Forecaster):
     name = model_type = "toto"
 
     @classmethod
-    def load(cls, cfg: Any = None, *, device: str | None = None) -> StandIn:
+    def load(cls, cfg: TotoModelConfig | None = None, *, device: str | None = None) -> StandIn:
         return cls()
 
     def resolved_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,7 +115,7 @@ def make_model(folder: Path, one_pass: bool = True) -> tuple[Forecaster, str]:
 def run(model: Forecaster, data: pd.DataFrame, n_trials: int, cache: bool, out: Path) -> dict:
     cfg = TotoModelConfig(search_space=SEED_SPACE)
     study = ForecastStudyConfig(sample_cache=cache)
-    search = {"n_trials": n_trials, "batch_size": 8, "seed": 7, "n_startup_trials": 10}
+    search = OptunaSearchConfig(n_trials=n_trials, batch_size=8, seed=7, n_startup_trials=10)
     start = time.perf_counter()
     res = tune_forecaster(
         data, cfg, study, search, symbol="BENCH", output_dir=out, forecaster=model

@@ -115,10 +115,15 @@ def bench_filter(quick: bool) -> None:
     t_seed_f = best_time(lambda: seed_filter_only(base_prices, 1e-4, 5e-3), 3)
     seed_rate = 2340 / t_seed
     seed_rate_f = 2340 / t_seed_f
-    print(f"seed per-step loop, 2,340 bars:   {seed_rate:12.3e} steps/s with z, "
-          f"{seed_rate_f:.3e} filter only")  # fmt: skip
-    sizes = [(256, 2340), (64, 20_000)] if quick else [(256, 2340), (1024, 2340), (64, 20_000),
-                                                       (256, 20_000)]  # fmt: skip
+    print(
+        f"seed per-step loop, 2,340 bars:   {seed_rate:12.3e} steps/s with z, "
+        f"{seed_rate_f:.3e} filter only"
+    )
+    sizes = (
+        [(256, 2340), (64, 20_000)]
+        if quick
+        else [(256, 2340), (1024, 2340), (64, 20_000), (256, 20_000)]
+    )
     for n_sets, n_bars in sizes:
         prices = 10.0 * np.exp(np.cumsum(rng.normal(0, 0.003, n_bars)))
         q = rng.uniform(1e-5, 1e-3, n_sets)
@@ -126,9 +131,11 @@ def bench_filter(quick: bool) -> None:
         rate, rate_z = _filter_rates(prices, q, r, 3 if quick else 5)
         steps = n_sets * n_bars
         mb = 5 * steps * 8 / 2**20
-        print(f"{n_sets:5d} sets x {n_bars:6d} bars ({mb:5.0f} MB out): {rate:10.3e} steps/s "
-              f"(x{rate / seed_rate_f:8.0f} vs seed loop), +z {rate_z:10.3e} "
-              f"(x{rate_z / seed_rate:8.0f})")  # fmt: skip
+        print(
+            f"{n_sets:5d} sets x {n_bars:6d} bars ({mb:5.0f} MB out): {rate:10.3e} steps/s "
+            f"(x{rate / seed_rate_f:8.0f} vs seed loop), +z {rate_z:10.3e} "
+            f"(x{rate_z / seed_rate:8.0f})"
+        )
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
@@ -157,8 +164,10 @@ def bench_residual(quick: bool) -> None:
     assert abs(got.metrics["total_return"].iloc[0] - ref["total_return"]) < 1e-9
     rate = n_sets * n_bars / t_ours
     print(f"seed per-trial loop (filter + backtest): {1 / t_seed:10.1f} trials/s")
-    print(f"batched kernel, {n_sets:,} sets x {n_bars} bars: {n_sets / t_ours:10.3e} trials/s "
-          f"({rate:.3e} set-bars/s), x{t_seed * n_sets / t_ours:,.0f} vs seed")  # fmt: skip
+    print(
+        f"batched kernel, {n_sets:,} sets x {n_bars} bars: {n_sets / t_ours:10.3e} trials/s "
+        f"({rate:.3e} set-bars/s), x{t_seed * n_sets / t_ours:,.0f} vs seed"
+    )
 
 
 def bench_pairs(quick: bool, bt_combos: int, full: bool) -> None:
@@ -199,12 +208,18 @@ def bench_pairs(quick: bool, bt_combos: int, full: bool) -> None:
         assert ref["closed"] == result["num_trades"].iloc[i]
     t_bt = (time.perf_counter() - t0) / len(combos) * 72
     assert worst < 0.01, f"final values differ by {worst}"
-    print(f"backtrader: {len(combos)} combos timed, 72-grid {t_bt:8.2f} s "
-          f"({72 * n / t_bt:,.0f} bar-evaluations/s); max |value diff| {worst:.2e}")  # fmt: skip
-    print(f"kernel, 1 thread:  72-grid {t_one * 1e3:8.3f} ms ({72 * n / t_one:.3e} bar-evals/s), "
-          f"x{t_bt / t_one:,.0f} vs backtrader")  # fmt: skip
-    print(f"kernel, {numba.config.NUMBA_NUM_THREADS} threads: 72-grid {t_all * 1e3:8.3f} ms "
-          f"({72 * n / t_all:.3e} bar-evals/s), x{t_bt / t_all:,.0f} vs backtrader")  # fmt: skip
+    print(
+        f"backtrader: {len(combos)} combos timed, 72-grid {t_bt:8.2f} s "
+        f"({72 * n / t_bt:,.0f} bar-evaluations/s); max |value diff| {worst:.2e}"
+    )
+    print(
+        f"kernel, 1 thread:  72-grid {t_one * 1e3:8.3f} ms ({72 * n / t_one:.3e} bar-evals/s), "
+        f"x{t_bt / t_one:,.0f} vs backtrader"
+    )
+    print(
+        f"kernel, {numba.config.NUMBA_NUM_THREADS} threads: 72-grid {t_all * 1e3:8.3f} ms "
+        f"({72 * n / t_all:.3e} bar-evals/s), x{t_bt / t_all:,.0f} vs backtrader"
+    )
 
 
 def main() -> None:

@@ -1,24 +1,38 @@
-"""`tradelab-tune` for the Kalman studies, end to end on a tiny synthetic store."""
+"""`tradelab-tune` for the Kalman studies, end to end on a tiny synthetic store; bad study
+settings fail through the app with the dotted key, before anything runs."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from tradelab.apps._runtime import conf_dir
+from tradelab.apps.schema import register_configs
+from tradelab.apps.tune import run
+from tradelab.errors import ConfigError
 
 from .test_cli import run_app
 
-pytestmark = pytest.mark.slow
 STATS = ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tune")
-    result = run_app("ingest", "data.daily_years=3", "data.minute_days=5", "data.symbols=[SPY,DIA,QQQ,RIOT,PLUG]",
-                     "progress=false", cwd=root)  # fmt: skip
+    result = run_app(
+        "ingest",
+        "data.daily_years=3",
+        "data.minute_days=5",
+        "data.symbols=[SPY,DIA,QQQ,RIOT,PLUG]",
+        "progress=false",
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
@@ -37,9 +51,17 @@ def _runs(root: Path, experiment: str):
     return parents, children
 
 
+@pytest.mark.slow
 def test_residual_study_logs_trials_candidate_and_statistics(workdir: Path) -> None:
-    result = run_app("tune", "study=kalman_residual", "search=random", "search.n_trials=12", "symbol=RIOT",
-                     "study.max_last_price=null", cwd=workdir)  # fmt: skip
+    result = run_app(
+        "tune",
+        "study=kalman_residual",
+        "search=random",
+        "search.n_trials=12",
+        "symbol=RIOT",
+        "study.max_last_price=null",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     parents, children = _runs(workdir, "kalman_residual/RIOT")
     assert [p.info.status for p in parents] == ["FINISHED"]
@@ -53,26 +75,93 @@ def test_residual_study_logs_trials_candidate_and_statistics(workdir: Path) -> N
     assert metrics["pbo"] == pytest.approx(parents[0].data.metrics["pbo"])
 
 
+@pytest.mark.slow
 def test_pairs_study_screens_tunes_and_writes_the_seed_files(workdir: Path) -> None:
-    result = run_app("tune", "study=kalman_pairs", "search=grid", "study.screen.symbols=[SPY,DIA,QQQ]",
-                     "study.screen.lookback_days=600", cwd=workdir)  # fmt: skip
+    result = run_app(
+        "tune",
+        "study=kalman_pairs",
+        "search=grid",
+        "study.screen.symbols=[SPY,DIA,QQQ]",
+        "study.screen.lookback_days=600",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     folders = list((workdir / "results/kalman_pairs").iterdir())
     assert len(folders) == 1 and set(folders[0].name.split("-")) == {"SPY", "DIA"}
     prod = json.loads((folders[0] / "kalman_prod_config.json").read_text())
-    assert list(prod)[:11] == ["window", "entry_z", "exit_z", "stop_z", "stake", "long_only", "delta", "R",
-                               "initial_cash", "commission", "note"]  # fmt: skip
+    assert list(prod)[:11] == [
+        "window",
+        "entry_z",
+        "exit_z",
+        "stop_z",
+        "stake",
+        "long_only",
+        "delta",
+        "R",
+        "initial_cash",
+        "commission",
+        "note",
+    ]
     parents, children = _runs(workdir, f"kalman_pairs/{folders[0].name}")
     assert len(children) == 72 and all(k in parents[0].data.metrics for k in STATS)
     assert sum(c.data.tags.get("candidate") == "true" for c in children) == 1
     header = (folders[0] / "cointegrated_pairs.csv").read_text().splitlines()[0]
-    assert (
-        header
-        == "asset_1,asset_2,corr,pvalue,coint_t,crit_1pct,crit_5pct,crit_10pct,hedge_ratio,intercept,n_obs"
+    assert header == (
+        "asset_1,asset_2,corr,pvalue,coint_t,crit_1pct,crit_5pct,crit_10pct,hedge_ratio,"
+        "intercept,n_obs"
     )
 
 
+@pytest.mark.slow
 def test_unknown_symbol_fails_with_a_hint(workdir: Path) -> None:
     result = run_app("tune", "study=kalman_residual", "symbol=ZZZZ", cwd=workdir)
     assert result.returncode != 0
     assert "ZZZZ" in result.stderr and "tradelab-ingest" in result.stderr
+
+
+def _compose(tmp_path: Path, overrides: list[str], files: dict[str, str]) -> DictConfig:
+    """Compose `tradelab-tune`'s config from a copy of conf/ with extra option files."""
+    register_configs()
+    folder = tmp_path / "conf"
+    shutil.copytree(conf_dir(), folder)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    with initialize_config_dir(config_dir=str(folder), version_base="1.3"):
+        cfg = compose(
+            config_name="tune",
+            overrides=[*overrides, "tracking=memory", f"paths.root_dir={tmp_path}"],
+        )
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+# study files without their schema (user-written options): Hydra cannot check them, the app must
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("kind: kalman_residual\nwindw: 3\n", r"study\.windw"),
+        ("kind: kalman_residual\nstrategy:\n  stop_loss: 0.1\n", r"study\.strategy\.stop_loss"),
+        ("kind: kalman_pairs\nscreen:\n  max_pairs: many\n", r"study\.screen\.max_pairs"),
+        ("kind: kalman_pairs\nobjective: calmar\n", r"study\.objective"),
+        ("kind: forecast\nsteps: [1]\n", r"study\.steps"),
+    ],
+)
+def test_bad_study_settings_fail_naming_the_key_before_anything_runs(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    cfg = _compose(tmp_path, ["study=custom"], {"study/custom.yaml": text})
+    with pytest.raises(ConfigError, match=key):
+        run(cfg)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_forecast_needs_the_optuna_search(tmp_path: Path) -> None:
+    cfg = _compose(tmp_path, ["study=forecast", "search=random", "model=baselines"], {})
+    with pytest.raises(ConfigError, match="search=optuna"):
+        run(cfg)
+
+
+def test_an_unknown_study_kind_is_named(tmp_path: Path) -> None:
+    cfg = _compose(tmp_path, ["study=custom"], {"study/custom.yaml": "kind: anneal\n"})
+    with pytest.raises(ConfigError, match=r"study\.kind"):
+        run(cfg)

@@ -32,16 +32,37 @@ TOTO_CONFIG = {
 }
 
 KRONOS_TOKENIZER = {
-    "d_in": 6, "d_model": 16, "n_heads": 2, "ff_dim": 32, "n_enc_layers": 2, "n_dec_layers": 2,
-    "ffn_dropout_p": 0.0, "attn_dropout_p": 0.0, "resid_dropout_p": 0.0, "s1_bits": 4,
-    "s2_bits": 4, "beta": 0.05, "gamma0": 1.0, "gamma": 1.1, "zeta": 0.05, "group_size": 4,
-}  # fmt: skip
+    "d_in": 6,
+    "d_model": 16,
+    "n_heads": 2,
+    "ff_dim": 32,
+    "n_enc_layers": 2,
+    "n_dec_layers": 2,
+    "ffn_dropout_p": 0.0,
+    "attn_dropout_p": 0.0,
+    "resid_dropout_p": 0.0,
+    "s1_bits": 4,
+    "s2_bits": 4,
+    "beta": 0.05,
+    "gamma0": 1.0,
+    "gamma": 1.1,
+    "zeta": 0.05,
+    "group_size": 4,
+}
 
 KRONOS_MODEL = {
-    "s1_bits": 4, "s2_bits": 4, "n_layers": 2, "d_model": 16, "n_heads": 2, "ff_dim": 32,
-    "ffn_dropout_p": 0.0, "attn_dropout_p": 0.0, "resid_dropout_p": 0.0,
-    "token_dropout_p": 0.0, "learn_te": True,
-}  # fmt: skip
+    "s1_bits": 4,
+    "s2_bits": 4,
+    "n_layers": 2,
+    "d_model": 16,
+    "n_heads": 2,
+    "ff_dim": 32,
+    "ffn_dropout_p": 0.0,
+    "attn_dropout_p": 0.0,
+    "resid_dropout_p": 0.0,
+    "token_dropout_p": 0.0,
+    "learn_te": True,
+}
 
 
 def make_bars(n: int = 240, seed: int = 3) -> pd.DataFrame:
@@ -54,9 +75,15 @@ def make_bars(n: int = 240, seed: int = 3) -> pd.DataFrame:
     volume = rng.integers(100_000, 1_000_000, n).astype(np.float64)
     stamps = pd.bdate_range("2024-01-02", periods=n, tz="UTC")
     return pd.DataFrame(
-        {"timestamp": stamps, "open": open_, "high": high, "low": low, "close": close,
-         "volume": volume}
-    )  # fmt: skip
+        {
+            "timestamp": stamps,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+        }
+    )
 
 
 @pytest.fixture

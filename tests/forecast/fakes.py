@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tradelab.forecast.base import Context, Forecaster
+from tradelab.forecast.settings import TotoModelConfig
 from tradelab.forecast.toto_model import samples_per_batch
 
 
@@ -23,7 +24,7 @@ class NoisyWalk(Forecaster):
         self.calls = 0
 
     @classmethod
-    def load(cls, cfg: Any = None, *, device: str | None = None) -> NoisyWalk:
+    def load(cls, cfg: TotoModelConfig | None = None, *, device: str | None = None) -> NoisyWalk:
         return cls()
 
     def resolved_params(self, params: Mapping[str, Any]) -> dict[str, Any]:

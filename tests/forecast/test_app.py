@@ -19,24 +19,46 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("forecast_app")
-    ok = run_app("ingest", "data.daily_years=2", "data.minute_days=0", "data.symbols=[AAPL,SPY]", "progress=false",
-                 "timeframes=[1day]", cwd=root)  # fmt: skip
+    ok = run_app(
+        "ingest",
+        "data.daily_years=2",
+        "data.minute_days=0",
+        "data.symbols=[AAPL,SPY]",
+        "progress=false",
+        "timeframes=[1day]",
+        cwd=root,
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     return root
 
 
 def test_missing_weights_fail_before_anything_is_written(workdir: Path) -> None:
-    result = run_app("tune", "study=forecast", "symbol=AAPL", "model=toto", "model.weights_dir=/nonexistent/toto",
-                     cwd=workdir)  # fmt: skip
+    result = run_app(
+        "tune",
+        "study=forecast",
+        "symbol=AAPL",
+        "model=toto",
+        "model.weights_dir=/nonexistent/toto",
+        cwd=workdir,
+    )
     assert result.returncode != 0
     assert "/nonexistent/toto" in result.stderr and "download" in result.stderr.lower()
     assert not (workdir / "results" / "hyperparams_optimized_all" / "toto").exists()
 
 
 def test_tune_promote_and_predict_with_a_tiny_toto(workdir: Path, toto_dir: Path) -> None:
-    tune = run_app("tune", "study=forecast", "symbol=AAPL", "model=toto", f"model.weights_dir={toto_dir}",
-                   "search.n_trials=4", "search.batch_size=2", "model.context_length=128",
-                   "model.search_space.num_samples=[16,32]", cwd=workdir)  # fmt: skip
+    tune = run_app(
+        "tune",
+        "study=forecast",
+        "symbol=AAPL",
+        "model=toto",
+        f"model.weights_dir={toto_dir}",
+        "search.n_trials=4",
+        "search.batch_size=2",
+        "model.context_length=128",
+        "model.search_space.num_samples=[16,32]",
+        cwd=workdir,
+    )
     assert tune.returncode == 0, tune.stderr[-3000:]
     result = json.loads((workdir / "results/hyperparams_optimized_all/toto/AAPL.json").read_text())
     assert result["symbol"] == "AAPL" and result["model_type"] == "toto"

@@ -28,6 +28,7 @@ from tradelab.forecast.settings import (
     KronosModelConfig,
     TotoModelConfig,
 )
+from tradelab.search.settings import OptunaSearchConfig
 from tradelab.tracking import MemoryTracker
 
 torch = pytest.importorskip("torch")
@@ -193,8 +194,11 @@ def test_full_tuning_path_with_ensemble_and_summary(
         _kronos_cfg(
             kronos_dirs,
             sample_count=4,
-            search_space={"temperature": {"low": 0.1, "high": 0.3}, "top_k": [0, 4],
-                          "top_p": {"low": 0.7, "high": 0.9}},
+            search_space={
+                "temperature": {"low": 0.1, "high": 0.3},
+                "top_k": [0, 4],
+                "top_p": {"low": 0.7, "high": 0.9},
+            },
         ),
         _kronos_cfg(
             kronos_dirs,
@@ -202,9 +206,9 @@ def test_full_tuning_path_with_ensemble_and_summary(
             num_samples=3,
             search_space={"num_samples": [3, 4], "aggregate": ["mean", "trimmed_mean_20"]},
         ),
-    ]  # fmt: skip
+    ]
     study = ForecastStudyConfig(output_dir=str(tmp_path / "out"), cache_dir=str(tmp_path / "c"))
-    search = {"n_trials": 2, "batch_size": 2, "seed": 3}
+    search = OptunaSearchConfig(n_trials=2, batch_size=2, seed=3)
     tracker = MemoryTracker()
     job = tracker.start_job("forecast/AAPL", "pipeline")
     results, summary = run_forecast_pipeline(bars, "AAPL", models, study, search, job=job)
@@ -218,8 +222,11 @@ def test_full_tuning_path_with_ensemble_and_summary(
             res.best_metrics["pct_return_mae"]
         )
         assert res.model_calls <= res.model_calls_uncached == 2 * 20
-        trial_runs = [r for r in tracker.runs() if r.name.startswith("trial_")
-                      and r.tags.get("model") == res.model]  # fmt: skip
+        trial_runs = [
+            r
+            for r in tracker.runs()
+            if r.name.startswith("trial_") and r.tags.get("model") == res.model
+        ]
         assert len(trial_runs) == 2 and all("model_calls" in r.metrics for r in trial_runs)
     candidates = summary.candidates
     assert {"ensemble_of_ensembles", "regime_switch", "zero_return", "toto"} <= set(candidates)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -10,13 +11,19 @@ import pytest
 
 from tradelab.errors import ConfigError, InvalidSymbolError, ModelUnavailableError
 from tradelab.forecast import read_result, tune_forecaster
-from tradelab.forecast.settings import ForecastStudyConfig, TotoModelConfig
+from tradelab.forecast.settings import (
+    ForecastStudyConfig,
+    OnUnavailable,
+    TotoModelConfig,
+    model_config,
+)
+from tradelab.search.settings import OptunaSearchConfig
 from tradelab.tracking import MemoryTracker
 
 from .fakes import NoisyWalk
 
 SPACE = {"num_samples": [16, 32], "aggregate": ["mean", "median", "trimmed_mean_10"]}
-SEARCH = {"n_trials": 12, "batch_size": 4, "seed": 5, "n_startup_trials": 4}
+SEARCH = OptunaSearchConfig(n_trials=12, batch_size=4, seed=5, n_startup_trials=4)
 
 
 def _model(tmp_path: Path, **kw) -> TotoModelConfig:
@@ -27,9 +34,15 @@ def test_trials_are_logged_and_the_seed_file_is_written(bars: pd.DataFrame, tmp_
     tracker = MemoryTracker()
     job = tracker.start_job("forecast/AAPL", "tune")
     result = tune_forecaster(
-        bars, _model(tmp_path), ForecastStudyConfig(), SEARCH,
-        symbol="AAPL", job=job, output_dir=tmp_path / "out", forecaster=NoisyWalk(),
-    )  # fmt: skip
+        bars,
+        _model(tmp_path),
+        ForecastStudyConfig(),
+        SEARCH,
+        symbol="AAPL",
+        job=job,
+        output_dir=tmp_path / "out",
+        forecaster=NoisyWalk(),
+    )
     job.end()
     assert len(result.trials) == 12
     children = [r for r in tracker.runs() if r.parent_id == job.run_id]
@@ -55,13 +68,23 @@ def test_trials_are_logged_and_the_seed_file_is_written(bars: pd.DataFrame, tmp_
 
 def test_the_sample_cache_cuts_model_calls(bars: pd.DataFrame, tmp_path: Path) -> None:
     cached = tune_forecaster(
-        bars, _model(tmp_path), ForecastStudyConfig(), SEARCH,
-        symbol="AAPL", output_dir=tmp_path / "a", forecaster=NoisyWalk(),
-    )  # fmt: skip
+        bars,
+        _model(tmp_path),
+        ForecastStudyConfig(),
+        SEARCH,
+        symbol="AAPL",
+        output_dir=tmp_path / "a",
+        forecaster=NoisyWalk(),
+    )
     uncached = tune_forecaster(
-        bars, _model(tmp_path), ForecastStudyConfig(sample_cache=False), SEARCH,
-        symbol="AAPL", output_dir=tmp_path / "b", forecaster=NoisyWalk(),
-    )  # fmt: skip
+        bars,
+        _model(tmp_path),
+        ForecastStudyConfig(sample_cache=False),
+        SEARCH,
+        symbol="AAPL",
+        output_dir=tmp_path / "b",
+        forecaster=NoisyWalk(),
+    )
     # two distinct num_samples values: at most 2 x 20 window forecasts with the cache
     assert cached.model_calls <= 40 < uncached.model_calls == 12 * 20
     assert cached.calls_per_trial < cached.calls_per_trial_uncached == 20
@@ -70,16 +93,26 @@ def test_the_sample_cache_cuts_model_calls(bars: pd.DataFrame, tmp_path: Path) -
 
 
 def test_a_journal_study_resumes(bars: pd.DataFrame, tmp_path: Path) -> None:
-    search = {**SEARCH, "n_trials": 4, "storage": f"journal:{tmp_path / 'journal.log'}"}
+    search = replace(SEARCH, n_trials=4, storage=f"journal:{tmp_path / 'journal.log'}")
     first = tune_forecaster(
-        bars, _model(tmp_path), ForecastStudyConfig(), search,
-        symbol="SPY", output_dir=tmp_path / "out", forecaster=NoisyWalk(),
-    )  # fmt: skip
+        bars,
+        _model(tmp_path),
+        ForecastStudyConfig(),
+        search,
+        symbol="SPY",
+        output_dir=tmp_path / "out",
+        forecaster=NoisyWalk(),
+    )
     assert first.study_name == "forecast-SPY-toto" and len(first.trials) == 4
     second = tune_forecaster(
-        bars, _model(tmp_path), ForecastStudyConfig(), {**search, "n_trials": 6},
-        symbol="SPY", output_dir=tmp_path / "out", forecaster=NoisyWalk(),
-    )  # fmt: skip
+        bars,
+        _model(tmp_path),
+        ForecastStudyConfig(),
+        replace(search, n_trials=6),
+        symbol="SPY",
+        output_dir=tmp_path / "out",
+        forecaster=NoisyWalk(),
+    )
     assert len(second.trials) == 2
     assert [t.number for t in second.trials] == [4, 5]
     doc = json.loads((tmp_path / "out" / "toto" / "SPY.json").read_text())
@@ -93,9 +126,14 @@ def test_missing_weights_fail_before_anything_is_written(
     job = tracker.start_job("forecast/AAPL", "tune")
     with pytest.raises(ModelUnavailableError, match="Toto-Open-Base"):
         tune_forecaster(
-            bars, _model(tmp_path), ForecastStudyConfig(), SEARCH,
-            symbol="AAPL", job=job, output_dir=tmp_path / "out",
-        )  # fmt: skip
+            bars,
+            _model(tmp_path),
+            ForecastStudyConfig(),
+            SEARCH,
+            symbol="AAPL",
+            job=job,
+            output_dir=tmp_path / "out",
+        )
     assert not (tmp_path / "out").exists()
     assert [r for r in tracker.runs() if r.parent_id == job.run_id] == []
 
@@ -106,9 +144,14 @@ def test_unavailable_model_runs_baselines_only_and_says_so(
     tracker = MemoryTracker()
     job = tracker.start_job("forecast/AAPL", "tune")
     result = tune_forecaster(
-        bars, _model(tmp_path), ForecastStudyConfig(on_unavailable="baselines"), SEARCH,
-        symbol="AAPL", job=job, output_dir=tmp_path / "out",
-    )  # fmt: skip
+        bars,
+        _model(tmp_path),
+        ForecastStudyConfig(on_unavailable=OnUnavailable.baselines),
+        SEARCH,
+        symbol="AAPL",
+        job=job,
+        output_dir=tmp_path / "out",
+    )
     assert not result.available and "Toto-Open-Base" in (result.reason or "")
     assert result.trials == [] and result.best_params is None
     assert set(result.baselines) == {"zero_return", "drift", "lookback_median"}
@@ -124,7 +167,7 @@ def test_bad_inputs_fail_early(bars: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="aggregate"):
         tune_forecaster(bars, bad, symbol="AAPL", forecaster=NoisyWalk())
     with pytest.raises(ConfigError, match=r"model\.type"):
-        tune_forecaster(bars, {"type": "prophet"}, symbol="AAPL")
+        tune_forecaster(bars, model_config({"type": "prophet"}), symbol="AAPL")
 
 
 def test_kronos_without_timestamps_fails_before_loading(tmp_path: Path) -> None:

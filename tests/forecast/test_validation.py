@@ -36,8 +36,12 @@ def test_bad_plans_and_bad_data_name_the_field() -> None:
         ValidationPlan(horizon=0)
     with pytest.raises(DataError, match="row 2"):
         SeriesData.from_input(np.array([1.0, 2.0, -3.0, 4.0]))
-    frame = pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-03"]),
-                          "close": [1.0, 2.0, 3.0]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-03"]),
+            "close": [1.0, 2.0, 3.0],
+        }
+    )
     with pytest.raises(DataError, match="timestamp"):
         SeriesData.from_input(frame)
 

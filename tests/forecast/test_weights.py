@@ -11,6 +11,7 @@ import pytest
 
 from tradelab.errors import ModelUnavailableError
 from tradelab.forecast.registry import check_available
+from tradelab.forecast.settings import BaselinesModelConfig, KronosModelConfig
 from tradelab.forecast.weights import check_weights_dir
 
 
@@ -19,8 +20,11 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     header, blobs, offset = {}, [], 0
     for name, arr in tensors.items():
         data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(data)]}  # fmt: skip
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         blobs.append(data)
         offset += len(data)
     raw = json.dumps(header).encode()
@@ -77,7 +81,7 @@ def test_corrupt_config_is_caught(weights: Path) -> None:
 
 def test_check_available_reports_instead_of_raising(tmp_path: Path) -> None:
     reason = check_available(
-        {"type": "kronos", "weights_dir": str(tmp_path / "m"), "tokenizer_dir": str(tmp_path)}
+        KronosModelConfig(weights_dir=str(tmp_path / "m"), tokenizer_dir=str(tmp_path))
     )
     assert reason is not None and "NeoQuasar/Kronos-small" in reason
-    assert check_available({"type": "baselines"}) is None
+    assert check_available(BaselinesModelConfig()) is None

@@ -87,9 +87,17 @@ def test_local_level_kernel_matches_numpy(lib: ctypes.CDLL) -> None:
     r = rng.uniform(1e-4, 1e-2, 9)
     outs = [np.zeros((900, 9)) for _ in range(5)]
     lib.host_local_level(
-        _p(prices), _p(q), _p(r), D(prices[0]), D(1.0), LL(900), LL(9), LL(50), D(1e-10),
+        _p(prices),
+        _p(q),
+        _p(r),
+        D(prices[0]),
+        D(1.0),
+        LL(900),
+        LL(9),
+        LL(50),
+        D(1e-10),
         *map(_p, outs),
-    )  # fmt: skip
+    )
     ref = numpy_backend.local_level(prices, q, r, prices[0], 1.0, 50, 1e-10)
     for name, out in zip(ref._fields, outs):
         np.testing.assert_allclose(out.T, getattr(ref, name), rtol=1e-9, atol=1e-10, err_msg=name)

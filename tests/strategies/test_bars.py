@@ -20,9 +20,15 @@ def _minutes(n: int = 30, start: str = "2026-10-01 13:30") -> pd.DataFrame:
     times = pd.date_range(start, periods=n, freq="1min", tz="UTC")
     close = np.arange(n, dtype=float) + 10.0
     return pd.DataFrame(
-        {"timestamp": times, "open": close - 0.5, "high": close + 1, "low": close - 1,
-         "close": close, "volume": np.ones(n)}
-    )  # fmt: skip
+        {
+            "timestamp": times,
+            "open": close - 0.5,
+            "high": close + 1,
+            "low": close - 1,
+            "close": close,
+            "volume": np.ones(n),
+        }
+    )
 
 
 def test_aggregate_to_five_minutes() -> None:

@@ -67,8 +67,10 @@ def test_select_top_non_overlapping_pairs() -> None:
     )
     by_p = select_pairs(screened, max_pairs=3, sort_by="pvalue")
     assert list(zip(by_p["asset_1"], by_p["asset_2"])) == [
-        ("DIA", "SPY"), ("QQQ", "XLK"), ("SMH", "SOXX"),
-    ]  # fmt: skip
+        ("DIA", "SPY"),
+        ("QQQ", "XLK"),
+        ("SMH", "SOXX"),
+    ]
     by_corr = select_pairs(screened, max_pairs=2, sort_by="corr")
     assert list(zip(by_corr["asset_1"], by_corr["asset_2"])) == [("DIA", "XLK"), ("IWM", "SPY")]
     with pytest.raises(ValueError, match="sort_by"):

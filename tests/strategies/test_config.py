@@ -6,10 +6,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from tradelab.apps._runtime import conf_dir
+from tradelab.apps._runtime import conf_dir, settings
 from tradelab.apps.schema import register_configs
-from tradelab.strategies._config import coerce_config
-from tradelab.strategies.settings import KalmanPairsStudyConfig, KalmanResidualStudyConfig
+from tradelab.strategies.settings import (
+    KalmanPairsStudyConfig,
+    KalmanResidualStudyConfig,
+    ObjectiveName,
+)
 
 
 def _study(option: str, overrides: list[str] | None = None):
@@ -26,16 +29,17 @@ def _study(option: str, overrides: list[str] | None = None):
 
 def test_residual_study_composes_with_seed_defaults() -> None:
     cfg = _study("kalman_residual")
-    study = coerce_config(KalmanResidualStudyConfig, cfg.study)
+    study = settings(KalmanResidualStudyConfig, cfg.study, "study")
     assert study.space["process_noise_q"] == [1e-5, 5e-5, 1e-4, 5e-4, 1e-3]
     assert len(study.space) == 8
     assert study.strategy.position_size_pct == 0.15 and study.warmup_bars == 60
-    assert study.max_last_price == 25.0 and str(study.objective) == "composite"
+    assert study.max_last_price == 25.0 and study.objective is ObjectiveName.composite
+    assert study == KalmanResidualStudyConfig()  # the YAML restates the settings' defaults
 
 
 def test_pairs_study_composes_with_the_72_grid() -> None:
     cfg = _study("kalman_pairs", ["study.asset_1=DIA", "study.asset_2=SPY"])
-    study = coerce_config(KalmanPairsStudyConfig, cfg.study)
+    study = settings(KalmanPairsStudyConfig, cfg.study, "study")
     sizes = [len(v) for v in study.space.values()]
     assert sizes == [3, 2, 1, 2, 3, 2] and study.asset_1 == "DIA"
     assert study.strategy.commission == 0.0005 and str(study.objective) == "sharpe_then_dd"

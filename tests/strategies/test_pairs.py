@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradelab.search.settings import GridSearchConfig
 from tradelab.strategies.pairs import PairData, backtest_pair, evaluate_pairs
 from tradelab.strategies.reference import run_backtrader
-from tradelab.strategies.search import SearchSettings, run_search
+from tradelab.strategies.search import run_search
 
 SEED_GRID = {
     "window": [45, 60, 90],
@@ -88,7 +89,7 @@ def test_grid_batch_matches_backtrader_on_a_sample() -> None:
     def evaluate(columns: dict[str, np.ndarray]) -> pd.DataFrame:
         return evaluate_pairs(data, columns, beta0=0.6).metrics
 
-    trials = run_search(SEED_GRID, evaluate, "sharpe_then_dd", SearchSettings(kind="grid"))
+    trials = run_search(SEED_GRID, evaluate, "sharpe_then_dd", GridSearchConfig())
     assert len(trials) == 72
     for idx in (0, 13, 29, 46, 71):
         row = trials.iloc[idx]

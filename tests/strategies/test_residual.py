@@ -17,18 +17,40 @@ from tradelab.strategies.residual import (
 
 CONFIGS = [
     {},  # seed 000's AggressiveConfig
-    {"residual_z_entry": 0.5, "residual_z_exit": 0.3, "stop_loss_pct": 0.03,
-     "take_profit_pct": 0.05, "trailing_stop_pct": 0.015, "position_size_pct": 0.2},
-    {"process_noise_q": 1e-3, "observation_noise_r": 1e-4, "residual_z_entry": 1.5,
-     "take_profit_pct": 0.2, "stop_loss_pct": 0.1},
-    {"process_noise_q": 1e-5, "observation_noise_r": 1e-2, "residual_z_entry": 1.0,
-     "residual_z_exit": 0.05, "trailing_stop_pct": 0.03, "position_size_pct": 0.1},
-]  # fmt: skip
+    {
+        "residual_z_entry": 0.5,
+        "residual_z_exit": 0.3,
+        "stop_loss_pct": 0.03,
+        "take_profit_pct": 0.05,
+        "trailing_stop_pct": 0.015,
+        "position_size_pct": 0.2,
+    },
+    {
+        "process_noise_q": 1e-3,
+        "observation_noise_r": 1e-4,
+        "residual_z_entry": 1.5,
+        "take_profit_pct": 0.2,
+        "stop_loss_pct": 0.1,
+    },
+    {
+        "process_noise_q": 1e-5,
+        "observation_noise_r": 1e-2,
+        "residual_z_entry": 1.0,
+        "residual_z_exit": 0.05,
+        "trailing_stop_pct": 0.03,
+        "position_size_pct": 0.1,
+    },
+]
 BASE = {
-    "process_noise_q": 1e-4, "observation_noise_r": 5e-3, "residual_z_entry": 0.75,
-    "residual_z_exit": 0.1, "stop_loss_pct": 0.05, "take_profit_pct": 0.08,
-    "trailing_stop_pct": 0.025, "position_size_pct": 0.15,
-}  # fmt: skip
+    "process_noise_q": 1e-4,
+    "observation_noise_r": 5e-3,
+    "residual_z_entry": 0.75,
+    "residual_z_exit": 0.1,
+    "stop_loss_pct": 0.05,
+    "take_profit_pct": 0.08,
+    "trailing_stop_pct": 0.025,
+    "position_size_pct": 0.15,
+}
 
 
 def _prices(seed: int, n: int = 1500, vol: float = 0.006) -> np.ndarray:
@@ -48,8 +70,14 @@ def test_matches_seed_backtest(seed: int, vol: float, cfg: dict[str, float]) -> 
     ]
     ref = seed_residual_backtest(prices, z, full)
     ours = backtest_residual(prices, full)
-    for key in ("total_return", "max_drawdown", "win_rate", "profit_factor", "avg_trade",
-                "final_equity"):  # fmt: skip
+    for key in (
+        "total_return",
+        "max_drawdown",
+        "win_rate",
+        "profit_factor",
+        "avg_trade",
+        "final_equity",
+    ):
         assert ours.metrics[key] == pytest.approx(ref[key], rel=1e-9, abs=1e-12), key
     assert ours.metrics["sharpe"] == pytest.approx(ref["sharpe"], rel=1e-7)
     assert ours.metrics["num_trades"] == ref["num_trades"]
@@ -118,9 +146,15 @@ def test_short_series_and_no_trades() -> None:
 
 def test_seed_config_keys() -> None:
     assert list(seed_config({})) == [
-        "q", "r", "z_entry", "z_exit", "stop_loss", "take_profit", "trailing_stop",
+        "q",
+        "r",
+        "z_entry",
+        "z_exit",
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
         "position_size",
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(
@@ -129,11 +163,15 @@ def test_seed_config_keys() -> None:
         (lambda: evaluate_residual(np.array([1.0, np.nan]), {}), "close"),
         (lambda: evaluate_residual(np.array([1.0, -2.0]), {}), "close"),
         (lambda: evaluate_residual(np.ones(10), {"max_positions": [3]}), "max_positions"),
-        (lambda: evaluate_residual(np.ones(10), {"stop_loss_pct": [0.1, 0.2],
-                                                 "take_profit_pct": [0.1]}), "length"),
+        (
+            lambda: evaluate_residual(
+                np.ones(10), {"stop_loss_pct": [0.1, 0.2], "take_profit_pct": [0.1]}
+            ),
+            "length",
+        ),
         (lambda: evaluate_residual(np.ones(10), {}, block_id=np.zeros(3)), "block_id"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_names_the_field(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()

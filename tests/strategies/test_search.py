@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradelab.strategies.search import SearchSettings, run_search
+from tradelab.errors import ConfigError
+from tradelab.search.settings import (
+    GridSearchConfig,
+    OptunaSearchConfig,
+    RandomSearchConfig,
+    search_config,
+)
+from tradelab.strategies.search import run_search
 
 SPACE = {"window": [45, 60, 90], "entry_z": [2.0, 2.5], "long_only": [False, True]}
 
@@ -28,7 +35,7 @@ class Recorder:
 
 def test_grid_enumerates_in_chunks_with_typed_columns() -> None:
     rec = Recorder()
-    table = run_search(SPACE, rec, "sharpe", SearchSettings(kind="grid", chunk_size=5))
+    table = run_search(SPACE, rec, "sharpe", GridSearchConfig(chunk_size=5))
     assert len(table) == 12 and len(rec.calls) == 3
     assert list(table["trial"]) == list(range(12))
     assert table["window"].dtype == np.int64 and table["long_only"].dtype == bool
@@ -41,10 +48,8 @@ def test_grid_enumerates_in_chunks_with_typed_columns() -> None:
 
 def test_random_is_one_call_and_seeded() -> None:
     rec = Recorder()
-    first = run_search(SPACE, rec, "sharpe", SearchSettings(kind="random", n_trials=50, seed=7))
-    second = run_search(
-        SPACE, Recorder(), "sharpe", SearchSettings(kind="random", n_trials=50, seed=7)
-    )
+    first = run_search(SPACE, rec, "sharpe", RandomSearchConfig(n_trials=50, seed=7))
+    second = run_search(SPACE, Recorder(), "sharpe", RandomSearchConfig(n_trials=50, seed=7))
     assert len(rec.calls) == 1 and len(first) == 50
     pd.testing.assert_frame_equal(first, second)
     assert set(first["window"]) <= {45, 60, 90}
@@ -52,7 +57,7 @@ def test_random_is_one_call_and_seeded() -> None:
 
 def test_optuna_evaluates_whole_batches() -> None:
     rec = Recorder()
-    settings = SearchSettings(kind="optuna", n_trials=20, batch_size=8, seed=3, n_startup_trials=8)
+    settings = OptunaSearchConfig(n_trials=20, batch_size=8, seed=3, n_startup_trials=8)
     table = run_search(SPACE, rec, "sharpe", settings)
     assert [len(c["window"]) for c in rec.calls] == [8, 8, 4]
     assert len(table) == 20 and sorted(table["trial"]) == list(range(20))
@@ -60,10 +65,15 @@ def test_optuna_evaluates_whole_batches() -> None:
 
 
 def test_settings_from_config_and_validation() -> None:
-    assert SearchSettings.from_config(None, "grid").kind == "grid"
-    got = SearchSettings.from_config({"kind": "optuna", "n_trials": 30, "storage": None})
+    assert isinstance(search_config({"kind": "grid"}), GridSearchConfig)
+    got = search_config({"kind": "optuna", "n_trials": 30, "storage": None})
+    assert isinstance(got, OptunaSearchConfig)
     assert (got.kind, got.n_trials, got.batch_size) == ("optuna", 30, 8)
-    with pytest.raises(ValueError, match="kind"):
-        SearchSettings(kind="anneal")
+    with pytest.raises(ConfigError, match=r"search\.kind"):
+        search_config({"kind": "anneal"})
+    with pytest.raises(ConfigError, match=r"search\.batch_size"):
+        search_config({"kind": "optuna", "batch_size": 0})
+    with pytest.raises(ConfigError, match=r"search\.chunk_sise"):
+        search_config({"kind": "grid", "chunk_sise": 10})
     with pytest.raises(ValueError, match="continuous"):
-        run_search({"x": {"low": 0.0, "high": 1.0}}, Recorder(), "sharpe", SearchSettings("grid"))
+        run_search({"x": {"low": 0.0, "high": 1.0}}, Recorder(), "sharpe", GridSearchConfig())

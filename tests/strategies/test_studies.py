@@ -3,6 +3,7 @@ seeds' formats, reruns identical."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -11,6 +12,8 @@ import pandas as pd
 import pytest
 
 from tradelab.errors import ConfigError
+from tradelab.search.settings import GridSearchConfig, OptunaSearchConfig, RandomSearchConfig
+from tradelab.settings import from_plain
 from tradelab.strategies.pairs_study import (
     CONFIG_KEYS,
     RESULT_COLUMNS,
@@ -19,6 +22,11 @@ from tradelab.strategies.pairs_study import (
     tune_pairs,
 )
 from tradelab.strategies.residual_study import save_residual_study, tune_residual
+from tradelab.strategies.settings import (
+    KalmanPairsStudyConfig,
+    KalmanResidualStudyConfig,
+    ObjectiveName,
+)
 from tradelab.tracking import MemoryTracker
 
 
@@ -32,17 +40,23 @@ def _minute_frames(seed: int = 0) -> dict[str, pd.DataFrame]:
     for symbol, start in (("RIOT", 12.0), ("SOFI", 8.0), ("SPY", 450.0)):
         close = start * np.exp(np.cumsum(rng.normal(0, 0.002, len(times))))
         frames[symbol] = pd.DataFrame(
-            {"timestamp": times, "open": close, "high": close * 1.001, "low": close * 0.999,
-             "close": close, "volume": 100.0}
-        )  # fmt: skip
+            {
+                "timestamp": times,
+                "open": close,
+                "high": close * 1.001,
+                "low": close * 0.999,
+                "close": close,
+                "volume": 100.0,
+            }
+        )
     return frames
 
 
 def test_residual_study_logs_trials_and_seed_json() -> None:
     tracker = MemoryTracker()
-    search = {"kind": "random", "n_trials": 12, "seed": 42}
+    search = RandomSearchConfig(n_trials=12, seed=42)
     with tracker.start_job("kalman_residual/smallcaps", "study") as job:
-        result = tune_residual(_minute_frames(), None, search, job)
+        result = tune_residual(_minute_frames(), KalmanResidualStudyConfig(), search, job)
     assert set(result.symbols) == {"RIOT", "SOFI"}  # SPY is above $25
     assert "SPY" in result.skipped
     riot = result.symbols["RIOT"]
@@ -62,8 +76,15 @@ def test_residual_study_logs_trials_and_seed_json() -> None:
     table = pd.read_parquet(io.BytesIO(children["RIOT"].artifacts["trials.parquet"]))
     assert len(table) == 12 and "score" in table
     blob = json.loads(parent.artifacts["small_cap_optimization.json"])
-    assert list(blob) == ["timestamp", "n_trials", "aggregate_mins", "symbols", "results",
-                          "all_trials", "summary"]  # fmt: skip
+    assert list(blob) == [
+        "timestamp",
+        "n_trials",
+        "aggregate_mins",
+        "symbols",
+        "results",
+        "all_trials",
+        "summary",
+    ]
     assert blob["n_trials"] == 12 and blob["aggregate_mins"] == 5
     for symbol in blob["symbols"]:
         entry = blob["results"][symbol]
@@ -76,8 +97,8 @@ def test_residual_study_logs_trials_and_seed_json() -> None:
 
 def test_residual_single_symbol_logs_into_the_job_and_reruns_identically() -> None:
     frames = {"RIOT": _minute_frames(1)["RIOT"]}
-    search = {"kind": "random", "n_trials": 8, "seed": 1}
-    cfg = {"objective": "sharpe"}
+    search = RandomSearchConfig(n_trials=8, seed=1)
+    cfg = KalmanResidualStudyConfig(objective=ObjectiveName.sharpe)
     tracker = MemoryTracker()
     with tracker.start_job("kalman_residual/RIOT", "study") as job:
         first = tune_residual(frames, cfg, search, job)
@@ -90,12 +111,15 @@ def test_residual_single_symbol_logs_into_the_job_and_reruns_identically() -> No
 
 def test_residual_grid_caps_child_runs(tmp_path) -> None:
     frames = {"SOFI": _minute_frames(2)["SOFI"]}
-    space = {"residual_z_entry": [0.5, 1.0, 1.5], "stop_loss_pct": [0.03, 0.05],
-             "process_noise_q": [1e-4, 1e-3]}  # fmt: skip
+    space = {
+        "residual_z_entry": [0.5, 1.0, 1.5],
+        "stop_loss_pct": [0.03, 0.05],
+        "process_noise_q": [1e-4, 1e-3],
+    }
+    study = KalmanResidualStudyConfig(space=space, objective=ObjectiveName.total_return)
     tracker = MemoryTracker()
     with tracker.start_job("kalman_residual/SOFI", "grid") as job:
-        result = tune_residual(frames, {"space": space, "objective": "total_return"},
-                               {"kind": "grid"}, job, max_trial_runs=5)  # fmt: skip
+        result = tune_residual(frames, study, GridSearchConfig(), job, max_trial_runs=5)
     study = result.symbols["SOFI"]
     assert len(study.trials) == 12
     children = [r for r in tracker.runs() if r.parent_id == tracker.runs()[0].run_id]
@@ -110,12 +134,12 @@ def test_residual_grid_caps_child_runs(tmp_path) -> None:
 
 def test_residual_config_errors_name_the_key() -> None:
     frames = {"RIOT": _minute_frames(3)["RIOT"]}
-    with pytest.raises(ConfigError, match=r"space\.max_positions"):
-        tune_residual(frames, {"space": {"max_positions": [1, 2]}})
-    with pytest.raises(ConfigError, match="objective"):
-        tune_residual(frames, {"objective": "calmar"})
-    with pytest.raises(ConfigError, match=r"strategy\.stop_loss"):
-        tune_residual(frames, {"strategy": {"stop_loss": 0.1}})
+    with pytest.raises(ConfigError, match=r"study\.space\.max_positions"):
+        tune_residual(frames, KalmanResidualStudyConfig(space={"max_positions": [1, 2]}))
+    with pytest.raises(ConfigError, match=r"study\.objective"):
+        from_plain(KalmanResidualStudyConfig, {"objective": "calmar"}, "study")
+    with pytest.raises(ConfigError, match=r"study\.strategy\.stop_loss"):
+        from_plain(KalmanResidualStudyConfig, {"strategy": {"stop_loss": 0.1}}, "study")
 
 
 def _closes(seed: int = 0, n: int = 400) -> pd.DataFrame:
@@ -134,7 +158,7 @@ def test_pairs_study_seed_grid_outputs(tmp_path) -> None:
     closes = _closes()
     tracker = MemoryTracker()
     with tracker.start_job("kalman_pairs/DIA-SPY", "grid") as job:
-        screened, result = tune_best_pair(closes, None, None, job)
+        screened, result = tune_best_pair(closes, KalmanPairsStudyConfig(), GridSearchConfig(), job)
     assert (screened.iloc[0]["asset_1"], screened.iloc[0]["asset_2"]) == ("DIA", "SPY")
     assert result.hedge_ratio == pytest.approx(screened.iloc[0]["hedge_ratio"])
     assert list(result.results.columns) == RESULT_COLUMNS and len(result.results) == 72
@@ -151,9 +175,14 @@ def test_pairs_study_seed_grid_outputs(tmp_path) -> None:
     assert isinstance(result.best_config["long_only"], bool)
     parent = tracker.runs()[0]
     assert len([r for r in tracker.runs() if r.parent_id == parent.run_id]) == 72
-    assert {"cointegrated_pairs.csv", "kalman_param_optimization_results.csv",
-            "kalman_prod_config.json", "trials.parquet", "best_equity.png",
-            "best_fills.csv"} <= set(parent.artifacts)  # fmt: skip
+    assert {
+        "cointegrated_pairs.csv",
+        "kalman_param_optimization_results.csv",
+        "kalman_prod_config.json",
+        "trials.parquet",
+        "best_equity.png",
+        "best_fills.csv",
+    } <= set(parent.artifacts)
     csv = pd.read_csv(io.BytesIO(parent.artifacts["kalman_param_optimization_results.csv"]))
     assert list(csv.columns) == RESULT_COLUMNS
     paths = save_pairs_study(result, tmp_path)
@@ -162,17 +191,28 @@ def test_pairs_study_seed_grid_outputs(tmp_path) -> None:
 
 def test_pairs_study_optuna_and_fixed_pair() -> None:
     closes = _closes(1)
-    cfg = {"asset_1": "DIA", "asset_2": "SPY", "hedge_ratio": 0.57,
-           "space": {"window": {"min": 20, "max": 90, "step": 10}, "entry_z": [1.5, 2.0, 2.5]},
-           "objective": "sharpe"}  # fmt: skip
-    search = {"kind": "optuna", "n_trials": 16, "batch_size": 8, "seed": 0}
+    cfg = from_plain(
+        KalmanPairsStudyConfig,
+        {
+            "asset_1": "DIA",
+            "asset_2": "SPY",
+            "hedge_ratio": 0.57,
+            "space": {"window": {"min": 20, "max": 90, "step": 10}, "entry_z": [1.5, 2.0, 2.5]},
+            "objective": "sharpe",
+        },
+    )
+    search = OptunaSearchConfig(n_trials=16, batch_size=8, seed=0)
     _, first = tune_best_pair(closes, cfg, search)
     _, again = tune_best_pair(closes, cfg, search)
     assert first.hedge_ratio == 0.57 and len(first.trials) == 16
     pd.testing.assert_frame_equal(first.trials, again.trials)
-    direct = tune_pairs(closes["DIA"], closes["SPY"], cfg, {"kind": "grid"})
+    direct = tune_pairs(closes["DIA"], closes["SPY"], cfg, GridSearchConfig())
     assert len(direct.trials) == 8 * 3
-    ols = tune_pairs(closes["DIA"], closes["SPY"], {**cfg, "hedge_ratio": None},
-                     {"kind": "random", "n_trials": 4})  # fmt: skip
+    ols = tune_pairs(
+        closes["DIA"],
+        closes["SPY"],
+        dataclasses.replace(cfg, hedge_ratio=None),
+        RandomSearchConfig(n_trials=4),
+    )
     slope = np.polyfit(closes["SPY"], closes["DIA"], 1)[0]
     assert ols.hedge_ratio == pytest.approx(slope, rel=1e-9)

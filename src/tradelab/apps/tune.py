@@ -2,209 +2,166 @@
 
 One MLflow experiment per target (`kalman_residual/RIOT`, `kalman_pairs/DIA-SPY`,
 `forecast/AAPL`), a parent run per (target, search), a child run per trial; the best trial is
-tagged `candidate=true` for promotion. Seed-format outputs go under
-`<results>/<study>/<target>/`, with a `metrics.json` DVC can show.
+tagged `candidate=true` for promotion. The study's `kind` picks the job (`tradelab.jobs`);
+this app only turns the composed config into the jobs' typed settings.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
-from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
-from tradelab.atomic import write_if_changed
-from tradelab.data import ParquetStore, validate_symbol
-from tradelab.errors import ConfigError, DataError
-from tradelab.settings import to_plain
-from tradelab.tracking import Tracker
+from tradelab.apps._runtime import (
+    hydra_overrides,
+    job_for,
+    plain,
+    run_hydra_app,
+    settings,
+    tracker_for,
+)
+from tradelab.apps.schema import AppConfig
+from tradelab.data import ParquetStore
+from tradelab.data.settings import DATA_SOURCES, UniverseConfig
+from tradelab.errors import ConfigError
+from tradelab.forecast.settings import (
+    MODEL_TYPES,
+    ForecastStudyConfig,
+    ModelConfig,
+    model_config,
+)
+from tradelab.jobs._tune import TuneContext
+from tradelab.jobs.forecast import run_forecast_job
+from tradelab.jobs.kalman import run_pairs_job, run_residual_job
+from tradelab.robustness.settings import RobustnessConfig
+from tradelab.search.settings import (
+    GridSearchConfig,
+    OptunaSearchConfig,
+    RandomSearchConfig,
+    SearchConfig,
+    search_config,
+)
+from tradelab.strategies.settings import KalmanPairsStudyConfig, KalmanResidualStudyConfig
+from tradelab.tracking.settings import TrackingConfig
 
-log = logging.getLogger("tradelab.tune")
+__all__ = ["GROUPS", "TuneAppConfig", "main", "model_configs", "run"]
 
 
-def _store(cfg: DictConfig) -> ParquetStore:
-    return ParquetStore(cfg.paths.store_dir, offline=True)
+@dataclass
+class TuneAppConfig(AppConfig):
+    """`tradelab-tune`: tune a Kalman strategy or a forecasting model."""
+
+    data: Any = MISSING
+    universe: Any = MISSING
+    study: Any = MISSING
+    search: Any = MISSING
+    robustness: Any = MISSING
+    model: Any = None
+    symbol: str | None = None
+    progress: bool = True
+    metrics_file: str | None = None
 
 
-def _bars(store: ParquetStore, symbol: str, timeframe: str) -> pd.DataFrame:
-    try:
-        return store.get(symbol, timeframe)
-    except DataError as exc:
-        raise DataError(f"{exc} (run tradelab-ingest first, or check the symbol)") from exc
+GROUPS: dict[str, dict[str, type]] = {
+    "data": dict(DATA_SOURCES),
+    "universe": {"universe": UniverseConfig},
+    "study": {
+        "kalman_residual": KalmanResidualStudyConfig,
+        "kalman_pairs": KalmanPairsStudyConfig,
+        "forecast": ForecastStudyConfig,
+    },
+    "model": {t.value: cls for t, cls in MODEL_TYPES.items()},
+    "search": {
+        "grid": GridSearchConfig,
+        "random": RandomSearchConfig,
+        "optuna": OptunaSearchConfig,
+    },
+    "robustness": {"default": RobustnessConfig},
+}
 
 
-_HEADLINE = ("score", "total_return", "sharpe", "max_drawdown", "num_trades", "win_rate", "pbo",
-             "deflated_sharpe", "n_trials", "effective_trials")  # fmt: skip
+def _context(cfg: DictConfig) -> TuneContext:
+    tracking = settings(TrackingConfig, cfg.tracking, "tracking")
+    return TuneContext(
+        store=ParquetStore(cfg.paths.store_dir, offline=True),
+        open_job=functools.partial(job_for, tracker_for(cfg), cfg),
+        results_dir=Path(cfg.paths.results_dir),
+        metrics_file=Path(cfg.metrics_file) if cfg.metrics_file else None,
+        max_trial_runs=tracking.max_trial_runs,
+        progress=bool(cfg.progress),
+    )
 
 
-def _clean(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Floats for JSON (NaN -> null), nested tables kept."""
-    out: dict[str, Any] = {}
-    for k, v in metrics.items():
-        out[k] = _clean(v) if isinstance(v, dict) else (None if v != v else float(v))
+def _search(cfg: DictConfig) -> SearchConfig:
+    return search_config(plain(cfg.search), "search")
+
+
+def _residual(cfg: DictConfig) -> float:
+    study = settings(KalmanResidualStudyConfig, cfg.study, "study")
+    search = _search(cfg)
+    robustness = settings(RobustnessConfig, cfg.robustness, "robustness")
+    universe = settings(UniverseConfig, cfg.universe, "universe")
+    return run_residual_job(
+        _context(cfg), study, search, robustness, symbol=cfg.symbol, universe=universe
+    )
+
+
+def _pairs(cfg: DictConfig) -> float:
+    study = settings(KalmanPairsStudyConfig, cfg.study, "study")
+    search = _search(cfg)
+    robustness = settings(RobustnessConfig, cfg.robustness, "robustness")
+    universe = settings(UniverseConfig, cfg.universe, "universe")
+    return run_pairs_job(_context(cfg), study, search, robustness, universe=universe)
+
+
+def model_configs(cfg: DictConfig, names: Sequence[str]) -> list[ModelConfig]:
+    """The chosen model's settings, or those of every model `names` (conf/model/), composed
+    with this job's other overrides so their interpolations resolve alike."""
+    if cfg.model is not None:
+        return [model_config(plain(cfg.model), "model")]
+    from hydra import compose
+
+    keep = [o for o in hydra_overrides() if not o.lstrip("+~").startswith("model")]
+    out = []
+    for name in names:
+        composed = compose(config_name="tune", overrides=[*keep, f"model={name}"])
+        out.append(model_config(plain(composed.model), "model"))
     return out
 
 
-def _write_metrics(folder: Path, metrics: dict[str, Any]) -> None:
-    write_if_changed(
-        folder / "metrics.json", json.dumps(_clean(metrics), indent=2, sort_keys=True) + "\n"
+def _forecast(cfg: DictConfig) -> float:
+    study = settings(ForecastStudyConfig, cfg.study, "study")
+    search = _search(cfg)
+    if not isinstance(search, OptunaSearchConfig):
+        raise ConfigError(
+            "search", f"study=forecast tunes with Optuna: use search=optuna, not {search.kind}"
+        )
+    models = model_configs(cfg, study.models)
+    return run_forecast_job(
+        _context(cfg), study, search, models, chosen=cfg.model is not None, symbol=cfg.symbol
     )
 
 
-def _write_metrics_file(cfg: DictConfig, metrics: dict[str, Any]) -> None:
-    """Write headline metrics to `cfg.metrics_file` (what `dvc metrics show` reads)."""
-    if not cfg.metrics_file:
-        return
-    path = Path(cfg.metrics_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_if_changed(path, json.dumps(_clean(metrics), indent=2, sort_keys=True) + "\n")
-
-
-def _residual_headline(
-    per_target: dict[str, dict[str, Any]], summary: dict[str, Any]
-) -> dict[str, Any]:
-    """Seed 000's summary plus medians of the per-symbol research statistics."""
-
-    def median(key: str) -> float:
-        values = [m[key] for m in per_target.values() if key in m and m[key] == m[key]]
-        return float(np.median(values)) if values else float("nan")
-
-    credible = sum(
-        1
-        for m in per_target.values()
-        if m.get("pbo", 1.0) <= 0.5 and m.get("deflated_sharpe", 0.0) >= 0.95
-    )
-    return {**summary, "n_symbols": len(per_target), "median_sharpe": median("sharpe"),
-            "median_pbo": median("pbo"), "median_deflated_sharpe": median("deflated_sharpe"),
-            "symbols_passing_pbo_dsr": credible}  # fmt: skip
-
-
-def _residual(cfg: DictConfig, tracker: Tracker) -> float:
-    from tradelab.strategies import tune_residual
-    from tradelab.strategies.residual_study import ResidualStudyResult
-
-    store = _store(cfg)
-    study = to_plain(cfg.study)
-    if cfg.symbol:
-        symbols = [validate_symbol(cfg.symbol)]
-    else:
-        sectors = to_plain(cfg.universe.sectors)
-        symbols = [
-            s for names in sectors.values() for s in names if store.meta(s, "1min") is not None
-        ]
-        if not symbols:
-            raise DataError(
-                f"no small-cap 1-minute data in {store.root}: run tradelab-ingest first"
-            )
-    timeframe = f"{int(study['strategy']['aggregate_mins'])}min"
-    combined = ResidualStudyResult({}, {}, 0, int(study["strategy"]["aggregate_mins"]),
-                                   float(study["target_return"]), str(study["objective"]))  # fmt: skip
-    out_root = Path(cfg.paths.results_dir) / "kalman_residual"
-    per_target: dict[str, dict[str, Any]] = {}
-    for symbol in symbols:
-        bars = _bars(store, symbol, timeframe)
-        last = float(bars["close"].iloc[-1])
-        if study["max_last_price"] is not None and not last < float(study["max_last_price"]):
-            combined.skipped[symbol] = f"last close {last:.2f} >= {study['max_last_price']}"
-            log.info("%s: skipped, last close %.2f >= %s", symbol, last, study["max_last_price"])
-            continue
-        data_hash = store.content_hash([(symbol, timeframe)])
-        name = f"{cfg.search.kind}-{study['objective']}"
-        with job_for(
-            tracker, cfg, experiment=f"kalman_residual/{symbol}", run_name=name, data_hash=data_hash
-        ) as job:
-            job.set_tags({"family": "kalman_residual", "target": symbol})
-            result = tune_residual({symbol: bars}, cfg.study, cfg.search, job,
-                                   max_trial_runs=int(cfg.tracking.max_trial_runs), robustness=cfg.robustness)  # fmt: skip
-        combined.symbols.update(result.symbols)
-        combined.skipped.update(result.skipped)
-        combined.n_trials = result.n_trials
-        sym = result.symbols.get(symbol)
-        if sym is not None and sym.backtest is not None:
-            best = {
-                **sym.backtest.metrics,
-                **sym.statistics,
-                "score": float(sym.trials["score"].iloc[sym.best_trial]),
-            }
-            _write_metrics(out_root / symbol, best)
-            per_target[symbol] = best
-
-    if len(symbols) > 1 and combined.best:
-        with job_for(
-            tracker, cfg, experiment="kalman_residual/universe", run_name="summary"
-        ) as job:
-            job.log_dict(combined.to_json(), "small_cap_optimization.json")
-            job.log_metrics({**combined.summary(), "n_symbols": len(combined.best)})
-            fig = combined.summary_figure()
-            if fig is not None:
-                job.log_figure(fig, "summary.png")
-                out_root.mkdir(parents=True, exist_ok=True)
-                fig.savefig(out_root / "summary.png", dpi=110, bbox_inches="tight")
-    summary = combined.summary()
-    _write_metrics_file(cfg, _residual_headline(per_target, summary))
-    return float(summary["avg_return"])
-
-
-def _pairs(cfg: DictConfig, tracker: Tracker) -> float:
-    from tradelab.strategies import save_pairs_study, tune_pairs
-    from tradelab.strategies._logging import log_frame
-    from tradelab.strategies.pairs_study import choose_pair
-
-    store = _store(cfg)
-    study = to_plain(cfg.study)
-    tickers = study["screen"]["symbols"] or list(cfg.universe.extra)
-    tickers = [validate_symbol(t) for t in tickers if store.meta(t, "1day") is not None]
-    if len(tickers) < 2:
-        raise DataError(f"fewer than two screenable tickers with daily data in {store.root}")
-    frames = {t: _bars(store, t, "1day").set_index("timestamp") for t in tickers}
-    closes = (
-        pd.DataFrame({t: f["close"] for t, f in frames.items()})
-        .dropna()
-        .iloc[-int(study["screen"]["lookback_days"]) :]
-    )
-    opens = pd.DataFrame({t: f["open"] for t, f in frames.items()}).loc[closes.index]
-    screened, first, second, config = choose_pair(closes, cfg.study)
-    target = f"{first}-{second}"
-    data_hash = store.content_hash([(first, "1day"), (second, "1day")])
-    with job_for(tracker, cfg, experiment=f"kalman_pairs/{target}", run_name=f"{cfg.search.kind}-{study['objective']}",
-                 data_hash=data_hash) as job:  # fmt: skip
-        job.set_tags({"family": "kalman_pairs", "target": target})
-        log_frame(job, screened, "cointegrated_pairs.csv")
-        result = tune_pairs(closes[first].rename(first), closes[second].rename(second), config, cfg.search, job,
-                            opens_a=opens[first].rename(first), opens_b=opens[second].rename(second),
-                            max_trial_runs=int(cfg.tracking.max_trial_runs), robustness=cfg.robustness)  # fmt: skip
-    folder = Path(cfg.paths.results_dir) / "kalman_pairs" / target
-    save_pairs_study(result, folder)
-    screened.to_csv(folder / "cointegrated_pairs.csv", index=False)
-    if result.backtest is not None:
-        best = {**result.backtest.metrics, **result.statistics}
-        _write_metrics(folder, best)
-        _write_metrics_file(cfg, {k: best[k] for k in _HEADLINE if k in best})
-        return float(result.backtest.metrics["sharpe"])
-    return float("nan")
+_JOBS: dict[str, Callable[[DictConfig], float]] = {
+    "kalman_residual": _residual,
+    "kalman_pairs": _pairs,
+    "forecast": _forecast,
+}
 
 
 def run(cfg: DictConfig) -> float:
     """Run the configured study; return its headline number (for Hydra sweepers)."""
     kind = str(cfg.study.kind)
-    tracker = tracker_for(cfg)
-    if kind == "kalman_residual":
-        return _residual(cfg, tracker)
-    if kind == "kalman_pairs":
-        return _pairs(cfg, tracker)
-    if kind == "forecast":
-        from tradelab.apps.tune_forecast import run_forecast
-
-        return run_forecast(cfg, tracker)
-    raise ConfigError("study.kind", f"unknown study {kind!r}")
+    if kind not in _JOBS:
+        raise ConfigError("study.kind", f"unknown study {kind!r}; use one of {sorted(_JOBS)}")
+    return _JOBS[kind](cfg)
 
 
-main = run_hydra_app("tune", run)
+main = run_hydra_app("tune", run, TuneAppConfig, GROUPS)
 
 if __name__ == "__main__":
     main()

@@ -28,6 +28,7 @@ import pandas as pd
 
 from tradelab.errors import DataError
 from tradelab.forecast.aggregation import aggregate
+from tradelab.forecast.settings import ModelConfig
 
 __all__ = [
     "Context",
@@ -35,6 +36,7 @@ __all__ = [
     "SeriesData",
     "derive_seed",
     "resolve_device",
+    "tunable_defaults",
 ]
 
 
@@ -53,6 +55,12 @@ def resolve_device(device: str | None) -> str:
             return "cpu"
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
+
+
+def tunable_defaults(cfg: ModelConfig, names: Sequence[str]) -> dict[str, Any]:
+    """The model settings' values of the tunable parameters `names` (None values left out)."""
+    values = {k: getattr(cfg, k, None) for k in names}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -201,8 +209,8 @@ class Forecaster(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, cfg: Any, *, device: str | None = None) -> Forecaster:
-        """Build the forecaster a model config describes (weights from local directories)."""
+    def load(cls, cfg: ModelConfig, *, device: str | None = None) -> Forecaster:
+        """Build the forecaster a model's settings describe (weights from local directories)."""
 
     @abstractmethod
     def sample_paths(

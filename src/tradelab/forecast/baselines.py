@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tradelab.forecast.base import Context, Forecaster
+from tradelab.forecast.settings import BaselineSettings, BaselinesModelConfig
 
 __all__ = ["BASELINE_NAMES", "Drift", "LookbackMedianReturn", "ZeroReturn", "make_baselines"]
 
@@ -32,7 +33,9 @@ class _Baseline(Forecaster):
     lookback = 0
 
     @classmethod
-    def load(cls, cfg: Any = None, *, device: str | None = None) -> Forecaster:
+    def load(  # type: ignore[override]
+        cls, cfg: BaselinesModelConfig | None = None, *, device: str | None = None
+    ) -> Forecaster:
         return cls()
 
     def context_length(self, params: Mapping[str, Any]) -> int:
@@ -90,6 +93,9 @@ class LookbackMedianReturn(_Baseline):
         return float(np.median(closes[1:] / closes[:-1] - 1.0))
 
 
-def make_baselines(drift_lookback: int = 252, median_lookback: int = 20) -> list[Forecaster]:
+def make_baselines(
+    drift_lookback: int = BaselineSettings.drift_lookback,
+    median_lookback: int = BaselineSettings.median_lookback,
+) -> list[Forecaster]:
     """Return the three baselines in `BASELINE_NAMES` order."""
     return [ZeroReturn(), Drift(drift_lookback), LookbackMedianReturn(median_lookback)]

@@ -29,9 +29,15 @@ import numpy as np
 import pandas as pd
 
 from tradelab.errors import DataError, ModelUnavailableError
-from tradelab.forecast._config import as_plain
 from tradelab.forecast._torch import file_identity, seeded_torch
-from tradelab.forecast.base import Context, Forecaster, derive_seed, resolve_device
+from tradelab.forecast.base import (
+    Context,
+    Forecaster,
+    derive_seed,
+    resolve_device,
+    tunable_defaults,
+)
+from tradelab.forecast.settings import KronosEnsembleModelConfig, KronosModelConfig
 from tradelab.forecast.weights import check_weights_dir, require_modules
 
 __all__ = ["KronosAdapter", "KronosEnsembleAdapter", "kronos_classes"]
@@ -134,13 +140,14 @@ class KronosAdapter(Forecaster):
         self.batch_size = max(1, int(batch_size))
 
     @classmethod
-    def load(cls, cfg: Any, *, device: str | None = None) -> KronosAdapter:
+    def load(  # type: ignore[override]
+        cls, cfg: KronosModelConfig | KronosEnsembleModelConfig, *, device: str | None = None
+    ) -> KronosAdapter:
         """Load tokenizer and model from local directories, `.eval()` both, check the pair."""
-        c = as_plain(cfg)
-        model_dir = check_weights_dir(c.get("weights_dir", ""), "kronos")
-        tokenizer_dir = check_weights_dir(c.get("tokenizer_dir", ""), "kronos_tokenizer")
-        kronos_cls, tokenizer_cls, predictor_cls = kronos_classes(c.get("repo_path"))
-        dev = resolve_device(device or c.get("device"))
+        model_dir = check_weights_dir(cfg.weights_dir, "kronos")
+        tokenizer_dir = check_weights_dir(cfg.tokenizer_dir, "kronos_tokenizer")
+        kronos_cls, tokenizer_cls, predictor_cls = kronos_classes(cfg.repo_path)
+        dev = resolve_device(device or cfg.device)
         try:
             tokenizer = tokenizer_cls.from_pretrained(str(tokenizer_dir))
             model = kronos_cls.from_pretrained(str(model_dir))
@@ -152,7 +159,7 @@ class KronosAdapter(Forecaster):
         tokenizer.eval()
         model.eval()
         _check_pair(tokenizer, model, tokenizer_dir, model_dir)
-        defaults = {k: c[k] for k in cls.tunable if c.get(k) is not None}
+        defaults = tunable_defaults(cfg, cls.tunable)
         predictor = predictor_cls(
             model,
             tokenizer,
@@ -162,11 +169,11 @@ class KronosAdapter(Forecaster):
         )
         return cls(
             predictor,
-            name=str(c.get("name") or cls.model_type),
+            name=cfg.name or cls.model_type,
             weights_dirs=(model_dir, tokenizer_dir),
             device=dev,
             defaults=defaults,
-            batch_size=int(c.get("batch_size") or 4096),
+            batch_size=cfg.batch_size,
         )
 
     def resolved_params(self, params: Mapping[str, Any]) -> dict[str, Any]:

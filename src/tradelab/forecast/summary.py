@@ -21,6 +21,7 @@ Every candidate, baselines included, competes for `best_model`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,19 +32,26 @@ import numpy as np
 
 from tradelab.data.symbols import validate_symbol
 from tradelab.errors import ModelUnavailableError
-from tradelab.forecast._config import as_plain
 from tradelab.forecast.aggregation import aggregate
-from tradelab.forecast.base import Forecaster, SeriesData
+from tradelab.forecast.base import Forecaster
 from tradelab.forecast.cache import SampleCache
 from tradelab.forecast.outputs import read_result, result_path, write_strict_json
-from tradelab.forecast.registry import load_forecaster, model_type_of
+from tradelab.forecast.registry import load_forecaster, model_name
+from tradelab.forecast.settings import (
+    BaselinesModelConfig,
+    ForecastStudyConfig,
+    ModelConfig,
+    OnUnavailable,
+    RegimeSwitchConfig,
+)
 from tradelab.forecast.tuning import (
     ForecastStudyResult,
+    make_validator,
     score_baselines,
-    study_settings,
     tune_forecaster,
 )
-from tradelab.forecast.validation import Evaluation, ValidationPlan, Validator
+from tradelab.forecast.validation import Evaluation, Validator
+from tradelab.search.settings import OptunaSearchConfig
 from tradelab.tracking import Job
 
 __all__ = [
@@ -100,8 +108,8 @@ class SymbolSummary:
 def summarize_symbol(
     data: Any,
     symbol: str,
-    model_cfgs: Sequence[Any],
-    study_cfg: Any = None,
+    models: Sequence[ModelConfig],
+    study: ForecastStudyConfig | None = None,
     *,
     output_dir: str | Path | None = None,
     forecasters: Mapping[str, Forecaster] | None = None,
@@ -110,56 +118,37 @@ def summarize_symbol(
 ) -> SymbolSummary:
     """Score every tuned model's best config, the baselines and the two combinations.
 
-    Best configs are read from `<output_dir>/<model>/<SYMBOL>.json`; each is evaluated again
-    on the same windows (a shared or on-disk `cache` makes that free). A model without a
-    result file or without weights is listed in `skipped` with the reason.
+    Best configs are read from `<output_dir>/<model>/<SYMBOL>.json` (`output_dir` defaults
+    to `study.output_dir`); each is evaluated again on the same windows (a shared or on-disk
+    `cache` makes that free). A model without a result file or without weights is listed in
+    `skipped` with the reason.
     """
     symbol = validate_symbol(symbol)
-    settings = study_settings(study_cfg)
-    out_dir = Path(output_dir if output_dir is not None else settings["output_dir"])
-    series = SeriesData.from_input(data)
-    if cache is None and settings.get("sample_cache", True):
-        cache = SampleCache(settings.get("cache_dir"))
-    validator = Validator(
-        series, ValidationPlan.from_config(settings), seed=int(settings["seed"]), cache=cache
-    )
-    candidates: dict[str, Candidate] = {}
-    skipped: dict[str, str] = {}
-    for name, metrics in score_baselines(validator, settings).items():
-        candidates[name] = Candidate(name, "baseline", metrics)
+    study = study or ForecastStudyConfig()
+    out_dir = Path(output_dir if output_dir is not None else study.output_dir)
+    validator = make_validator(data, study, cache)
+    candidates = {
+        name: Candidate(name, "baseline", metrics)
+        for name, metrics in score_baselines(validator, study.baselines).items()
+    }
     reference = candidates["zero_return"].metrics["pct_return_mae"]
-
-    evaluations: dict[str, tuple[Forecaster, Evaluation]] = {}
-    for cfg in model_cfgs:
-        model = as_plain(cfg)
-        kind = model_type_of(model)
-        name = str(model.get("name") or kind)
-        if kind == "baselines":
-            continue
-        path = result_path(out_dir, name, symbol)
-        if not path.is_file():
-            skipped[name] = f"no result file {path} (run the study first)"
-            continue
-        stored = read_result(path)
-        try:
-            forecaster = (forecasters or {}).get(name) or load_forecaster(model)
-        except ModelUnavailableError as exc:
-            skipped[name] = str(exc)
-            continue
-        ev = validator.evaluate(forecaster, stored["config"], reference_mae=reference)
-        evaluations[name] = (forecaster, ev)
-        candidates[name] = Candidate(name, "model", ev.metrics, {"config": stored["config"]})
-
-    for combo in (_ensemble_of_ensembles(validator, evaluations, settings, reference),
-                  _regime_switch(validator, evaluations, settings, reference)):  # fmt: skip
+    evaluations, skipped = _score_models(
+        validator, symbol, models, out_dir, forecasters or {}, reference
+    )
+    for name, (_, ev) in evaluations.items():
+        candidates[name] = Candidate(name, "model", ev.metrics, {"config": ev.params})
+    combos = (
+        _ensemble_of_ensembles(validator, evaluations, study.ensemble_members, reference),
+        _regime_switch(validator, evaluations, study.regime, reference),
+    )
+    for combo in combos:
         if isinstance(combo, Candidate):
             candidates[combo.name] = combo
         else:
             skipped.update(combo)
     summary = SymbolSummary(symbol, candidates, skipped, validator.fingerprint())
     if job is not None:
-        best = summary.best
-        job.set_tags({"best_model": best.name})
+        job.set_tags({"best_model": summary.best.name})
         job.log_metrics(
             {f"{n}_pct_return_mae": c.metrics["pct_return_mae"] for n, c in candidates.items()}
         )
@@ -167,46 +156,71 @@ def summarize_symbol(
     return summary
 
 
+def _score_models(
+    validator: Validator,
+    symbol: str,
+    models: Sequence[ModelConfig],
+    out_dir: Path,
+    forecasters: Mapping[str, Forecaster],
+    reference: float,
+) -> tuple[dict[str, tuple[Forecaster, Evaluation]], dict[str, str]]:
+    """Evaluate each model's stored best config; the others are skipped with the reason."""
+    evaluations: dict[str, tuple[Forecaster, Evaluation]] = {}
+    skipped: dict[str, str] = {}
+    for model in models:
+        if isinstance(model, BaselinesModelConfig):
+            continue
+        name = model_name(model)
+        path = result_path(out_dir, name, symbol)
+        if not path.is_file():
+            skipped[name] = f"no result file {path} (run the study first)"
+            continue
+        stored = read_result(path)
+        try:
+            forecaster = forecasters.get(name) or load_forecaster(model)
+        except ModelUnavailableError as exc:
+            skipped[name] = str(exc)
+            continue
+        ev = validator.evaluate(forecaster, stored["config"], reference_mae=reference)
+        evaluations[name] = (forecaster, ev)
+    return evaluations, skipped
+
+
 def _ensemble_of_ensembles(
     validator: Validator,
     evaluations: Mapping[str, tuple[Forecaster, Evaluation]],
-    settings: Mapping[str, Any],
+    members: Sequence[str],
     reference: float,
 ) -> Candidate | dict[str, str]:
     name = "ensemble_of_ensembles"
-    members = [m for m in settings.get("ensemble_members") or [] if m in evaluations]
-    if len(members) < 2:
-        return {name: f"needs two scored members of {settings.get('ensemble_members')}"}
-    maes = np.array([evaluations[m][1].metrics["pct_return_mae"] for m in members])
+    scored = [m for m in members if m in evaluations]
+    if len(scored) < 2:
+        return {name: f"needs two scored members of {list(members)}"}
+    maes = np.array([evaluations[m][1].metrics["pct_return_mae"] for m in scored])
     if np.any(maes <= 0):
         return {name: "a member has zero error; inverse-MAE weights are undefined"}
     weights = (1.0 / maes) / np.sum(1.0 / maes)
-    point = sum(w * evaluations[m][1].point for w, m in zip(weights, members))
+    point = sum(w * evaluations[m][1].point for w, m in zip(weights, scored))
     metrics = validator.score_points(np.asarray(point), reference)
-    return Candidate(
-        name, "combination", metrics, {"weights": dict(zip(members, weights.tolist()))}
-    )
+    return Candidate(name, "combination", metrics, {"weights": dict(zip(scored, weights.tolist()))})
 
 
 def _regime_switch(
     validator: Validator,
     evaluations: Mapping[str, tuple[Forecaster, Evaluation]],
-    settings: Mapping[str, Any],
+    regime: RegimeSwitchConfig,
     reference: float,
 ) -> Candidate | dict[str, str]:
     name = "regime_switch"
-    regime = settings.get("regime") or {}
-    high, low = str(regime.get("high_vol_model")), str(regime.get("low_vol_model"))
+    high, low = regime.high_vol_model, regime.low_vol_model
     missing = [m for m in (high, low) if m not in evaluations]
     if missing:
         return {name: f"needs scored models {missing}"}
-    lookback = int(regime.get("vol_lookback", 20))
-    quantile = float(regime.get("vol_quantile", 0.5))
-    vol = validator.recent_volatility(lookback)
-    threshold = validator.volatility_threshold(lookback, quantile)
+    vol = validator.recent_volatility(regime.vol_lookback)
+    threshold = validator.volatility_threshold(regime.vol_lookback, regime.vol_quantile)
     high_ev = evaluations[high][1]
-    high_agg = regime.get("high_vol_aggregate")
-    high_point = aggregate(high_ev.samples, str(high_agg)) if high_agg else high_ev.point
+    high_agg = regime.high_vol_aggregate
+    high_point = aggregate(high_ev.samples, high_agg) if high_agg else high_ev.point
     is_high = vol > threshold
     point = np.where(is_high[:, None], high_point, evaluations[low][1].point)
     metrics = validator.score_points(point, reference)
@@ -228,9 +242,9 @@ def write_summary(summaries: Sequence[SymbolSummary], path: str | Path) -> Path:
 def run_forecast_pipeline(
     data: Any,
     symbol: str,
-    model_cfgs: Sequence[Any],
-    study_cfg: Any = None,
-    search_cfg: Any = None,
+    models: Sequence[ModelConfig],
+    study: ForecastStudyConfig | None = None,
+    search: OptunaSearchConfig | None = None,
     *,
     job: Job | None = None,
     output_dir: str | Path | None = None,
@@ -240,29 +254,35 @@ def run_forecast_pipeline(
     Models without weights are reported (log and `skipped`), never faked; with none available
     the summary holds the baselines only.
     """
-    settings = study_settings(study_cfg)
-    settings["on_unavailable"] = "baselines"
-    cache = SampleCache(settings.get("cache_dir")) if settings.get("sample_cache", True) else None
+    study = dataclasses.replace(
+        study or ForecastStudyConfig(), on_unavailable=OnUnavailable.baselines
+    )
+    cache = SampleCache(study.cache_dir) if study.sample_cache else None
     results: list[ForecastStudyResult] = []
     loaded: dict[str, Forecaster] = {}
-    for cfg in model_cfgs:
-        model = as_plain(cfg)
-        name = str(model.get("name") or model_type_of(model))
-        if model_type_of(model) != "baselines":
+    for model in models:
+        name = model_name(model)
+        if not isinstance(model, BaselinesModelConfig):
             # when loading fails, tune_forecaster records why and scores the baselines only
             with contextlib.suppress(ModelUnavailableError):
                 loaded[name] = load_forecaster(model)
         child = job.child(name) if job is not None else None
         with child if child is not None else contextlib.nullcontext():
             res = tune_forecaster(
-                data, model, settings, search_cfg, symbol=symbol, job=child,
-                output_dir=output_dir, forecaster=loaded.get(name), cache=cache,
-            )  # fmt: skip
+                data,
+                model,
+                study,
+                search,
+                symbol=symbol,
+                job=child,
+                output_dir=output_dir,
+                forecaster=loaded.get(name),
+                cache=cache,
+            )
         results.append(res)
         if not res.available:
             log.warning("%s: %s unavailable, baselines only: %s", symbol, res.model, res.reason)
     summary = summarize_symbol(
-        data, symbol, model_cfgs, settings,
-        output_dir=output_dir, forecasters=loaded, cache=cache, job=job,
-    )  # fmt: skip
+        data, symbol, models, study, output_dir=output_dir, forecasters=loaded, cache=cache, job=job
+    )
     return results, summary

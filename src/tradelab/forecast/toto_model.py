@@ -27,9 +27,15 @@ from typing import Any
 import numpy as np
 
 from tradelab.errors import ModelUnavailableError
-from tradelab.forecast._config import as_plain
 from tradelab.forecast._torch import file_identity, seeded_torch
-from tradelab.forecast.base import Context, Forecaster, derive_seed, resolve_device
+from tradelab.forecast.base import (
+    Context,
+    Forecaster,
+    derive_seed,
+    resolve_device,
+    tunable_defaults,
+)
+from tradelab.forecast.settings import TotoModelConfig
 from tradelab.forecast.weights import check_weights_dir, require_modules
 
 __all__ = ["TotoAdapter", "masked_inputs", "samples_per_batch"]
@@ -76,12 +82,13 @@ class TotoAdapter(Forecaster):
         self.window_batch = int(window_batch)
 
     @classmethod
-    def load(cls, cfg: Any, *, device: str | None = None) -> TotoAdapter:
+    def load(  # type: ignore[override]
+        cls, cfg: TotoModelConfig, *, device: str | None = None
+    ) -> TotoAdapter:
         """Load Toto from `cfg.weights_dir` (config.json + model.safetensors)."""
-        c = as_plain(cfg)
-        weights = check_weights_dir(c.get("weights_dir", ""), "toto")
+        weights = check_weights_dir(cfg.weights_dir, "toto")
         require_modules("toto", ("torch", "toto", "gluonts", "einops", "jaxtyping"))
-        dev = resolve_device(device or c.get("device"))
+        dev = resolve_device(device or cfg.device)
         try:
             from toto.inference.forecaster import TotoForecaster
             from toto.model.toto import Toto
@@ -95,15 +102,14 @@ class TotoAdapter(Forecaster):
                 "check that config.json matches model.safetensors"
             ) from exc
         model.eval()
-        defaults = {k: c[k] for k in cls.tunable if c.get(k) is not None}
         return cls(
             TotoForecaster(model.model),
-            name=str(c.get("name") or "toto"),
+            name=cfg.name or "toto",
             weights_dir=weights,
             device=dev,
-            defaults=defaults,
-            window_batch=int(c.get("window_batch") or 0),
-            one_pass=bool(c.get("one_pass_sampling", True)),
+            defaults=tunable_defaults(cfg, cls.tunable),
+            window_batch=cfg.window_batch,
+            one_pass=cfg.one_pass_sampling,
         )
 
     def context_length(self, params: Mapping[str, Any]) -> int:

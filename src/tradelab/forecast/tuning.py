@@ -13,30 +13,36 @@ import dataclasses
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tradelab.data.symbols import validate_symbol
 from tradelab.errors import DataError, ModelUnavailableError
-from tradelab.forecast._config import as_plain, option
-from tradelab.forecast.base import Forecaster, SeriesData
+from tradelab.forecast.base import Forecaster, SeriesData, tunable_defaults
 from tradelab.forecast.baselines import make_baselines
 from tradelab.forecast.cache import SampleCache
 from tradelab.forecast.outputs import result_path, write_strict_json
-from tradelab.forecast.registry import adapter_class, load_forecaster, model_type_of
-from tradelab.forecast.settings import ForecastStudyConfig
+from tradelab.forecast.registry import adapter_class, load_forecaster, model_name
+from tradelab.forecast.settings import (
+    BaselineSettings,
+    BaselinesModelConfig,
+    ForecastStudyConfig,
+    ModelConfig,
+    OnUnavailable,
+)
 from tradelab.forecast.space import build_space, make_suggest, trial_params
 from tradelab.forecast.validation import ValidationPlan, Validator
-from tradelab.search import BatchResult, optimize_batched
+from tradelab.search import BatchResult, SearchSpace, optimize_batched
+from tradelab.search.settings import OptunaSearchConfig
 from tradelab.tracking import Job
 
 __all__ = [
     "ForecastStudyResult",
     "TrialRecord",
+    "make_validator",
     "score_baselines",
-    "study_settings",
     "tune_forecaster",
 ]
 
@@ -102,28 +108,22 @@ class ForecastStudyResult:
         return out
 
 
-def study_settings(study_cfg: Any) -> dict[str, Any]:
-    """Return the study config as a plain dict with every field (schema defaults filled)."""
-    base = as_plain(ForecastStudyConfig())
-    given = as_plain(study_cfg)
-    for key, value in given.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return base
+def make_validator(
+    data: Any, study: ForecastStudyConfig, cache: SampleCache | None = None
+) -> Validator:
+    """The study's windows over `data`, with `cache` (else a new one when `sample_cache`)."""
+    series = SeriesData.from_input(data)
+    if cache is None and study.sample_cache:
+        cache = SampleCache(study.cache_dir)
+    return Validator(series, ValidationPlan.from_study(study), seed=study.seed, cache=cache)
 
 
 def score_baselines(
-    validator: Validator, settings: Mapping[str, Any]
+    validator: Validator, lookbacks: BaselineSettings
 ) -> dict[str, dict[str, float]]:
     """Score zero return, drift and lookback median on the validator's windows."""
-    lookbacks = settings.get("baselines") or {}
-    models = make_baselines(
-        int(lookbacks.get("drift_lookback", 252)), int(lookbacks.get("median_lookback", 20))
-    )
     out: dict[str, dict[str, float]] = {}
-    for model in models:
+    for model in make_baselines(lookbacks.drift_lookback, lookbacks.median_lookback):
         out[model.name] = validator.evaluate(model, {}).metrics
     reference = out["zero_return"]["pct_return_mae"]
     for metrics in out.values():
@@ -135,9 +135,9 @@ def score_baselines(
 
 def tune_forecaster(
     data: Any,
-    model_cfg: Any,
-    study_cfg: Any = None,
-    search_cfg: Any = None,
+    model: ModelConfig,
+    study: ForecastStudyConfig | None = None,
+    search: OptunaSearchConfig | None = None,
     *,
     symbol: str,
     job: Job | None = None,
@@ -146,91 +146,170 @@ def tune_forecaster(
     cache: SampleCache | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ForecastStudyResult:
-    """Tune `model_cfg` on `data` (closes or a bars frame) and write the seed's result file.
+    """Tune `model` on `data` (closes or a bars frame) and write the seed's result file.
 
-    `study_cfg`: a `ForecastStudyConfig`-like object; `search_cfg`: an Optuna search config
-    (`n_trials`, `batch_size`, `seed`, `storage`, `study_name`, `n_startup_trials`).
+    `study` defaults to `ForecastStudyConfig()`, `search` to `OptunaSearchConfig()`.
     `forecaster` skips loading (tests, reuse across symbols); `cache` shares sampled paths
     with later calls (e.g. `summarize_symbol`). Raises ModelUnavailableError before the study
     when weights are missing and `study.on_unavailable` is `error`; with `baselines` the
     result has `available=False`, the reason, and the baseline scores only.
     """
     symbol = validate_symbol(symbol)
-    settings = study_settings(study_cfg)
-    model = as_plain(model_cfg)
-    kind = model_type_of(model)
-    name = str(model.get("name") or kind)
-    out_dir = Path(output_dir if output_dir is not None else settings["output_dir"])
+    study = study or ForecastStudyConfig()
+    search = search or OptunaSearchConfig()
+    name = model_name(model)
+    out_dir = Path(output_dir if output_dir is not None else study.output_dir)
     target = result_path(out_dir, name, symbol)
-
-    space = None
-    tunable: tuple[str, ...] = ()
     series = SeriesData.from_input(data)
-    if kind != "baselines":
-        adapter = adapter_class(kind)
-        tunable = tuple(adapter.tunable)  # type: ignore[attr-defined]
-        space = build_space(model.get("search_space") or {}, tunable)
-        if adapter.requires_timestamps and series.timestamps is None:
-            raise DataError(
-                f"{name} needs bar timestamps: pass a bars frame with 'timestamp' or closes "
-                "with a DatetimeIndex",
-                field="timestamp",
-            )
-    if cache is None and settings.get("sample_cache", True):
-        cache = SampleCache(settings.get("cache_dir"))
-    validator = Validator(
-        series, ValidationPlan.from_config(settings), seed=int(settings["seed"]), cache=cache
-    )
+    space = _model_space(model, series)  # config errors before anything runs
+    validator = make_validator(series, study, cache)
     result = ForecastStudyResult(
-        symbol, name, kind, available=True, windows=validator.fingerprint()
+        symbol, name, str(model.type), available=True, windows=validator.fingerprint()
     )
-
-    if kind != "baselines" and forecaster is None:
-        try:
-            forecaster = load_forecaster(model)
-        except ModelUnavailableError as exc:
-            if str(settings.get("on_unavailable", "error")) != "baselines":
-                raise
-            result.available, result.reason = False, str(exc)
-    elif kind == "baselines":
-        result.reason = "model=baselines: no model is tuned"
-
-    result.baselines = score_baselines(validator, settings)
+    forecaster = _forecaster(model, forecaster, study, result)
+    result.baselines = score_baselines(validator, study.baselines)
     if job is not None:
         _log_baselines(job, result)
-    if forecaster is None:
-        if result.reason and kind != "baselines":
+    if forecaster is None or space is None:
+        if result.reason and not isinstance(model, BaselinesModelConfig):
             log.warning("%s unavailable for %s; baselines only: %s", name, symbol, result.reason)
         return result
 
-    assert space is not None
-    defaults = {k: model[k] for k in tunable if model.get(k) is not None}
-    reference = result.baselines["zero_return"]["pct_return_mae"]
-    pending: deque[tuple[dict[str, Any], dict[str, float]]] = deque()
-    n_trials = int(option(search_cfg, "n_trials", 30))
+    tunable = adapter_class(model.type).tunable  # type: ignore[attr-defined]
+    trials = _Trials(forecaster, tunable_defaults(model, tunable), validator, result)
+    trials.run(space, search, job=job, progress=progress)
+    document = _result_document(result, validator, study)
+    result.output_path = write_strict_json(target, document)
+    if job is not None:
+        _log_study(job, result)
+    return result
 
-    def evaluate_batch(batch: list[dict[str, Any]]) -> tuple[list[float], list[dict[str, float]]]:
+
+def _model_space(model: ModelConfig, series: SeriesData) -> SearchSpace | None:
+    """Parse the model's search space and check the data suits it (None for the baselines)."""
+    if isinstance(model, BaselinesModelConfig):
+        return None
+    adapter = adapter_class(model.type)
+    space = build_space(model.search_space, tuple(adapter.tunable))  # type: ignore[attr-defined]
+    if adapter.requires_timestamps and series.timestamps is None:
+        raise DataError(
+            f"{model_name(model)} needs bar timestamps: pass a bars frame with 'timestamp' or "
+            "closes with a DatetimeIndex",
+            field="timestamp",
+        )
+    return space
+
+
+def _forecaster(
+    model: ModelConfig,
+    given: Forecaster | None,
+    study: ForecastStudyConfig,
+    result: ForecastStudyResult,
+) -> Forecaster | None:
+    """`given`, or the loaded model; None (reason in `result`) when there is none to tune."""
+    if isinstance(model, BaselinesModelConfig):
+        result.reason = "model=baselines: no model is tuned"
+        return None
+    if given is not None:
+        return given
+    try:
+        return load_forecaster(model)
+    except ModelUnavailableError as exc:
+        if study.on_unavailable != OnUnavailable.baselines:
+            raise
+        result.available, result.reason = False, str(exc)
+        return None
+
+
+class _Trials:
+    """The Optuna study of one forecaster: batches of trials evaluated on the shared windows,
+    each logged as a child run in the order Optuna reports them."""
+
+    def __init__(
+        self,
+        forecaster: Forecaster,
+        defaults: dict[str, Any],
+        validator: Validator,
+        result: ForecastStudyResult,
+    ) -> None:
+        self.forecaster = forecaster
+        self.defaults = defaults
+        self.validator = validator
+        self.result = result
+        self.reference = result.baselines["zero_return"]["pct_return_mae"]
+        self.pending: deque[tuple[dict[str, Any], dict[str, float]]] = deque()
+
+    def run(
+        self,
+        space: SearchSpace,
+        search: OptunaSearchConfig,
+        *,
+        job: Job | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """Run the study to `search.n_trials`; record the best trial in the result."""
+        result = self.result
+        storage = search.storage
+        study_name = search.study_name or (
+            f"forecast-{result.symbol}-{result.model}" if storage else None
+        )
+
+        def on_result(res: BatchResult) -> None:
+            self.record(res, job)
+            if progress is not None:
+                progress(len(result.trials), search.n_trials)
+
+        study = optimize_batched(
+            space,
+            self.evaluate_batch,
+            n_trials=search.n_trials,
+            batch_size=search.batch_size,
+            direction="minimize",
+            seed=search.seed,
+            storage=storage,
+            study_name=study_name,
+            n_startup_trials=search.n_startup_trials,
+            suggest=make_suggest(space),
+            on_result=on_result,
+        )
+        result.study_name = study_name
+        completed = [t for t in study.trials if t.value is not None and math.isfinite(t.value)]
+        if not completed:
+            raise RuntimeError(
+                f"every {result.model} trial for {result.symbol} failed; nothing is written"
+            )
+        best = min(completed, key=lambda t: t.value)
+        result.best_params = self.forecaster.resolved_params(
+            trial_params(self.defaults, best.params)
+        )
+        result.best_metrics = {k: float(v) for k, v in best.user_attrs.items()}
+
+    def evaluate_batch(
+        self, batch: list[dict[str, Any]]
+    ) -> tuple[list[float], list[dict[str, float]]]:
+        """Score each suggested parameter set; a failing one scores NaN (logged as failed)."""
         values: list[float] = []
         metrics: list[dict[str, float]] = []
         for suggested in batch:
-            params = forecaster.resolved_params(trial_params(defaults, suggested))
+            params = self.forecaster.resolved_params(trial_params(self.defaults, suggested))
             try:
-                ev = validator.evaluate(forecaster, params, reference_mae=reference)
+                ev = self.validator.evaluate(self.forecaster, params, reference_mae=self.reference)
             except RuntimeError as exc:  # e.g. out of memory for one configuration
-                log.warning("%s trial failed with %s: %s", name, params, exc)
-                pending.append((params, {}))
+                log.warning("%s trial failed with %s: %s", self.result.model, params, exc)
+                self.pending.append((params, {}))
                 values.append(float("nan"))
                 metrics.append({})
                 continue
-            result.model_calls += ev.model_calls
-            result.model_calls_uncached += validator.n_windows
-            pending.append((params, ev.metrics))
+            self.result.model_calls += ev.model_calls
+            self.result.model_calls_uncached += self.validator.n_windows
+            self.pending.append((params, ev.metrics))
             values.append(ev.metrics["pct_return_mae"])
             metrics.append(ev.metrics)
         return values, metrics
 
-    def on_result(res: BatchResult) -> None:
-        params, metrics = pending.popleft()
+    def record(self, res: BatchResult, job: Job | None) -> None:
+        """Log one finished trial as a child run and keep it in the result."""
+        params, metrics = self.pending.popleft()
         run_id = None
         if job is not None:
             run_id = job.log_trial(
@@ -238,47 +317,16 @@ def tune_forecaster(
                 metrics or {"failed": 1.0},
                 name=f"trial_{res.number:04d}",
                 tags={
-                    "model": name,
-                    "symbol": symbol,
+                    "model": self.result.model,
+                    "symbol": self.result.symbol,
                     "cache_hit": metrics.get("model_calls") == 0,
                 },
             )
-        result.trials.append(TrialRecord(res.number, params, res.value, dict(metrics), run_id))
-        if progress is not None:
-            progress(len(result.trials), n_trials)
-
-    storage = option(search_cfg, "storage")
-    study_name = option(search_cfg, "study_name") or (
-        f"forecast-{symbol}-{name}" if storage else None
-    )
-    study = optimize_batched(
-        space,
-        evaluate_batch,
-        n_trials=n_trials,
-        batch_size=int(option(search_cfg, "batch_size", 8)),
-        direction="minimize",
-        seed=int(option(search_cfg, "seed", 42)),
-        storage=storage,
-        study_name=study_name,
-        n_startup_trials=int(option(search_cfg, "n_startup_trials", 10)),
-        suggest=make_suggest(space),
-        on_result=on_result,
-    )
-    result.study_name = study_name
-    completed = [t for t in study.trials if t.value is not None and math.isfinite(t.value)]
-    if not completed:
-        raise RuntimeError(f"every {name} trial for {symbol} failed; nothing is written")
-    best = min(completed, key=lambda t: t.value)
-    result.best_params = forecaster.resolved_params(trial_params(defaults, best.params))
-    result.best_metrics = {k: float(v) for k, v in best.user_attrs.items()}
-    result.output_path = write_strict_json(target, _result_document(result, validator, settings))
-    if job is not None:
-        _log_study(job, result)
-    return result
+        self.result.trials.append(TrialRecord(res.number, params, res.value, dict(metrics), run_id))
 
 
 def _result_document(
-    result: ForecastStudyResult, validator: Validator, settings: Mapping[str, Any]
+    result: ForecastStudyResult, validator: Validator, study: ForecastStudyConfig
 ) -> dict[str, Any]:
     metrics = result.best_metrics or {}
     return {
@@ -299,7 +347,7 @@ def _result_document(
             "steps": validator.plan.steps,
             "horizon": validator.plan.horizon,
             "stride": validator.plan.stride,
-            "seed": int(settings["seed"]),
+            "seed": study.seed,
             "windows": result.windows,
         },
     }

@@ -28,6 +28,7 @@ from tradelab.errors import ConfigError, DataError
 from tradelab.forecast.base import Forecaster, SeriesData
 from tradelab.forecast.cache import SampleCache, cache_key
 from tradelab.forecast.metrics import forecast_metrics
+from tradelab.forecast.settings import ForecastStudyConfig
 
 __all__ = ["Evaluation", "ValidationPlan", "Validator"]
 
@@ -36,10 +37,10 @@ __all__ = ["Evaluation", "ValidationPlan", "Validator"]
 class ValidationPlan:
     """How many windows, how far ahead, how far apart, and the least history before one."""
 
-    steps: int = 20
-    horizon: int = 1
-    stride: int = 1
-    min_context: int = 64
+    steps: int = ForecastStudyConfig.steps
+    horizon: int = ForecastStudyConfig.horizon
+    stride: int = ForecastStudyConfig.stride
+    min_context: int = ForecastStudyConfig.min_context
 
     def __post_init__(self) -> None:
         for key in ("steps", "horizon", "stride", "min_context"):
@@ -47,10 +48,9 @@ class ValidationPlan:
                 raise ConfigError(f"study.{key}", f"must be >= 1, got {getattr(self, key)}")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> ValidationPlan:
-        """Read `steps`, `horizon`, `stride`, `min_context` from a study config mapping."""
-        fields = ("steps", "horizon", "stride", "min_context")
-        return cls(**{k: int(cfg[k]) for k in fields if k in cfg})
+    def from_study(cls, study: ForecastStudyConfig) -> ValidationPlan:
+        """The windows of a forecast study (`steps`, `horizon`, `stride`, `min_context`)."""
+        return cls(study.steps, study.horizon, study.stride, study.min_context)
 
 
 @dataclass

@@ -33,6 +33,9 @@ class GridSearchConfig:
     kind: SearchKind = SearchKind.grid
     chunk_size: int = 10_000_000
 
+    def __post_init__(self) -> None:
+        _at_least(self, ("chunk_size",), 1)
+
 
 @dataclass(frozen=True)
 class RandomSearchConfig:
@@ -41,6 +44,9 @@ class RandomSearchConfig:
     kind: SearchKind = SearchKind.random
     n_trials: int = 50
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        _at_least(self, ("n_trials",), 1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,17 @@ class OptunaSearchConfig:
     storage: str | None = None
     study_name: str | None = None
     n_startup_trials: int = 10
+
+    def __post_init__(self) -> None:
+        _at_least(self, ("n_trials", "batch_size"), 1)
+        _at_least(self, ("n_startup_trials",), 0)
+
+
+def _at_least(settings: Any, names: tuple[str, ...], low: int) -> None:
+    for name in names:
+        value = getattr(settings, name)
+        if value < low:
+            raise ConfigError(f"search.{name}", f"must be >= {low}, got {value}")
 
 
 SearchConfig = GridSearchConfig | RandomSearchConfig | OptunaSearchConfig

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from tradelab.robustness import equal_blocks, sweep_statistics
+from tradelab.robustness.settings import RobustnessConfig
 from tradelab.strategies.objectives import rank_trials
 from tradelab.tracking import Job
 
-__all__ = ["study_statistics"]
+__all__ = ["block_evaluator", "study_statistics"]
 
 log = logging.getLogger(__name__)
 # evaluate(columns, block_id, n_blocks) -> (block_ret_sum, block_ret_sq, block_n)
@@ -23,12 +24,17 @@ BlockEvaluator = Callable[
 ]
 
 
-def _setting(config: Any, name: str, default: Any) -> Any:
-    if config is None:
-        return default
-    if isinstance(config, dict):
-        return config.get(name, default)
-    return getattr(config, name, default)
+def block_evaluator(evaluate: Callable[..., Any]) -> BlockEvaluator:
+    """Adapt a batch evaluator (`evaluate(columns, block_id=, n_blocks=)` returning
+    `block_ret_sum`, `block_ret_sq`, `block_n`) to what `study_statistics` calls."""
+
+    def blocks(
+        columns: dict[str, np.ndarray], block_id: np.ndarray, n_blocks: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ev = evaluate(columns, block_id=block_id, n_blocks=n_blocks)
+        return ev.block_ret_sum, ev.block_ret_sq, ev.block_n
+
+    return blocks
 
 
 def study_statistics(
@@ -38,23 +44,25 @@ def study_statistics(
     n_bars: int,
     evaluate: BlockEvaluator,
     *,
-    config: Any = None,
+    config: RobustnessConfig | None = None,
     job: Job | None = None,
     equity: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Re-run the trials (the best `max_configs` when there are more) with per-block return
-    sums and return the sweep statistics (logged into `job`); empty when under two trials.
+    """Re-run the trials (the best `config.max_configs` when there are more) with per-block
+    return sums and return the sweep statistics (logged into `job`); empty when under two trials.
 
-    `equity`: the best trial's equity curve; its returns' skewness and kurtosis enter the DSR.
+    `config` (default: `RobustnessConfig()`) sets the blocks and the shortlist. `equity`: the
+    best trial's equity curve; its returns' skewness and kurtosis enter the DSR.
     """
+    config = config or RobustnessConfig()
     order = rank_trials(objective, trials)
     order = [int(i) for i in order if math.isfinite(float(trials["score"].iloc[int(i)]))]
     if len(trials) < 2 or not order:
         return {}
-    keep = np.array(order[: int(_setting(config, "max_configs", 5000))], dtype=np.int64)
+    keep = np.array(order[: config.max_configs], dtype=np.int64)
     if len(keep) < 2:
         keep = np.arange(len(trials), dtype=np.int64)
-    n_blocks = int(_setting(config, "n_blocks", 16))
+    n_blocks = config.n_blocks
     if n_bars < 2 * n_blocks:
         log.warning(
             "only %d bars: too few for %d blocks, no overfitting statistics", n_bars, n_blocks
@@ -67,7 +75,15 @@ def study_statistics(
     if equity is not None and len(equity) > 2:
         eq = np.asarray(equity, dtype=np.float64)
         returns = eq[1:] / eq[:-1] - 1.0
-    return sweep_statistics(
-        ret_sum, ret_sq, block_n, n_trials=len(trials), selected=selected,
-        selected_returns=returns, config=config, job=job,
-    )  # fmt: skip
+    stats = sweep_statistics(
+        ret_sum,
+        ret_sq,
+        block_n,
+        n_trials=len(trials),
+        selected=selected,
+        selected_returns=returns,
+        config=config,
+    )
+    if job is not None:
+        job.log_metrics(stats)
+    return stats

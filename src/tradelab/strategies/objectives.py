@@ -16,9 +16,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tradelab.strategies.settings import ObjectiveName
+
 __all__ = ["OBJECTIVES", "check_objective", "objective_scores", "rank_trials"]
 
-OBJECTIVES = ("composite", "sharpe", "total_return", "sharpe_then_dd")
+OBJECTIVES: tuple[str, ...] = tuple(o.value for o in ObjectiveName)
 _TIE_BREAK = 1e-9
 
 

@@ -256,9 +256,21 @@ def evaluate_pairs(
     ret_sum = np.zeros((n_sets, n_blk))
     ret_sq = np.zeros((n_sets, n_blk))
     pairs_batch_nb(
-        data.open_a, data.close_a, data.open_b, data.close_b, betas, z, frow, zrow,
-        _param_matrix(full, n_sets), data.period_end, blocks, raw, ret_sum, ret_sq,
-    )  # fmt: skip
+        data.open_a,
+        data.close_a,
+        data.open_b,
+        data.close_b,
+        betas,
+        z,
+        frow,
+        zrow,
+        _param_matrix(full, n_sets),
+        data.period_end,
+        blocks,
+        raw,
+        ret_sum,
+        ret_sq,
+    )
     frame = _metric_frame(raw)
     if block_id is None:
         return PairsEvaluation(frame)
@@ -281,9 +293,18 @@ def backtest_pair(
     values = np.empty(data.n_bars)
     fills = np.zeros(max_fills, dtype=FILL_DTYPE)
     n = pairs_run_nb(
-        data.open_a, data.close_a, data.open_b, data.close_b, betas[0], z[0],
-        _param_matrix(full, 1)[0], data.period_end, raw, values, fills,
-    )  # fmt: skip
+        data.open_a,
+        data.close_a,
+        data.open_b,
+        data.close_b,
+        betas[0],
+        z[0],
+        _param_matrix(full, 1)[0],
+        data.period_end,
+        raw,
+        values,
+        fills,
+    )
     table = pd.DataFrame(fills[: min(n, max_fills)])
     table.insert(0, "timestamp", data.times[table["bar"].to_numpy()])
     table.insert(2, "asset", np.where(table["leg"] == 0, data.asset_1, data.asset_2))

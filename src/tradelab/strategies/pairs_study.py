@@ -14,6 +14,7 @@ universe first (`cointegrated_pairs.csv`) and tunes the configured or best pair.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from tradelab.errors import ConfigError, DataValidationError
-from tradelab.strategies._config import coerce_config
+from tradelab.robustness.settings import RobustnessConfig
+from tradelab.search.settings import GridSearchConfig, SearchConfig
 from tradelab.strategies._io import write_csv_atomic, write_json_atomic
 from tradelab.strategies._logging import log_frame, log_trials
-from tradelab.strategies._robustness import study_statistics
+from tradelab.strategies._robustness import block_evaluator, study_statistics
 from tradelab.strategies.cointegration import ols_hedge_ratio, screen_pairs, select_pairs
 from tradelab.strategies.objectives import check_objective, rank_trials
 from tradelab.strategies.pairs import (
@@ -39,9 +41,10 @@ from tradelab.strategies.pairs import (
     evaluate_pairs,
 )
 from tradelab.strategies.plots import equity_figure
-from tradelab.strategies.search import SearchSettings, run_search
+from tradelab.strategies.search import run_search
 from tradelab.strategies.settings import KalmanPairsStudyConfig
 from tradelab.tracking import Job
+from tradelab.tracking.settings import TrackingConfig
 
 __all__ = [
     "CONFIG_KEYS",
@@ -71,10 +74,30 @@ RESULT_COLUMNS = [
     "total_trades",
     "n_days",
 ]
-CONFIG_KEYS = ["window", "entry_z", "exit_z", "stop_z", "stake", "long_only", "delta", "R",
-               "initial_cash", "commission", "note"]  # fmt: skip
-_LOGGED_METRICS = ("final_value", "total_return", "sharpe", "max_dd_pct", "max_dd_abs",
-                   "max_drawdown", "num_trades", "win_rate", "n_days")  # fmt: skip
+CONFIG_KEYS = [
+    "window",
+    "entry_z",
+    "exit_z",
+    "stop_z",
+    "stake",
+    "long_only",
+    "delta",
+    "R",
+    "initial_cash",
+    "commission",
+    "note",
+]
+_LOGGED_METRICS = (
+    "final_value",
+    "total_return",
+    "sharpe",
+    "max_dd_pct",
+    "max_dd_abs",
+    "max_drawdown",
+    "num_trades",
+    "win_rate",
+    "n_days",
+)
 
 
 @dataclass
@@ -100,9 +123,14 @@ def results_table(trials: pd.DataFrame, defaults: Mapping[str, Any]) -> pd.DataF
         if name not in frame:
             frame[name] = defaults[name]
     frame = frame.astype(
-        {"window": np.int64, "stake": np.int64, "long_only": bool, "total_trades": np.int64,
-         "n_days": np.int64}
-    )  # fmt: skip
+        {
+            "window": np.int64,
+            "stake": np.int64,
+            "long_only": bool,
+            "total_trades": np.int64,
+            "n_days": np.int64,
+        }
+    )
     ordered = frame.sort_values(
         ["sharpe_ratio", "max_dd_pct"], ascending=[False, True], kind="stable"
     )
@@ -133,72 +161,92 @@ def _production_config(
 def _check_space(space: Mapping[str, Any]) -> None:
     for name in space:
         if name not in SEARCHABLE:
-            raise ConfigError(f"space.{name}", f"not searchable; use {sorted(SEARCHABLE)}")
+            raise ConfigError(f"study.space.{name}", f"not searchable; use {sorted(SEARCHABLE)}")
 
 
 def tune_pairs(
     closes_a: pd.Series,
     closes_b: pd.Series,
-    cfg: KalmanPairsStudyConfig | Mapping[str, Any] | None = None,
-    search: SearchSettings | Mapping[str, Any] | Any | None = None,
+    study: KalmanPairsStudyConfig | None = None,
+    search: SearchConfig | None = None,
     job: Job | None = None,
     *,
     opens_a: pd.Series | None = None,
     opens_b: pd.Series | None = None,
-    max_trial_runs: int = 200,
-    robustness: Any = None,
+    max_trial_runs: int = TrackingConfig.max_trial_runs,
+    robustness: RobustnessConfig | None = None,
 ) -> PairsStudyResult:
     """Search the pairs strategy on asset_1 (`closes_a`) against asset_2 (`closes_b`).
 
     Series are indexed by timestamp and named by ticker; opens default to the closes.
-    `robustness` sets the overfitting statistics logged into the job.
+    Defaults: `KalmanPairsStudyConfig()` (the seed's grid), `GridSearchConfig()`;
+    `robustness` (default `RobustnessConfig()`) sets the overfitting statistics logged into
+    the job.
     """
-    config = coerce_config(KalmanPairsStudyConfig, cfg)
-    objective = check_objective(str(config.objective))
-    _check_space(config.space)
-    settings = SearchSettings.from_config(search, default_kind="grid")
+    study = study or KalmanPairsStudyConfig()
+    search = search or GridSearchConfig()
+    objective = check_objective(study.objective)
+    _check_space(study.space)
     pair = PairData.from_series(
-        closes_a, closes_b, open_a=opens_a, open_b=opens_b, session_tz=config.session_tz
+        closes_a, closes_b, open_a=opens_a, open_b=opens_b, session_tz=study.session_tz
     )
-    if config.hedge_ratio is not None:
-        beta0 = float(config.hedge_ratio)
+    if study.hedge_ratio is not None:
+        beta0 = float(study.hedge_ratio)
     else:
         beta0 = ols_hedge_ratio(pair.close_a, pair.close_b)[0]
-    defaults = vars(config.strategy)
-    backend = str(config.backend)
+    defaults = dataclasses.asdict(study.strategy)
+    evaluate = functools.partial(
+        evaluate_pairs, pair, defaults=defaults, beta0=beta0, backend=str(study.backend)
+    )
+    trials = run_search(study.space, lambda cols: evaluate(cols).metrics, objective, search)
+    result = _result(study, pair, beta0, trials, objective, defaults)
+    if job is not None:
+        _log_pair(job, result, list(study.space), objective, search, pair, max_trial_runs)
+    equity = None if result.backtest is None else result.backtest.values.to_numpy(np.float64)
+    result.statistics = study_statistics(
+        trials,
+        list(study.space),
+        objective,
+        pair.n_bars,
+        block_evaluator(evaluate),
+        config=robustness,
+        job=job,
+        equity=equity,
+    )
+    return result
 
-    def evaluate(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-        return evaluate_pairs(
-            pair, columns, defaults=defaults, beta0=beta0, backend=backend
-        ).metrics
 
-    trials = run_search(config.space, evaluate, objective, settings)
+def _result(
+    study: KalmanPairsStudyConfig,
+    pair: PairData,
+    beta0: float,
+    trials: pd.DataFrame,
+    objective: str,
+    defaults: Mapping[str, Any],
+) -> PairsStudyResult:
+    """Rank the trials, backtest the best one and build its production config."""
     order = rank_trials(objective, trials)
     best = int(order[0]) if len(order) and math.isfinite(trials["score"].iloc[order[0]]) else None
     backtest = None
     best_config = None
     if best is not None:
         row = trials.iloc[best]
-        params = {**defaults, **{k: row[k].item() if hasattr(row[k], "item") else row[k]
-                                 for k in config.space}}  # fmt: skip
-        backtest = backtest_pair(pair, params, beta0=beta0, backend=backend)
-        best_config = _production_config(backtest.params, pair, beta0, config.note)
-    result = PairsStudyResult(
-        pair.asset_1, pair.asset_2, beta0, pair.n_bars, trials,
-        results_table(trials, defaults), best, best_config, backtest,
-    )  # fmt: skip
-    if job is not None:
-        _log_pair(job, result, list(config.space), objective, settings, pair, max_trial_runs)
-
-    def blocks(columns: dict[str, np.ndarray], block_id: np.ndarray, n_blocks: int):
-        ev = evaluate_pairs(pair, columns, defaults=defaults, beta0=beta0, backend=backend, block_id=block_id,
-                            n_blocks=n_blocks)  # fmt: skip
-        return ev.block_ret_sum, ev.block_ret_sq, ev.block_n
-
-    equity = None if backtest is None else backtest.values.to_numpy(dtype=np.float64)
-    result.statistics = study_statistics(trials, list(config.space), objective, pair.n_bars, blocks,
-                                         config=robustness, job=job, equity=equity)  # fmt: skip
-    return result
+        chosen = {k: row[k].item() if hasattr(row[k], "item") else row[k] for k in study.space}
+        backtest = backtest_pair(
+            pair, {**defaults, **chosen}, beta0=beta0, backend=str(study.backend)
+        )
+        best_config = _production_config(backtest.params, pair, beta0, study.note)
+    return PairsStudyResult(
+        pair.asset_1,
+        pair.asset_2,
+        beta0,
+        pair.n_bars,
+        trials,
+        results_table(trials, defaults),
+        best,
+        best_config,
+        backtest,
+    )
 
 
 def _log_pair(
@@ -206,7 +254,7 @@ def _log_pair(
     result: PairsStudyResult,
     params: list[str],
     objective: str,
-    search: SearchSettings,
+    search: SearchConfig,
     pair: PairData,
     max_trial_runs: int,
 ) -> None:
@@ -216,7 +264,7 @@ def _log_pair(
             "asset_2": result.asset_2,
             "hedge_ratio": result.hedge_ratio,
             "n_bars": result.n_bars,
-            "search": search.kind,
+            "search": str(search.kind),
             "objective": objective,
             "n_trials": len(result.trials),
         }
@@ -231,21 +279,21 @@ def _log_pair(
     job.log_metrics({k: result.backtest.metrics[k] for k in _LOGGED_METRICS})
     job.log_params({f"best.{k}": v for k, v in result.backtest.params.items()})
     title = f"{result.asset_1}-{result.asset_2}: best trial value"
-    job.log_figure(equity_figure(pair.times, result.backtest.values.to_numpy(), title),
-                   "best_equity.png")  # fmt: skip
+    figure = equity_figure(pair.times, result.backtest.values.to_numpy(), title)
+    job.log_figure(figure, "best_equity.png")
     log_frame(job, result.backtest.fills, "best_fills.csv")
 
 
 def choose_pair(
-    closes: pd.DataFrame, cfg: KalmanPairsStudyConfig | Mapping[str, Any] | None = None
+    closes: pd.DataFrame, study: KalmanPairsStudyConfig | None = None
 ) -> tuple[pd.DataFrame, str, str, KalmanPairsStudyConfig]:
     """Screen `closes` (date x ticker); return the table, the configured or best selected pair,
-    and the config with its starting hedge ratio taken from the screen."""
-    config = coerce_config(KalmanPairsStudyConfig, cfg)
-    screen = config.screen
+    and the study with its starting hedge ratio taken from the screen."""
+    study = study or KalmanPairsStudyConfig()
+    screen = study.screen
     screened = screen_pairs(closes, pvalue_max=screen.pvalue_max, min_obs=screen.min_obs)
-    if config.asset_1 and config.asset_2:
-        first, second = config.asset_1, config.asset_2
+    if study.asset_1 and study.asset_2:
+        first, second = study.asset_1, study.asset_2
         for name in (first, second):
             if name not in closes.columns:
                 raise DataValidationError(f"ticker {name!r} is not in the closes", field=name)
@@ -257,32 +305,37 @@ def choose_pair(
                 f"no pair passed the cointegration screen (pvalue < {screen.pvalue_max})"
             )
         first, second = str(match["asset_1"].iloc[0]), str(match["asset_2"].iloc[0])
-    if config.hedge_ratio is None and not match.empty:
-        config = dataclasses.replace(config, hedge_ratio=float(match["hedge_ratio"].iloc[0]))
-    return screened, first, second, config
+    if study.hedge_ratio is None and not match.empty:
+        study = dataclasses.replace(study, hedge_ratio=float(match["hedge_ratio"].iloc[0]))
+    return screened, first, second, study
 
 
 def tune_best_pair(
     closes: pd.DataFrame,
-    cfg: KalmanPairsStudyConfig | Mapping[str, Any] | None = None,
-    search: SearchSettings | Mapping[str, Any] | Any | None = None,
+    study: KalmanPairsStudyConfig | None = None,
+    search: SearchConfig | None = None,
     job: Job | None = None,
     *,
-    max_trial_runs: int = 200,
-    robustness: Any = None,
+    max_trial_runs: int = TrackingConfig.max_trial_runs,
+    robustness: RobustnessConfig | None = None,
 ) -> tuple[pd.DataFrame, PairsStudyResult]:
     """Screen `closes` (date x ticker), then tune `asset_1`/`asset_2` or the best selected pair.
 
     Returns the screening table and the study; logs `cointegrated_pairs.csv` into the job.
     """
-    screened, first, second, config = choose_pair(closes, cfg)
+    screened, first, second, chosen = choose_pair(closes, study)
     if job is not None:
         log_frame(job, screened, "cointegrated_pairs.csv")
-    study = tune_pairs(
-        closes[first].rename(first), closes[second].rename(second), config, search, job,
-        max_trial_runs=max_trial_runs, robustness=robustness,
-    )  # fmt: skip
-    return screened, study
+    result = tune_pairs(
+        closes[first].rename(first),
+        closes[second].rename(second),
+        chosen,
+        search,
+        job,
+        max_trial_runs=max_trial_runs,
+        robustness=robustness,
+    )
+    return screened, result
 
 
 def save_pairs_study(result: PairsStudyResult, directory: str | Path) -> list[Path]:

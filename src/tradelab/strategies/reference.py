@@ -116,9 +116,16 @@ def seed_pairs_strategy() -> Any:
         """Seed 001's KalmanPairsTrading for one pair, recording executed fills."""
 
         params = dict(  # noqa: RUF012 - backtrader's declaration style
-            window=60, entry_z=2.5, exit_z=0.5, stop_z=4.0, stake=50, long_only=False,
-            delta=1e-5, R=0.001, hedge_ratio=1.0,
-        )  # fmt: skip
+            window=60,
+            entry_z=2.5,
+            exit_z=0.5,
+            stop_z=4.0,
+            stake=50,
+            long_only=False,
+            delta=1e-5,
+            R=0.001,
+            hedge_ratio=1.0,
+        )
 
         def __init__(self) -> None:
             self.a, self.b = self.datas
@@ -194,10 +201,15 @@ def run_backtrader(
     naive = times.tz_localize(None) if times.tz is not None else times
     for name, o, c in (("A", open_a, close_a), ("B", open_b, close_b)):
         frame = pd.DataFrame(
-            {"open": o, "high": np.maximum(o, c), "low": np.minimum(o, c), "close": c,
-             "volume": 1e6},
+            {
+                "open": o,
+                "high": np.maximum(o, c),
+                "low": np.minimum(o, c),
+                "close": c,
+                "volume": 1e6,
+            },
             index=naive,
-        )  # fmt: skip
+        )
         cerebro.adddata(bt.feeds.PandasData(dataname=frame), name=name)
     cerebro.addstrategy(seed_pairs_strategy(), **params)
     cerebro.broker.setcash(cash)

@@ -110,6 +110,70 @@ def _close(close: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _block_ids(
+    block_id: np.ndarray | None, n_blocks: int | None, n_bars: int
+) -> tuple[np.ndarray, int]:
+    """The kernel's block ids (empty: no block sums) and the number of blocks."""
+    blocks = np.zeros(0, dtype=np.int32) if block_id is None else np.asarray(block_id, np.int32)
+    if block_id is not None and blocks.shape != (n_bars,):
+        raise ValueError(f"block_id: expected shape ({n_bars},), got {blocks.shape}")
+    n_blk = 0 if block_id is None else int(n_blocks if n_blocks is not None else blocks.max() + 1)
+    if blocks.size and blocks.max() >= n_blk:
+        raise ValueError(f"block_id: values must be < n_blocks ({n_blk})")
+    return blocks, n_blk
+
+
+def _run_filter_batches(
+    prices: np.ndarray,
+    qr: np.ndarray,
+    params: np.ndarray,
+    settings: ResidualSettings,
+    blocks: np.ndarray,
+    n_blk: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Filter each distinct (q, r) once, in batches within the memory budget, and run the
+    strategy kernel on the sets that use them: (metrics, block return sums, block squares)."""
+    n_sets, n_bars = params.shape[0], prices.shape[0]
+    metrics = np.zeros((n_sets, N_METRICS))
+    ret_sum = np.zeros((n_sets, n_blk))
+    ret_sq = np.zeros((n_sets, n_blk))
+    uniq, filt = np.unique(qr, axis=0, return_inverse=True)
+    filt = filt.reshape(-1).astype(np.int64)
+    per_batch = max(1, _FILTER_BUDGET // (5 * n_bars))
+    for lo in range(0, uniq.shape[0], per_batch):
+        hi = min(lo + per_batch, uniq.shape[0])
+        result = local_level_filter(
+            prices,
+            uniq[lo:hi, 0],
+            uniq[lo:hi, 1],
+            lookback=settings.z_lookback,
+            backend=settings.backend,
+        )
+        z = np.ascontiguousarray(result.residual_z)
+        sets = np.flatnonzero((filt >= lo) & (filt < hi))
+        if sets.size == 0:
+            continue
+        m = np.zeros((sets.size, N_METRICS))
+        bs = np.zeros((sets.size, n_blk))
+        bq = np.zeros((sets.size, n_blk))
+        residual_batch_nb(
+            prices,
+            z,
+            filt[sets] - lo,
+            np.ascontiguousarray(params[sets]),
+            float(settings.initial_capital),
+            int(settings.warmup_bars),
+            float(settings.trail_activation_pct),
+            float(settings.bars_per_year),
+            blocks,
+            m,
+            bs,
+            bq,
+        )
+        metrics[sets], ret_sum[sets], ret_sq[sets] = m, bs, bq
+    return metrics, ret_sum, ret_sq
+
+
 def evaluate_residual(
     close: np.ndarray,
     columns: Mapping[str, object],
@@ -126,46 +190,14 @@ def evaluate_residual(
     """
     settings = settings or ResidualSettings()
     prices = _close(close)
-    n_bars = prices.shape[0]
     n_sets, full = param_arrays("residual", columns, defaults, searchable=SEARCHABLE, base=DEFAULTS)
     params = np.empty((n_sets, N_PARAMS))
     for name, col in SEARCHABLE.items():
         if col is not None:
             params[:, col] = full[name]
-    blocks = np.zeros(0, dtype=np.int32) if block_id is None else np.asarray(block_id, np.int32)
-    if block_id is not None and blocks.shape != (n_bars,):
-        raise ValueError(f"block_id: expected shape ({n_bars},), got {blocks.shape}")
-    n_blk = 0 if block_id is None else int(n_blocks if n_blocks is not None else blocks.max() + 1)
-    if blocks.size and blocks.max() >= n_blk:
-        raise ValueError(f"block_id: values must be < n_blocks ({n_blk})")
-    metrics = np.zeros((n_sets, N_METRICS))
-    ret_sum = np.zeros((n_sets, n_blk))
-    ret_sq = np.zeros((n_sets, n_blk))
-
+    blocks, n_blk = _block_ids(block_id, n_blocks, prices.shape[0])
     qr = np.column_stack([full["process_noise_q"], full["observation_noise_r"]])
-    uniq, filt = np.unique(qr, axis=0, return_inverse=True)
-    filt = filt.reshape(-1).astype(np.int64)
-    per_batch = max(1, _FILTER_BUDGET // (5 * n_bars))
-    for lo in range(0, uniq.shape[0], per_batch):
-        hi = min(lo + per_batch, uniq.shape[0])
-        result = local_level_filter(
-            prices, uniq[lo:hi, 0], uniq[lo:hi, 1], lookback=settings.z_lookback,
-            backend=settings.backend,
-        )  # fmt: skip
-        z = np.ascontiguousarray(result.residual_z)
-        sets = np.flatnonzero((filt >= lo) & (filt < hi))
-        if sets.size == 0:
-            continue
-        m = np.zeros((sets.size, N_METRICS))
-        bs = np.zeros((sets.size, n_blk))
-        bq = np.zeros((sets.size, n_blk))
-        residual_batch_nb(
-            prices, z, filt[sets] - lo, np.ascontiguousarray(params[sets]),
-            float(settings.initial_capital), int(settings.warmup_bars),
-            float(settings.trail_activation_pct), float(settings.bars_per_year),
-            blocks, m, bs, bq,
-        )  # fmt: skip
-        metrics[sets], ret_sum[sets], ret_sq[sets] = m, bs, bq
+    metrics, ret_sum, ret_sq = _run_filter_batches(prices, qr, params, settings, blocks, n_blk)
 
     frame = pd.DataFrame(metrics, columns=list(METRIC_COLUMNS))
     frame["num_trades"] = frame["num_trades"].astype(np.int64)
@@ -193,18 +225,28 @@ def backtest_residual(
         if col is not None:
             p[col] = full[name][0]
     result = local_level_filter(
-        prices, full["process_noise_q"], full["observation_noise_r"],
-        lookback=settings.z_lookback, backend=settings.backend,
-    )  # fmt: skip
+        prices,
+        full["process_noise_q"],
+        full["observation_noise_r"],
+        lookback=settings.z_lookback,
+        backend=settings.backend,
+    )
     z = np.ascontiguousarray(result.residual_z[0])
     metrics = np.zeros(N_METRICS)
     equity = np.empty(prices.shape[0])
     trades = np.zeros(max_trades, dtype=TRADE_DTYPE)
     n = residual_run_nb(
-        prices, z, p, float(settings.initial_capital), int(settings.warmup_bars),
-        float(settings.trail_activation_pct), float(settings.bars_per_year),
-        metrics, equity, trades,
-    )  # fmt: skip
+        prices,
+        z,
+        p,
+        float(settings.initial_capital),
+        int(settings.warmup_bars),
+        float(settings.trail_activation_pct),
+        float(settings.bars_per_year),
+        metrics,
+        equity,
+        trades,
+    )
     table = pd.DataFrame(trades[: min(n, max_trades)])
     table["reason"] = [EXIT_REASONS[i] for i in table["reason"]]
     values = dict(zip(METRIC_COLUMNS, (float(v) for v in metrics)))

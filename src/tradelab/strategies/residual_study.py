@@ -15,6 +15,7 @@ return).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,10 +28,12 @@ import pandas as pd
 
 from tradelab.atomic import atomic_path
 from tradelab.errors import ConfigError, DataValidationError
-from tradelab.strategies._config import coerce_config
+from tradelab.robustness.settings import RobustnessConfig
+from tradelab.search import SearchSpace
+from tradelab.search.settings import GridSearchConfig, RandomSearchConfig, SearchConfig
 from tradelab.strategies._io import write_json_atomic
 from tradelab.strategies._logging import log_frame, log_trials
-from tradelab.strategies._robustness import study_statistics
+from tradelab.strategies._robustness import block_evaluator, study_statistics
 from tradelab.strategies.bars import (
     aggregate_bars,
     bar_minutes,
@@ -49,14 +52,23 @@ from tradelab.strategies.residual import (
     evaluate_residual,
     seed_config,
 )
-from tradelab.strategies.search import SearchSettings, run_search
+from tradelab.strategies.search import run_search
 from tradelab.strategies.settings import KalmanResidualStudyConfig
 from tradelab.tracking import Job
+from tradelab.tracking.settings import TrackingConfig
 
 __all__ = ["ResidualStudyResult", "SymbolStudy", "save_residual_study", "tune_residual"]
 
-_LOGGED_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate", "profit_factor",
-                   "num_trades", "avg_trade", "final_equity")  # fmt: skip
+_LOGGED_METRICS = (
+    "total_return",
+    "sharpe",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "num_trades",
+    "avg_trade",
+    "final_equity",
+)
 
 
 @dataclass
@@ -186,31 +198,27 @@ def _study_symbol(
     symbol: str,
     bars: pd.DataFrame,
     cfg: KalmanResidualStudyConfig,
-    search: SearchSettings,
+    search: SearchConfig,
     job: Job | None,
     max_trial_runs: int,
-    robustness: Any = None,
+    robustness: RobustnessConfig,
 ) -> SymbolStudy:
     times = pd.DatetimeIndex(bars["timestamp"])
     close = bars["close"].to_numpy()
     minutes = bar_minutes(times)
     bpy = bars_per_year(minutes, cfg.session_minutes, cfg.trading_days_per_year)
-    strategy = vars(cfg.strategy)
     settings = ResidualSettings(
-        initial_capital=float(cfg.strategy.initial_capital),
-        warmup_bars=int(cfg.warmup_bars),
-        z_lookback=int(cfg.z_lookback),
-        trail_activation_pct=float(cfg.trail_activation_pct),
+        initial_capital=cfg.strategy.initial_capital,
+        warmup_bars=cfg.warmup_bars,
+        z_lookback=cfg.z_lookback,
+        trail_activation_pct=cfg.trail_activation_pct,
         bars_per_year=bpy,
         backend=str(cfg.backend),
     )
-    defaults = {k: float(strategy[k]) for k in SEARCHABLE}
+    defaults = {k: float(getattr(cfg.strategy, k)) for k in SEARCHABLE}
     objective = str(cfg.objective)
-
-    def evaluate(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-        return evaluate_residual(close, columns, defaults=defaults, settings=settings).metrics
-
-    trials = run_search(cfg.space, evaluate, objective, search)
+    evaluate = functools.partial(evaluate_residual, close, defaults=defaults, settings=settings)
+    trials = run_search(cfg.space, lambda cols: evaluate(cols).metrics, objective, search)
     order = rank_trials(objective, trials)
     best = int(order[0]) if len(order) and math.isfinite(trials["score"].iloc[order[0]]) else None
     study = SymbolStudy(symbol, len(close), float(close[-1]), minutes, bpy, times, trials, best)
@@ -219,15 +227,17 @@ def _study_symbol(
         study.backtest = backtest_residual(close, {**defaults, **params}, settings)
     if job is not None:
         _log_symbol(job, study, cfg, search, max_trial_runs)
-
-    def blocks(columns: dict[str, np.ndarray], block_id: np.ndarray, n_blocks: int):
-        ev = evaluate_residual(close, columns, defaults=defaults, settings=settings, block_id=block_id,
-                               n_blocks=n_blocks)  # fmt: skip
-        return ev.block_ret_sum, ev.block_ret_sq, ev.block_n
-
     equity = None if study.backtest is None else np.asarray(study.backtest.equity)
-    study.statistics = study_statistics(trials, list(cfg.space), objective, len(close), blocks,
-                                        config=robustness, job=job, equity=equity)  # fmt: skip
+    study.statistics = study_statistics(
+        trials,
+        list(cfg.space),
+        objective,
+        len(close),
+        block_evaluator(evaluate),
+        config=robustness,
+        job=job,
+        equity=equity,
+    )
     return study
 
 
@@ -235,7 +245,7 @@ def _log_symbol(
     job: Job,
     study: SymbolStudy,
     cfg: KalmanResidualStudyConfig,
-    search: SearchSettings,
+    search: SearchConfig,
     max_trial_runs: int,
 ) -> None:
     job.log_params(
@@ -245,11 +255,11 @@ def _log_symbol(
             "last_price": study.last_price,
             "bar_minutes": study.bar_minutes,
             "bars_per_year": study.bars_per_year,
-            "search": search.kind,
+            "search": str(search.kind),
             "objective": str(cfg.objective),
         }
     )
-    params = [c for c in cfg.space]
+    params = list(cfg.space)
     log_trials(job, study.trials, params, METRIC_COLUMNS, str(cfg.objective), max_trial_runs)
     log_frame(job, study.trials, "trials.parquet")
     if study.backtest is None:
@@ -264,47 +274,52 @@ def _log_symbol(
     log_frame(job, bt.trades, "best_trades.csv")
 
 
+def _check_space(study: KalmanResidualStudyConfig) -> None:
+    """Raise ConfigError naming the first `study.space` parameter the strategy cannot search."""
+    for name in study.space:
+        if name not in SEARCHABLE:
+            raise ConfigError(f"study.space.{name}", f"not searchable; use {sorted(SEARCHABLE)}")
+
+
 def tune_residual(
     bars_by_symbol: Mapping[str, pd.DataFrame],
-    cfg: KalmanResidualStudyConfig | Mapping[str, Any] | None = None,
-    search: SearchSettings | Mapping[str, Any] | Any | None = None,
+    study: KalmanResidualStudyConfig | None = None,
+    search: SearchConfig | None = None,
     job: Job | None = None,
     *,
-    max_trial_runs: int = 200,
-    robustness: Any = None,
+    max_trial_runs: int = TrackingConfig.max_trial_runs,
+    robustness: RobustnessConfig | None = None,
 ) -> ResidualStudyResult:
     """Search the residual strategy on each symbol; log into `job` when given (module doc).
 
-    `robustness` (a `RobustnessConfig`-like object) sets the overfitting statistics logged per
-    symbol (pbo, deflated_sharpe, n_trials, effective_trials)."""
-    config = coerce_config(KalmanResidualStudyConfig, cfg)
-    check_objective(str(config.objective))
-    for name in config.space:
-        if name not in SEARCHABLE:
-            raise ConfigError(f"space.{name}", f"not searchable; use {sorted(SEARCHABLE)}")
-    settings = SearchSettings.from_config(search, default_kind="random")
-    agg = int(config.strategy.aggregate_mins)
+    Defaults: `KalmanResidualStudyConfig()`, `RandomSearchConfig()` and `RobustnessConfig()`
+    (the overfitting statistics logged per symbol: pbo, deflated_sharpe, n_trials,
+    effective_trials)."""
+    study = study or KalmanResidualStudyConfig()
+    search = search or RandomSearchConfig()
+    robustness = robustness or RobustnessConfig()
+    check_objective(study.objective)
+    _check_space(study)
+    agg = study.strategy.aggregate_mins
     prepared = {s: _prepared(f, s, agg) for s, f in bars_by_symbol.items() if f is not None}
-    kept = filter_universe(prepared, config.max_last_price, config.min_bars)
+    kept = filter_universe(prepared, study.max_last_price, study.min_bars)
     skipped = {
         s: "too few bars or last close above max_last_price"
         for s in bars_by_symbol
         if s not in {k for k, _ in kept}
     }
-    n_trials = settings.n_trials
-    if settings.kind == "grid":
-        n_trials = int(np.prod([len(v) for v in config.space.values()]))
+    n_trials = _n_trials(study, search)
     result = ResidualStudyResult(
-        {}, skipped, n_trials, agg, float(config.target_return), str(config.objective)
+        {}, skipped, n_trials, agg, study.target_return, str(study.objective)
     )
     many = len(kept) > 1
     if job is not None:
         job.log_params(
             {
                 "symbols": [s for s, _ in kept],
-                "search": settings.kind,
+                "search": str(search.kind),
                 "n_trials": n_trials,
-                "objective": str(config.objective),
+                "objective": str(study.objective),
                 "aggregate_mins": agg,
             }
         )
@@ -313,11 +328,18 @@ def tune_residual(
     for symbol, _ in kept:
         with _symbol_job(job, symbol, many) as target:
             result.symbols[symbol] = _study_symbol(
-                symbol, prepared[symbol], config, settings, target, max_trial_runs, robustness
+                symbol, prepared[symbol], study, search, target, max_trial_runs, robustness
             )
     if job is not None:
         _log_summary(job, result, many)
     return result
+
+
+def _n_trials(study: KalmanResidualStudyConfig, search: SearchConfig) -> int:
+    """Trials per symbol: the grid's size for an exhaustive search, else `search.n_trials`."""
+    if isinstance(search, GridSearchConfig):
+        return SearchSpace.from_config(study.space).size()
+    return search.n_trials
 
 
 def _log_summary(job: Job, result: ResidualStudyResult, many: bool) -> None:

@@ -11,55 +11,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tradelab.search import SearchSpace, optimize_batched
-from tradelab.settings import to_plain
+from tradelab.search.grid import Grid
+from tradelab.search.settings import (
+    GridSearchConfig,
+    OptunaSearchConfig,
+    RandomSearchConfig,
+    SearchConfig,
+)
 from tradelab.strategies.objectives import objective_scores
-from tradelab.wfo.grid import Grid
 
-__all__ = ["KINDS", "Evaluator", "SearchSettings", "run_search"]
-
-KINDS = ("grid", "random", "optuna")
+__all__ = ["Evaluator", "run_search"]
 
 Evaluator = Callable[[dict[str, np.ndarray]], pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How to search: `grid` (chunks of `chunk_size`), `random` or `optuna` (`batch_size`)."""
-
-    kind: str = "random"
-    n_trials: int = 50
-    seed: int = 42
-    batch_size: int = 8
-    storage: str | None = None
-    study_name: str | None = None
-    n_startup_trials: int = 10
-    chunk_size: int = 1_000_000
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"search.kind: unknown {self.kind!r}; use one of {KINDS}")
-        for name in ("n_trials", "batch_size", "chunk_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"search.{name}: must be >= 1")
-
-    @classmethod
-    def from_config(cls, obj: Any, default_kind: str = "random") -> SearchSettings:
-        """Read a `conf/search/*` node (mapping or object); missing keys keep their defaults."""
-        if obj is None:
-            return cls(kind=default_kind)
-        if isinstance(obj, SearchSettings):
-            return obj
-        data = to_plain(obj) if isinstance(obj, Mapping) else to_plain(vars(obj))
-        known = {k: data[k] for k in cls.__dataclass_fields__ if data.get(k) is not None}
-        known["kind"] = str(known.get("kind", default_kind))
-        return cls(**known)
 
 
 def _typed(values: Sequence[Any], column: np.ndarray) -> np.ndarray:
@@ -96,28 +65,39 @@ def run_search(
     space: Mapping[str, Any] | SearchSpace,
     evaluate: Evaluator,
     objective: str,
-    search: SearchSettings,
+    search: SearchConfig,
 ) -> pd.DataFrame:
     """Search `space` with `search`, scoring trials by `objective`; return the trials table."""
     sp = space if isinstance(space, SearchSpace) else SearchSpace.from_config(space)
     if not sp.dimensions:
         raise ValueError("space: needs at least one parameter")
-    if search.kind == "grid":
-        sp.size()  # raises, naming any continuous dimension
-        levels = tuple(tuple(float(v) for v in (d.values or ())) for d in sp.dimensions)
-        grid = Grid(tuple(sp.names), levels)
-        chunks = []
-        for start in range(0, grid.size, search.chunk_size):
-            combos = np.arange(start, min(start + search.chunk_size, grid.size), dtype=np.int64)
-            decoded = grid.decode(combos)
-            cols = {d.name: _typed(d.values or (), decoded[d.name]) for d in sp.dimensions}
-            chunks.append(_table(combos, cols, evaluate(cols), objective))
-        return pd.concat(chunks, ignore_index=True)
-    if search.kind == "random":
+    if isinstance(search, GridSearchConfig):
+        return _grid(sp, evaluate, objective, search.chunk_size)
+    if isinstance(search, RandomSearchConfig):
         rows = sp.sample(search.n_trials, search.seed)
         cols = _columns(sp, rows)
         return _table(np.arange(len(rows)), cols, evaluate(cols), objective)
+    return _optuna(sp, evaluate, objective, search)
 
+
+def _grid(sp: SearchSpace, evaluate: Evaluator, objective: str, chunk_size: int) -> pd.DataFrame:
+    """Every combination, decoded by mixed radix `chunk_size` at a time."""
+    sp.size()  # raises, naming any continuous dimension
+    levels = tuple(tuple(float(v) for v in (d.values or ())) for d in sp.dimensions)
+    grid = Grid(tuple(sp.names), levels)
+    chunks = []
+    for start in range(0, grid.size, chunk_size):
+        combos = np.arange(start, min(start + chunk_size, grid.size), dtype=np.int64)
+        decoded = grid.decode(combos)
+        cols = {d.name: _typed(d.values or (), decoded[d.name]) for d in sp.dimensions}
+        chunks.append(_table(combos, cols, evaluate(cols), objective))
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _optuna(
+    sp: SearchSpace, evaluate: Evaluator, objective: str, search: OptunaSearchConfig
+) -> pd.DataFrame:
+    """Batched TPE: each batch of `batch_size` trials is one `evaluate` call."""
     frames: list[pd.DataFrame] = []
     numbers: list[int] = []
 

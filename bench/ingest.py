@@ -53,8 +53,13 @@ def main() -> None:
     args = parser.parse_args()
 
     symbols = tuple(default_universe()[: args.symbols])
-    spec = MarketSpec(seed=1, symbols=symbols, daily_years=args.days / 240 + 0.05, minute_days=args.days,
-                      filler_tickers=args.filler)  # fmt: skip
+    spec = MarketSpec(
+        seed=1,
+        symbols=symbols,
+        daily_years=args.days / 240 + 0.05,
+        minute_days=args.days,
+        filler_tickers=args.filler,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -64,8 +69,11 @@ def main() -> None:
         files = sorted((root / "raw" / MINUTE_KIND).rglob("*.csv.gz"))
         total_rows = len(market.bars.minute)
         kept_rows = int(market.bars.minute["ticker"].isin(symbols).sum())
-        print(f"universe: {len(symbols)} symbols + {args.filler} other tickers, {len(files)} day files, "
-              f"{total_rows:,} rows in the files ({kept_rows:,} wanted); generated in {gen_s:.1f}s")  # fmt: skip
+        print(
+            f"universe: {len(symbols)} symbols + {args.filler} other tickers, "
+            f"{len(files)} day files, {total_rows:,} rows in the files ({kept_rows:,} wanted); "
+            f"generated in {gen_s:.1f}s"
+        )
 
         store = ParquetStore(root / "store")
         t0 = time.perf_counter()
@@ -76,7 +84,8 @@ def main() -> None:
         assert summary.rows == kept_rows
         ours = kept_rows / ours_s
         print(
-            f"tradelab one-pass ingest (read + validate + write store): {ours_s:.2f}s, {ours:,.0f} rows/s"
+            "tradelab one-pass ingest (read + validate + write store): "
+            f"{ours_s:.2f}s, {ours:,.0f} rows/s"
         )
 
         t0 = time.perf_counter()
@@ -86,15 +95,18 @@ def main() -> None:
             assert len(frame) == len(store.read(s, "1min"))
         base_s = (time.perf_counter() - t0) * len(symbols) / len(sample)
         base = kept_rows / base_s
-        print(f"notebook approach (per-symbol read_csv of every file, timed on {len(sample)} symbols, scaled "
-              f"to {len(symbols)}): {base_s:.1f}s, {base:,.0f} rows/s")  # fmt: skip
+        print(
+            "notebook approach (per-symbol read_csv of every file, timed on "
+            f"{len(sample)} symbols, scaled to {len(symbols)}): {base_s:.1f}s, {base:,.0f} rows/s"
+        )
         print(f"ratio: {ours / base:.1f}x")
         rerun_t0 = time.perf_counter()
         again = ingest_flat_files(
             store, root / "raw", f"{MINUTE_KIND}/**/*.csv.gz", "1min", symbols
         )
         print(
-            f"incremental rerun (nothing new): {time.perf_counter() - rerun_t0:.2f}s, {again.files_read} files read"
+            f"incremental rerun (nothing new): {time.perf_counter() - rerun_t0:.2f}s, "
+            f"{again.files_read} files read"
         )
         shutil.rmtree(root / "store")
 

@@ -63,10 +63,12 @@ def main() -> None:
     np_rate = n_ref / t_np
     print(f"configs N={n_cfg}, blocks S={n_blocks}, splits={res.n_splits}, PBO={res.pbo:.3f}")
     print(
-        f"numba kernel : {t_nb:8.3f} s  {nb_rate:12,.0f} splits/s  {nb_rate * n_cfg:14,.0f} config-splits/s"
+        f"numba kernel : {t_nb:8.3f} s  {nb_rate:12,.0f} splits/s  "
+        f"{nb_rate * n_cfg:14,.0f} config-splits/s"
     )
     print(
-        f"numpy loop   : {n_np_time(t_np, n_ref, res.n_splits):8.3f} s* {np_rate:12,.0f} splits/s  {np_rate * n_cfg:14,.0f} config-splits/s"
+        f"numpy loop   : {n_np_time(t_np, n_ref, res.n_splits):8.3f} s* {np_rate:12,.0f} splits/s  "
+        f"{np_rate * n_cfg:14,.0f} config-splits/s"
     )
     print(f"ratio numba / numpy: {nb_rate / np_rate:.1f}x   (* extrapolated from {n_ref} splits)")
 

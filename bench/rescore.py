@@ -19,7 +19,7 @@ import pandas as pd
 
 from tradelab.reports.wfo_results import process_wfo_results
 from tradelab.robustness.synthetic import planted_phase_results
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 from tradelab.wfo.scoring import quality_gates, score_phases
 
 
@@ -28,12 +28,18 @@ def pandas_scores(phases: list[dict[str, np.ndarray]]) -> pd.Series:
     n = phases[0]["is_pnl"].size
     long = pd.concat(
         [
-            pd.DataFrame({"combo": np.arange(n), "phase": p, "oos_pnl": ph["oos_pnl"],
-                          "ok": quality_gates(ph)})
+            pd.DataFrame(
+                {
+                    "combo": np.arange(n),
+                    "phase": p,
+                    "oos_pnl": ph["oos_pnl"],
+                    "ok": quality_gates(ph),
+                }
+            )
             for p, ph in enumerate(phases)
         ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     valid = long[long["ok"]].copy()
     valid["rank"] = valid.groupby("phase")["oos_pnl"].rank(method="average", pct=True) * 100
     grouped = valid.groupby("combo")["rank"]
@@ -61,8 +67,10 @@ def main() -> None:
         {"atr_multiplier": (13, 16), "atr_buy_multiplier": (3.5, 4.25)},
     ]
     phases = planted_phase_results(grid, regions, seed=0)
-    params = {name: {"tier": 1 if name.startswith("atr") or name == "bb_dev" else 3,
-                     "ts_input": name} for name in grid.names}  # fmt: skip
+    params = {
+        name: {"tier": 1 if name.startswith("atr") or name == "bb_dev" else 3, "ts_input": name}
+        for name in grid.names
+    }
     print(f"combinations: {grid.size:,} x {len(phases)} phases")
 
     score_phases([{k: v[:1000] for k, v in ph.items()} for ph in phases])  # warm imports

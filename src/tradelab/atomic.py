@@ -18,6 +18,7 @@ __all__ = [
     "write_bytes_atomic",
     "write_if_changed",
     "write_json_atomic",
+    "write_table",
     "write_text_atomic",
 ]
 
@@ -66,3 +67,16 @@ def write_if_changed(path: str | Path, text: str) -> bool:
         return False
     write_text_atomic(path, text)
     return True
+
+
+def write_table(frame: Any, path: str | Path) -> Path:
+    """Write a DataFrame as Parquet or CSV (by suffix), without its index, atomically."""
+    path = Path(path)
+    if path.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"unsupported table format {path.suffix!r}: use .parquet or .csv")
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+    return path

@@ -11,8 +11,13 @@ from mlflow import MlflowClient
 from .test_cli import run_app
 
 pytestmark = pytest.mark.slow
-TINY = ["experiment=smoke", "data.daily_years=1", "data.minute_days=1", "data.symbols=[SPY,QQQ,RIOT]",
-        "progress=false"]  # fmt: skip
+TINY = [
+    "experiment=smoke",
+    "data.daily_years=1",
+    "data.minute_days=1",
+    "data.symbols=[SPY,QQQ,RIOT]",
+    "progress=false",
+]
 LINEAGE = (
     "git_commit",
     "git_dirty",
@@ -75,8 +80,15 @@ def test_failing_job_ends_failed(tmp_path: Path) -> None:
 
 
 def test_parallel_multirun_jobs_share_one_sqlite_store(tmp_path: Path) -> None:
-    result = run_app("ingest", "-m", "data.seed=1,2,3,4", "paths.data_dir=data/seed${data.seed}", *TINY,
-                     cwd=tmp_path, env={"TRADELAB_JOBS": "2"})  # fmt: skip
+    result = run_app(
+        "ingest",
+        "-m",
+        "data.seed=1,2,3,4",
+        "paths.data_dir=data/seed${data.seed}",
+        *TINY,
+        cwd=tmp_path,
+        env={"TRADELAB_JOBS": "2"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = _runs(tmp_path, "ingest/synthetic")
     assert len(runs) == 4

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from .test_cli import run_app
@@ -20,8 +21,16 @@ WFO = ["grid=smoke", "phases=compact", "progress=false"]
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("wfo_app")
-    ok = run_app("ingest", "data.mode=planted", "data.daily_years=8.5", "data.minute_days=0", "data.symbols=[SMH,QQQ,TQQQ]",
-                 "timeframes=[1day]", "progress=false", cwd=root)  # fmt: skip
+    ok = run_app(
+        "ingest",
+        "data.mode=planted",
+        "data.daily_years=8.5",
+        "data.minute_days=0",
+        "data.symbols=[SMH,QQQ,TQQQ]",
+        "timeframes=[1day]",
+        "progress=false",
+        cwd=root,
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     return root
 
@@ -108,8 +117,17 @@ def test_dual_symbol_variant_and_missing_symbol2(workdir: Path) -> None:
 def test_promotion_round_trip_and_model(workdir: Path) -> None:
     if not (workdir / "results/SMH").exists():
         assert run_app("wfo", "symbol=SMH", "strategy=atr_d_l", *WFO, cwd=workdir).returncode == 0
-    promo = run_app("promote", "family=wfo", "target=SMH", "gates.min_deflated_sharpe=null", "gates.max_pbo=null",
-                    "gates.min_phases_valid=null", "gates.min_trades=null", "gates.max_drawdown=null", cwd=workdir)  # fmt: skip
+    promo = run_app(
+        "promote",
+        "family=wfo",
+        "target=SMH",
+        "gates.min_deflated_sharpe=null",
+        "gates.max_pbo=null",
+        "gates.min_phases_valid=null",
+        "gates.min_trades=null",
+        "gates.max_drawdown=null",
+        cwd=workdir,
+    )
     assert promo.returncode == 0, promo.stderr[-3000:]
     assert (workdir / "conf/production/wfo/SMH.yaml").exists()
     inputs = json.loads((workdir / "production/wfo/SMH.json").read_text())["inputs"]
@@ -120,8 +138,14 @@ def test_promotion_round_trip_and_model(workdir: Path) -> None:
     rerun = run_app("wfo", "+production=wfo/SMH", "progress=false", cwd=workdir)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     _, runs = _runs(workdir, "wfo/SMH")
-    latest = max((r for r in runs if r.data.tags.get("candidate") == "true" and r.data.tags.get("grid") == "production"),
-                 key=lambda r: r.info.start_time)  # fmt: skip
+    latest = max(
+        (
+            r
+            for r in runs
+            if r.data.tags.get("candidate") == "true" and r.data.tags.get("grid") == "production"
+        ),
+        key=lambda r: r.info.start_time,
+    )
     for k in (1, 2, 3, 4):
         assert latest.data.metrics[f"oos_pnl_phase{k}"] == source.data.metrics[f"oos_pnl_phase{k}"]
     code = f"""
@@ -139,4 +163,36 @@ print(list(out.columns), len(out), set(out["position"].tolist()) <= {{-1.0, 0.0,
     assert (
         fresh.stdout.strip().splitlines()[-1]
         == "['timestamp', 'close', 'position', 'equity'] 400 True"
+    )
+
+
+def test_overrides_reach_every_expanded_variant(workdir: Path) -> None:
+    """`strategy.*` overrides of the primary apply to each ancestor that has the key; each
+    variant's run records its own strategy config."""
+    result = run_app(
+        "wfo",
+        "symbol=QQQ",
+        "strategy=atr_d_ls",
+        "strategy.params.bb_period.default=25",
+        "strategy.params.ema_period.default=40",
+        "strategy.slippage=0.02",
+        *WFO,
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    client, runs = _runs(workdir, "wfo/QQQ")
+    parents = {r.data.tags["strategy"]: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    assert set(parents) == {"atr_d_ls", "atr_d_l"}
+    recorded = {}
+    for name, run in parents.items():
+        path = client.download_artifacts(run.info.run_id, "config.yaml", str(workdir))
+        recorded[name] = yaml.safe_load(Path(path).read_text())["strategy"]
+    assert recorded["atr_d_l"]["name"] == "atr_d_l"
+    assert "ema_period" not in recorded["atr_d_l"]["params"]
+    for name in ("atr_d_ls", "atr_d_l"):
+        assert recorded[name]["params"]["bb_period"]["default"] == 25
+        assert recorded[name]["slippage"] == 0.02
+    assert recorded["atr_d_ls"]["params"]["ema_period"]["default"] == 40
+    assert (
+        parents["atr_d_l"].data.tags["config_hash"] != parents["atr_d_ls"].data.tags["config_hash"]
     )

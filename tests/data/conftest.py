@@ -7,8 +7,12 @@ import pytest
 from tradelab.data import MarketSpec, ParquetStore, generate_market, write_day_files
 from tradelab.data.synthetic import SyntheticMarket
 
-SMALL = MarketSpec(seed=11, symbols=("SPY", "QQQ", "TQQQ", "DIA", "RIOT", "MARA", "SOFI"),
-                   daily_years=2.0, minute_days=3)  # fmt: skip
+SMALL = MarketSpec(
+    seed=11,
+    symbols=("SPY", "QQQ", "TQQQ", "DIA", "RIOT", "MARA", "SOFI"),
+    daily_years=2.0,
+    minute_days=3,
+)
 
 
 @pytest.fixture(scope="session")

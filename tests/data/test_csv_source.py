@@ -35,8 +35,13 @@ def test_yahoo_daily_export_loads_with_a_column_mapping_only(tmp_path) -> None:
 
 
 def test_adjusted_close_scales_the_whole_bar() -> None:
-    frames = read_long_table(FIXTURES / "SMH_yahoo.csv", columns=YAHOO, symbol="SMH", date_format="%m/%d/%Y",
-                             adjust_close_column="Adj Close")  # fmt: skip
+    frames = read_long_table(
+        FIXTURES / "SMH_yahoo.csv",
+        columns=YAHOO,
+        symbol="SMH",
+        date_format="%m/%d/%Y",
+        adjust_close_column="Adj Close",
+    )
     first = frames["SMH"].iloc[0]
     assert first["close"] == pytest.approx(166.532669)
     assert first["open"] == pytest.approx(172.130005 * 166.532669 / 168.809998)
@@ -83,7 +88,18 @@ def test_wide_close_table_and_symbol_column(tmp_path) -> None:
     long.write_text(
         "ticker,ts,o,h,l,c,v\nAAA,2024-01-02 09:30,1,2,1,2,10\nBBB,2024-01-02 09:30,5,6,4,5,20\n"
     )
-    out = read_long_table(long, columns={"timestamp": "ts", "open": "o", "high": "h", "low": "l", "close": "c",
-                                         "volume": "v"}, symbol_column="ticker", timeframe="1min")  # fmt: skip
+    out = read_long_table(
+        long,
+        columns={
+            "timestamp": "ts",
+            "open": "o",
+            "high": "h",
+            "low": "l",
+            "close": "c",
+            "volume": "v",
+        },
+        symbol_column="ticker",
+        timeframe="1min",
+    )
     assert set(out) == {"AAA", "BBB"}
     assert out["AAA"]["timestamp"].iloc[0] == pd.Timestamp("2024-01-02 14:30", tz="UTC")

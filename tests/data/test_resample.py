@@ -13,16 +13,25 @@ def _minutes(day: str, start: str, count: int, rng) -> pd.DataFrame:
     )
     close = 100 + np.cumsum(rng.normal(0, 0.1, count))
     open_ = np.r_[100.0, close[:-1]]
-    return pd.DataFrame({"timestamp": ts.tz_convert("UTC").as_unit("ns"), "open": open_,
-                         "high": np.maximum(open_, close) + 0.05, "low": np.minimum(open_, close) - 0.05,
-                         "close": close, "volume": rng.integers(1, 100, count).astype(float),
-                         "transactions": rng.integers(1, 10, count)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "timestamp": ts.tz_convert("UTC").as_unit("ns"),
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.05,
+            "low": np.minimum(open_, close) - 0.05,
+            "close": close,
+            "volume": rng.integers(1, 100, count).astype(float),
+            "transactions": rng.integers(1, 10, count),
+        }
+    )
 
 
 @pytest.mark.parametrize("rule", [5, 15, 60])
 def test_matches_pandas_reference_within_the_session(rule, rng) -> None:
-    bars = pd.concat([_minutes("2025-03-07", "09:30", 390, rng), _minutes("2025-03-10", "09:30", 390, rng)],
-                     ignore_index=True)  # fmt: skip
+    bars = pd.concat(
+        [_minutes("2025-03-07", "09:30", 390, rng), _minutes("2025-03-10", "09:30", 390, rng)],
+        ignore_index=True,
+    )
     out = resample_bars(bars, f"{rule}min")
     local = bars.set_index(bars["timestamp"].dt.tz_convert("America/New_York"))
     ref = (
@@ -40,8 +49,10 @@ def test_matches_pandas_reference_within_the_session(rule, rng) -> None:
         .dropna()
     )
     assert len(out) == len(ref)
-    np.testing.assert_allclose(out[["open", "high", "low", "close", "volume"]].to_numpy(),
-                               ref[["open", "high", "low", "close", "volume"]].to_numpy())  # fmt: skip
+    np.testing.assert_allclose(
+        out[["open", "high", "low", "close", "volume"]].to_numpy(),
+        ref[["open", "high", "low", "close", "volume"]].to_numpy(),
+    )
     assert (
         out["timestamp"].dt.tz_convert("America/New_York").to_numpy() == ref.index.to_numpy()
     ).all()

@@ -87,9 +87,16 @@ def test_failed_write_leaves_the_old_file(tmp_path, fetcher, monkeypatch) -> Non
 
 def test_invalid_frame_never_enters(tmp_path) -> None:
     store = ParquetStore(tmp_path)
-    bad = pd.DataFrame({"timestamp": pd.to_datetime(["2025-01-02", "2025-01-03"], utc=True),
-                        "open": [1.0, 2.0], "high": [1.0, 1.5], "low": [1.0, 1.0], "close": [1.0, 2.0],
-                        "volume": [1.0, 1.0]})  # fmt: skip
+    bad = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(["2025-01-02", "2025-01-03"], utc=True),
+            "open": [1.0, 2.0],
+            "high": [1.0, 1.5],
+            "low": [1.0, 1.0],
+            "close": [1.0, 2.0],
+            "volume": [1.0, 1.0],
+        }
+    )
     with pytest.raises(DataValidationError, match="row 2"):
         store.write("ABC", "1day", bad, source="test")
     assert snapshot(tmp_path) == {}
@@ -101,7 +108,9 @@ def test_content_hash_tracks_content(tmp_path, fetcher) -> None:
     h1 = store.content_hash()
     store.get("SPY", "1day", "2025-06-02", "2025-07-31")
     assert store.content_hash() != h1
-    other = ParquetStore(tmp_path / "b", CountingFetcher(MarketSpec(seed=12, symbols=SMALL.symbols,
-                                                                    daily_years=2, minute_days=3)))  # fmt: skip
+    other = ParquetStore(
+        tmp_path / "b",
+        CountingFetcher(MarketSpec(seed=12, symbols=SMALL.symbols, daily_years=2, minute_days=3)),
+    )
     other.get("SPY", "1day", "2025-06-02", "2025-07-31")
     assert other.content_hash() != store.content_hash()

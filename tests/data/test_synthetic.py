@@ -92,8 +92,15 @@ def test_null_mode_has_no_return_autocorrelation() -> None:
 
 
 def test_planted_mode_records_its_edges() -> None:
-    m = generate_market(MarketSpec(seed=2, mode="planted", daily_years=12.5, minute_days=2,
-                                   symbols=("SMH", "QQQ", "SPY", "DIA", "RIOT")))  # fmt: skip
+    m = generate_market(
+        MarketSpec(
+            seed=2,
+            mode="planted",
+            daily_years=12.5,
+            minute_days=2,
+            symbols=("SMH", "QQQ", "SPY", "DIA", "RIOT"),
+        )
+    )
     assert set(m.planted) == {"wfo", "kalman_residual", "kalman_pairs"}
     lo, hi = m.planted["wfo"]["atr_multiplier_region"]
     assert 0 < lo < hi

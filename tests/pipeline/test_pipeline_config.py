@@ -11,9 +11,10 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
+from tradelab.apps._runtime import settings
 from tradelab.apps.schema import register_configs
-from tradelab.settings import to_plain
 from tradelab.wfo import expanded_specs, grid_for_strategy, grid_from_config, strategy_from_config
+from tradelab.wfo.settings import GridConfig, StrategyConfig
 
 from .workspace import ROOT, dvc, make_workspace
 
@@ -59,10 +60,11 @@ def test_demo_grid_has_at_least_100k_combinations_for_every_variant() -> None:
             config_name="wfo", overrides=[f"grid={wfo['grid']}", f"phases={wfo['phases']}"]
         )
 
-        def load(name: str) -> dict:
-            return to_plain(compose(config_name="wfo", overrides=[f"strategy={name}"]).strategy)
+        def load(name: str) -> StrategyConfig:
+            node = compose(config_name="wfo", overrides=[f"strategy={name}"]).strategy
+            return settings(StrategyConfig, node, "strategy")
 
-        grid_all = grid_from_config(to_plain(cfg.grid)["params"])
+        grid_all = grid_from_config(settings(GridConfig, cfg.grid, "grid"))
         assert grid_all.size >= 100_000
         jobs = list(wfo["single"].values()) + list(wfo["dual"].values())
         sizes = {}
@@ -94,8 +96,16 @@ def test_a_fresh_workspace_runs_every_family(fresh: Path) -> None:
     assert result.returncode == 0, result.stderr
     pending = set(json.loads(result.stdout))
     assert set(_stages()) <= pending
-    assert {"generate", "ingest", "bars", "promote", "report", "pipelines/kalman/dvc.yaml:residual",
-            "pipelines/kalman/dvc.yaml:pairs", "pipelines/forecast/dvc.yaml:tune"} <= pending  # fmt: skip
+    assert {
+        "generate",
+        "ingest",
+        "bars",
+        "promote",
+        "report",
+        "pipelines/kalman/dvc.yaml:residual",
+        "pipelines/kalman/dvc.yaml:pairs",
+        "pipelines/forecast/dvc.yaml:tune",
+    } <= pending
 
 
 def test_wfo_family_runs_alone(fresh: Path) -> None:

@@ -84,8 +84,11 @@ def test_each_wfo_stage_records_only_the_params_it_reads(run: Path) -> None:
         "wfo.phases",
         "wfo.single.SMH",
     }
-    assert set(lock["dual@TQQQ-QQQ"]["params"]["params.yaml"]) == {"wfo.grid", "wfo.phases",
-                                                                    "wfo.dual.TQQQ-QQQ"}  # fmt: skip
+    assert set(lock["dual@TQQQ-QQQ"]["params"]["params.yaml"]) == {
+        "wfo.grid",
+        "wfo.phases",
+        "wfo.dual.TQQQ-QQQ",
+    }
     outs = {o["path"] for o in lock["single@SMH"]["outs"]}
     assert outs == {"results/SMH", "metrics/wfo_SMH.json", "reports/wfo/SMH"}
 

@@ -94,8 +94,13 @@ def make_workspace(root: Path, params: Mapping[str, Any] | None = None) -> Path:
 
 def dvc(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run `dvc *args` in `root` with the apps of this environment first on PATH."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_NO_ANALYTICS": "1", "HYDRA_FULL_ERROR": "1", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+        "HYDRA_FULL_ERROR": "1",
+        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+    }
     env.pop("TRADELAB_CONF_DIR", None)
     env.pop("TRADELAB_ROOT", None)
     return subprocess.run(

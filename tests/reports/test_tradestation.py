@@ -12,8 +12,8 @@ from tradelab.errors import ConfigError, InvalidSymbolError
 from tradelab.reports.tradestation import refinement_ranges, write_refinement_exports
 from tradelab.reports.wfo_results import process_wfo_results
 from tradelab.robustness.synthetic import planted_phase_results
+from tradelab.search.grid import Grid
 from tradelab.tracking import MemoryTracker
-from tradelab.wfo.grid import Grid
 
 GRID = Grid.from_config(
     {
@@ -67,9 +67,17 @@ def test_exports_parse_and_contain_the_best_combination(phases, tmp_path: Path) 
         path = out / f"phase5_refine_ATR-D-v1.5-L_rank{plateau.rank}.csv"
         ranges = pd.read_csv(path)
         assert list(ranges.columns) == [
-            "ts_input", "parameter", "tier", "optimize", "start", "stop", "step", "count",
-            "median", "best",
-        ]  # fmt: skip
+            "ts_input",
+            "parameter",
+            "tier",
+            "optimize",
+            "start",
+            "stop",
+            "step",
+            "count",
+            "median",
+            "best",
+        ]
         rows = ranges.set_index("parameter")
         best_combo = plateau.top.iloc[0]
         for name in GRID.names:

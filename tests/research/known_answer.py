@@ -1,6 +1,6 @@
 """Known-answer harness: a synthetic market through the path the apps run, in process.
 
-WFO: market (`null` or `planted`) -> `tradelab.wfo.sweep.run_sweep` (the sweep, v4 scoring,
+WFO: market (`null` or `planted`) -> `tradelab.jobs.wfo.run_sweep` (the sweep, v4 scoring,
 the overfitting statistics, the promotion candidates) -> the WFO family's promotion rule with
 the gates shipped in `conf/promote.yaml`. Kalman residual: 1-minute bars -> `tune_residual`
 (the study of `tradelab-tune study=kalman_residual search=random`, logged into an in-memory
@@ -27,10 +27,12 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from tradelab.data.synthetic import MarketSpec, generate_market
+from tradelab.jobs.wfo import WfoJobConfig, run_sweep
 from tradelab.promotion.family_wfo import WFO
 from tradelab.promotion.rules import Candidate, Decision, Gates, decide, pick_best
 from tradelab.promotion.service import PARENT_METRICS
 from tradelab.robustness.settings import RobustnessConfig
+from tradelab.settings import from_plain
 from tradelab.wfo import (
     WfoData,
     grid_for_strategy,
@@ -38,8 +40,7 @@ from tradelab.wfo import (
     phases_from_config,
     strategy_from_config,
 )
-from tradelab.wfo.settings import ScoringConfig
-from tradelab.wfo.sweep import run_sweep
+from tradelab.wfo.settings import GridConfig, PhasesConfig, StrategyConfig
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 YEARS = 8.5  # the compact phases need 7.5 years plus 100 warmup bars
@@ -132,15 +133,14 @@ def run_known_answer(
 ) -> KnownAnswer:
     """Sweep `grid` for `strategy` on the market and apply the promotion rule."""
     data, planted = market_data(mode, seed, symbol)
-    spec = strategy_from_config(load_conf("strategy", strategy))
-    grid_obj = grid_for_strategy(grid_from_config(load_conf("grid", grid)["params"]), spec)
-    phase_list = phases_from_config(load_conf("phases", phases), data.timestamps)
+    spec = strategy_from_config(from_plain(StrategyConfig, load_conf("strategy", strategy)))
+    grid_cfg = from_plain(GridConfig, load_conf("grid", grid))
+    grid_obj = grid_for_strategy(grid_from_config(grid_cfg), spec)
+    phases_cfg = from_plain(PhasesConfig, load_conf("phases", phases))
+    phase_list = phases_from_config(phases_cfg, data.timestamps)
     with tempfile.TemporaryDirectory() as tmp:
-        outcome = run_sweep(
-            data, spec, grid_obj, phase_list, grid_name=grid, target=symbol, results_root=tmp,
-            chunk_size=1 << 16, scoring=ScoringConfig(), robustness=RobustnessConfig(),
-            progress=False, seed=0,
-        )  # fmt: skip
+        settings = WfoJobConfig(grid_name=grid, results_dir=tmp, chunk_size=1 << 16, progress=False)
+        outcome = run_sweep(data, spec, grid_obj, phase_list, settings, target=symbol)
     parent = {k: v for k, v in outcome.statistics.items() if k in PARENT_METRICS}
     candidates = [
         Candidate(
@@ -158,9 +158,16 @@ def run_known_answer(
     )
     region = planted.get("wfo", {}).get("atr_multiplier_region")
     return KnownAnswer(
-        mode, seed, symbol, int(outcome.report.scores.n_stable), dict(outcome.statistics), best,
-        decision, tuple(region) if region else None, candidates,
-    )  # fmt: skip
+        mode,
+        seed,
+        symbol,
+        int(outcome.report.scores.n_stable),
+        dict(outcome.statistics),
+        best,
+        decision,
+        tuple(region) if region else None,
+        candidates,
+    )
 
 
 def minute_bars(mode: str, seed: int, symbol: str, days: int = 30) -> pd.DataFrame:
@@ -184,32 +191,46 @@ def run_residual_known_answer(
 ) -> KnownAnswer:
     """Tune the residual strategy (random search, the shipped study) and apply the rule."""
     from tradelab.promotion.families import family
+    from tradelab.search.settings import RandomSearchConfig
+    from tradelab.settings import from_plain
     from tradelab.strategies import tune_residual
+    from tradelab.strategies.settings import KalmanResidualStudyConfig
     from tradelab.tracking import MemoryTracker
 
     spec = family("kalman_residual")
-    study = {**load_conf("study", "kalman_residual"), "max_last_price": None}
-    search = {"kind": "random", **load_conf("search", "random")}
+    shipped = {**load_conf("study", "kalman_residual"), "max_last_price": None}
+    study = from_plain(KalmanResidualStudyConfig, shipped, "study")
+    search = from_plain(RandomSearchConfig, load_conf("search", "random"), "search")
     tracker = MemoryTracker()
     with tracker.start_job(f"kalman_residual/{symbol}", "known-answer") as job:
-        tune_residual({symbol: minute_bars(mode, seed, symbol)}, study, search, job,
-                      robustness=RobustnessConfig())  # fmt: skip
+        bars = {symbol: minute_bars(mode, seed, symbol)}
+        tune_residual(bars, study, search, job, robustness=RobustnessConfig())
     parent = tracker.get(job.run_id)
     candidates = []
     for run in tracker.runs():
         if run.tags.get("candidate") != "true":
             continue
         merged = {k: parent.metrics[k] for k in PARENT_METRICS if k in parent.metrics}
-        candidates.append(Candidate(run.run_id, symbol, {**merged, **run.metrics}, run.params,
-                                    run.tags))  # fmt: skip
+        metrics = {**merged, **run.metrics}
+        candidates.append(Candidate(run.run_id, symbol, metrics, run.params, run.tags))
     best = pick_best(candidates, spec.objective)
     decision = decide(
         best, None, spec.objective, gates or shipped_gates(), metric_names=spec.metric_names
     )
     statistics = {k: v for k, v in parent.metrics.items() if k in PARENT_METRICS}
     n_trials = int(statistics.get("n_trials", 0))
-    return KnownAnswer(mode, seed, symbol, n_trials, statistics, best, decision, None, candidates,
-                       "kalman_residual")  # fmt: skip
+    return KnownAnswer(
+        mode,
+        seed,
+        symbol,
+        n_trials,
+        statistics,
+        best,
+        decision,
+        None,
+        candidates,
+        "kalman_residual",
+    )
 
 
 def summarize(results: list[KnownAnswer]) -> str:
@@ -224,8 +245,10 @@ def summarize(results: list[KnownAnswer]) -> str:
         lines.append(f"statistics logged in {int(with_stats.sum())} of {len(results)} sweeps")
         lines.append("PBO quartiles " + " ".join(f"{v:.3f}" for v in q(pbo)))
         lines.append("DSR quartiles " + " ".join(f"{v:.3f}" for v in q(dsr)))
-        lines.append(f"PBO <= 0.5 in {int((pbo[with_stats] <= 0.5).sum())}, "
-                     f"DSR >= 0.95 in {int((dsr[with_stats] >= 0.95).sum())}")  # fmt: skip
+        lines.append(
+            f"PBO <= 0.5 in {int((pbo[with_stats] <= 0.5).sum())}, "
+            f"DSR >= 0.95 in {int((dsr[with_stats] >= 0.95).sum())}"
+        )
     return "\n".join(lines)
 
 
@@ -251,9 +274,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--family", default="wfo", choices=["wfo", "kalman_residual"])
     parser.add_argument("--seeds", default="1-20")
     parser.add_argument("--symbols", default="SMH")
-    parser.add_argument("--gates", default="shipped", choices=sorted(GATE_VARIANTS),
-                        help="shipped: conf/promote.yaml; require-stats: also refuse a sweep "
-                             "without PBO / DSR; no-overfitting: without the PBO and DSR gates")  # fmt: skip
+    parser.add_argument(
+        "--gates",
+        default="shipped",
+        choices=sorted(GATE_VARIANTS),
+        help="shipped: conf/promote.yaml; require-stats: also refuse a sweep "
+        "without PBO / DSR; no-overfitting: without the PBO and DSR gates",
+    )
     args = parser.parse_args(argv)
     gates = shipped_gates(**GATE_VARIANTS[args.gates])
     results = []
@@ -267,8 +294,10 @@ def main(argv: list[str] | None = None) -> None:
             results.append(result)
     print(summarize(results))
     if args.mode == "planted" and args.family == "wfo":
-        print(f"best atr_multiplier inside the planted region in "
-              f"{sum(r.in_region for r in results)} of {len(results)}")  # fmt: skip
+        print(
+            f"best atr_multiplier inside the planted region in "
+            f"{sum(r.in_region for r in results)} of {len(results)}"
+        )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,16 @@ COMPACT = ["phases=compact", "progress=false"]
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("research_apps")
-    ok = run_app("ingest", "data.mode=planted", "data.daily_years=8.5", "data.minute_days=0",
-                 "data.symbols=[SMH,XLF]", "timeframes=[1day]", "progress=false", cwd=root)  # fmt: skip
+    ok = run_app(
+        "ingest",
+        "data.mode=planted",
+        "data.daily_years=8.5",
+        "data.minute_days=0",
+        "data.symbols=[SMH,XLF]",
+        "timeframes=[1day]",
+        "progress=false",
+        cwd=root,
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     return root
 
@@ -39,8 +47,14 @@ def _runs(root: Path, experiment: str, name: str):
 
 def test_planted_edge_is_promoted_and_the_null_symbol_is_not(workdir: Path) -> None:
     for symbol in ("SMH", "XLF"):
-        sweep = run_app("wfo", f"symbol={symbol}", "strategy=atr_d_l", "grid=known_answer",
-                        *COMPACT, cwd=workdir)  # fmt: skip
+        sweep = run_app(
+            "wfo",
+            f"symbol={symbol}",
+            "strategy=atr_d_l",
+            "grid=known_answer",
+            *COMPACT,
+            cwd=workdir,
+        )
         assert sweep.returncode == 0, sweep.stderr[-3000:]
     promo = run_app("promote", "family=wfo", cwd=workdir)
     assert promo.returncode == 0, promo.stderr[-3000:]
@@ -59,8 +73,16 @@ def test_planted_edge_is_promoted_and_the_null_symbol_is_not(workdir: Path) -> N
 
 
 def test_bias_check_passes_and_is_logged(workdir: Path) -> None:
-    result = run_app("wfo", "symbol=SMH", "strategy=atr_d_ls", "grid=smoke", *COMPACT,
-                     "check=bias", "bias.n_combos=6", cwd=workdir)  # fmt: skip
+    result = run_app(
+        "wfo",
+        "symbol=SMH",
+        "strategy=atr_d_ls",
+        "grid=smoke",
+        *COMPACT,
+        "check=bias",
+        "bias.n_combos=6",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "look-ahead" in result.stdout and "bias checks: PASS" in result.stdout
     client, runs = _runs(workdir, "wfo/SMH", "bias-check")
@@ -82,9 +104,18 @@ def test_bias_check_passes_and_is_logged(workdir: Path) -> None:
 
 
 def test_bias_check_fails_on_a_warmup_too_short_for_the_ema(workdir: Path) -> None:
-    result = run_app("wfo", "symbol=SMH", "strategy=atr_d_ls", "grid=smoke", *COMPACT,
-                     "check=bias", "expand=false", "phases.warmup_bars=80",
-                     "strategy.params.ema_period.default=150", cwd=workdir)  # fmt: skip
+    result = run_app(
+        "wfo",
+        "symbol=SMH",
+        "strategy=atr_d_ls",
+        "grid=smoke",
+        *COMPACT,
+        "check=bias",
+        "expand=false",
+        "phases.warmup_bars=80",
+        "strategy.params.ema_period.default=150",
+        cwd=workdir,
+    )
     assert result.returncode == 1, result.stderr[-3000:]
     assert "FAIL" in result.stdout and "trend" in result.stdout
     _, runs = _runs(workdir, "wfo/SMH", "bias-check")

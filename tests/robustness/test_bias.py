@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tradelab.apps.wfo_bias import bias_settings
+from tradelab.apps.wfo import bias_settings
 from tradelab.errors import ConfigError
 from tradelab.robustness.bias import (
     BiasReport,
@@ -24,6 +24,7 @@ from tradelab.robustness.bias import (
     series_diffs,
     warmup_check,
 )
+from tradelab.settings import to_plain
 
 
 def _walk(n: int, seed: int) -> np.ndarray:
@@ -153,9 +154,13 @@ def test_decision_changes_are_counted() -> None:
         return Decisions([[(int(b), "long") for b in above]])
 
     report = warmup_check(
-        lambda first: {"ema": _ema(close[first:], 50)}, 300, 5, 250, tolerance=1.0,
+        lambda first: {"ema": _ema(close[first:], 50)},
+        300,
+        5,
+        250,
+        tolerance=1.0,
         decisions_from=decisions,
-    )  # fmt: skip
+    )
     assert report.n_combos == 1 and report.decision_changes == 1
 
 
@@ -186,10 +191,15 @@ def test_series_diffs_columns_and_one_sided_nan() -> None:
 def _report(violations: int, rel: float) -> BiasReport:
     look = LookaheadReport("atr_d_l", (10, 20), 4, 37, violations, ("combination 0, cut 10",))
     warm = WarmupReport(
-        "atr_d_l phase1", 99, 99, 400, 0.05,
+        "atr_d_l phase1",
+        99,
+        99,
+        400,
+        0.05,
         (SeriesDiff("atr[0]", 0.0, 0.0, 2.0, 99, 50), SeriesDiff("trend", 0.1, rel, 0.2, 101, 50)),
-        n_combos=4, decision_changes=1,
-    )  # fmt: skip
+        n_combos=4,
+        decision_changes=1,
+    )
     skipped = WarmupReport("atr_d_l phase0", 99, 99, 0, 0.05, ())
     return BiasReport("SMH", "atr_d_l", (look,), (warm, skipped), {"seed": 0})
 
@@ -225,11 +235,11 @@ def test_json_has_no_nan() -> None:
 
 def test_app_settings_read_the_optional_block() -> None:
     cfg = OmegaConf.create({"seed": 3})
-    assert bias_settings(cfg) == {"n_combos": 16, "n_cuts": 3, "extra_bars": 500,
-                                  "tolerance": 0.05, "seed": 3}  # fmt: skip
+    expected = {"n_combos": 16, "n_cuts": 3, "extra_bars": 500, "tolerance": 0.05, "seed": 3}
+    assert to_plain(bias_settings(cfg)) == expected
     cfg = OmegaConf.create({"seed": 3, "bias": {"n_combos": 4, "tolerance": 0.1}})
     settings = bias_settings(cfg)
-    assert settings["n_combos"] == 4 and settings["tolerance"] == 0.1
+    assert settings.n_combos == 4 and settings.tolerance == 0.1
     with pytest.raises(ConfigError, match=r"bias\.bogus"):
         bias_settings(OmegaConf.create({"seed": 0, "bias": {"bogus": 1}}))
     with pytest.raises(ConfigError, match=r"bias\.n_cuts"):

@@ -12,15 +12,12 @@ from hypothesis import strategies as st
 
 from tests.wfo.conftest import make_bars, small_spec
 from tradelab.kalman import local_level_filter
-from tradelab.robustness.bias import (
-    pairs_bias_check,
-    residual_bias_check,
-    warmup_check,
-    wfo_bias_check,
-)
+from tradelab.robustness.bias import warmup_check
+from tradelab.search.grid import Grid
+from tradelab.strategies.bias import pairs_bias_check, residual_bias_check
 from tradelab.strategies.pairs import PairData
 from tradelab.strategies.residual import ResidualSettings
-from tradelab.wfo.grid import Grid
+from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.phases import Phase
 
 PROPERTY = settings(max_examples=8, deadline=None, derandomize=True, database=None)
@@ -83,8 +80,12 @@ def test_residual_strategy_takes_no_decision_from_later_bars(
     seed: int, z_entry: float, z_exit: float, stop: float
 ) -> None:
     close = _mean_reverting_closes(700, seed)
-    columns = {"residual_z_entry": [z_entry, z_entry + 0.5], "residual_z_exit": [z_exit] * 2,
-               "stop_loss_pct": [stop] * 2, "process_noise_q": [1e-4, 1e-3]}  # fmt: skip
+    columns = {
+        "residual_z_entry": [z_entry, z_entry + 0.5],
+        "residual_z_exit": [z_exit] * 2,
+        "stop_loss_pct": [stop] * 2,
+        "process_noise_q": [1e-4, 1e-3],
+    }
     report = residual_bias_check(close, columns, n_cuts=4, seed=seed)
     look = report.lookahead[0]
     assert look.passed, look.examples
@@ -102,8 +103,14 @@ def test_pairs_strategy_takes_no_decision_from_later_bars(
     seed: int, entry_z: float, window: int, long_only: bool
 ) -> None:
     data = _pair(500, seed)
-    columns = {"entry_z": [entry_z], "window": [window], "long_only": [float(long_only)],
-               "exit_z": [0.3], "stop_z": [4.0], "R": [0.5]}  # fmt: skip
+    columns = {
+        "entry_z": [entry_z],
+        "window": [window],
+        "long_only": [float(long_only)],
+        "exit_z": [0.3],
+        "stop_z": [4.0],
+        "R": [0.5],
+    }
     report = pairs_bias_check(data, columns, n_cuts=4, seed=seed)
     look = report.lookahead[0]
     assert look.passed, look.examples

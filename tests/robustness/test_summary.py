@@ -13,22 +13,19 @@ from tradelab.robustness import block_sums, equal_blocks, sweep_statistics
 from tradelab.robustness import sweep_statistics_from_returns as from_returns
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.robustness.synthetic import planted_returns
-from tradelab.tracking import MemoryTracker
 
 KEYS = {"pbo", "deflated_sharpe", "n_trials", "effective_trials", "deflated_sharpe_effective"}
 
 
-def test_null_sweep_is_flagged_and_logged() -> None:
+def test_null_sweep_is_flagged() -> None:
     returns = planted_returns(1000, 60, common=0.3, seed=31)
-    job = MemoryTracker().start_job("wfo/SMH", "sweep")
-    metrics = from_returns(returns, n_trials=600, job=job)
+    metrics = from_returns(returns, n_trials=600)
     assert set(metrics) >= KEYS
     assert metrics["n_trials"] == 600
     assert 1 <= metrics["effective_trials"] <= 60
     assert metrics["deflated_sharpe"] < 0.95
     assert metrics["pbo"] > 0.2
     assert metrics["dsr_assumed_normal"] == 0.0
-    assert job.run.metrics["pbo"] == metrics["pbo"]
 
 
 def test_planted_edge_passes() -> None:

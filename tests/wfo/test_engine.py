@@ -10,9 +10,9 @@ import pytest
 from tradelab.errors import ConfigError
 from tradelab.kernels.atr_d import LANES
 from tradelab.kernels.enums import METRIC_NAMES
+from tradelab.search.grid import Grid
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import equal_block_id, evaluate_combos, short_atr_period
-from tradelab.wfo.grid import Grid
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.reference import simulate_reference
 
@@ -20,8 +20,12 @@ from .conftest import make_bars, small_spec
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 PHASE = Phase("p", warmup_start=20, is_start=50, oos_start=250, oos_end=399)
-GRID = {"atr_period": [3, 5, 8], "bb_dev": [1.0, 2.0], "atr_buy_multiplier": [0.0, 0.5, 1.0],
-        "atr_multiplier": [1.0, 2.0, 3.0, 5.0, 8.0]}  # fmt: skip
+GRID = {
+    "atr_period": [3, 5, 8],
+    "bb_dev": [1.0, 2.0],
+    "atr_buy_multiplier": [0.0, 0.5, 1.0],
+    "atr_multiplier": [1.0, 2.0, 3.0, 5.0, 8.0],
+}
 
 
 def test_any_index_order_gives_the_same_rows(bars: WfoData, rng) -> None:
@@ -126,11 +130,14 @@ def test_seed_scale_grid_indices_decode_in_the_kernel() -> None:
     """Indices near the end of a >= 58M grid decode inside the kernel like Grid.decode."""
     from omegaconf import OmegaConf
 
+    from tradelab.settings import from_plain
+    from tradelab.wfo.settings import GridConfig
     from tradelab.wfo.strategy import grid_for_strategy, grid_from_config
 
     conf = OmegaConf.to_container(OmegaConf.load(CONF / "grid" / "full.yaml"))
+    conf.pop("defaults")
     spec = small_spec("atr_d_l")
-    grid = grid_for_strategy(grid_from_config(conf), spec)
+    grid = grid_for_strategy(grid_from_config(from_plain(GridConfig, conf)), spec)
     assert grid.size >= 58_000_000
     data = make_bars(420, seed=12)
     phase = Phase("p", warmup_start=0, is_start=100, oos_start=300, oos_end=419)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tradelab.kernels.enums import METRIC_NAMES
+from tradelab.search.grid import Grid
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import trace_combos
-from tradelab.wfo.grid import Grid
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.reference import simulate_reference
 

@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 
 from tradelab.errors import ConfigError, DataError, DataValidationError
+from tradelab.settings import from_plain
 from tradelab.wfo.data import WfoData
-from tradelab.wfo.phases import Phase, PhaseSpec, phases_from_config, resolve_phases
+from tradelab.wfo.phases import Phase, phases_from_config, resolve_phases
+from tradelab.wfo.settings import PhaseConfig, PhasesConfig
 
 from .conftest import make_bars
 
-SEED_LAYOUT = {
+SEED_LAYOUT_YAML = {
     "warmup_bars": 100,
     "phases": [
         {"name": "phase1", "is_years": 6, "oos_years": 4, "end_offset_years": 5},
@@ -21,6 +23,7 @@ SEED_LAYOUT = {
         {"name": "phase4", "is_years": 4, "oos_years": 4, "end_offset_years": 0},
     ],
 }
+SEED_LAYOUT = from_plain(PhasesConfig, SEED_LAYOUT_YAML, "phases")
 
 
 def test_seed_phases_are_placed_from_the_end() -> None:
@@ -41,7 +44,8 @@ def test_short_history_is_a_data_error() -> None:
     data = make_bars(10 * 252, seed=1, dual=False)
     with pytest.raises(DataError, match="phase1 needs 15 years"):
         phases_from_config(SEED_LAYOUT, data.timestamps)
-    ok = resolve_phases(data.timestamps, [PhaseSpec("p", 3, 2, 2.5)], warmup_bars=100)
+    spec = PhaseConfig(name="p", is_years=3, oos_years=2, end_offset_years=2.5)
+    ok = resolve_phases(data.timestamps, [spec], warmup_bars=100)
     assert ok[0].n_warmup == 100
 
 
@@ -49,9 +53,11 @@ def test_phase_and_spec_validation() -> None:
     with pytest.raises(ConfigError):
         Phase("bad", 10, 5, 20, 30)
     with pytest.raises(ConfigError, match="is_years"):
-        PhaseSpec("p", 0, 1)
+        PhaseConfig(name="p", is_years=0, oos_years=1)
     with pytest.raises(ConfigError, match="oos_years"):
-        phases_from_config({"phases": [{"name": "p", "is_years": 1}]}, np.arange(10))
+        from_plain(PhasesConfig, {"phases": [{"name": "p", "is_years": 1}]}, "phases")
+    with pytest.raises(ConfigError, match="at least one phase"):
+        phases_from_config(PhasesConfig(), np.arange(10))
     p = Phase("p", 0, 10, 50, 99)
     assert (p.n_is, p.n_oos, p.n_bars, p.n_traded) == (40, 50, 100, 90)
 
@@ -81,8 +87,16 @@ def test_bars_are_validated() -> None:
 def test_from_frames_aligns_second_symbol() -> None:
     data = make_bars(30, seed=4, dual=False)
     ts = pd.Series(pd.to_datetime(data.timestamps).tz_localize("UTC"))
-    frame = pd.DataFrame({"timestamp": ts, "open": data.open, "high": data.high, "low": data.low,
-                          "close": data.close, "volume": 1.0})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "timestamp": ts,
+            "open": data.open,
+            "high": data.high,
+            "low": data.low,
+            "close": data.close,
+            "volume": 1.0,
+        }
+    )
     second = pd.DataFrame(
         {
             "timestamp": ts.iloc[3:].drop(ts.index[10]),

@@ -10,8 +10,8 @@ import pytest
 
 from tradelab.errors import DataError
 from tradelab.robustness.synthetic import planted_phase_results
+from tradelab.search.grid import Grid
 from tradelab.tracking import MemoryTracker
-from tradelab.wfo.grid import Grid
 from tradelab.wfo.plateaus import detect_plateaus, regime_of
 from tradelab.wfo.scoring import candidates_table, score_phases
 from tradelab.wfo.settings import PlateauConfig

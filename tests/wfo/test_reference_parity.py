@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradelab.kernels.enums import METRIC_NAMES
+from tradelab.search.grid import Grid
 from tradelab.wfo.engine import evaluate_combos, trace_combos
-from tradelab.wfo.grid import Grid
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.reference import simulate_reference
 from tradelab.wfo.strategy import KIND_PARAMS, StrategyKind
@@ -86,8 +86,13 @@ def _close(a: float, b: float, rtol: float, atol: float) -> bool:
 
 
 @pytest.mark.parametrize("kind", list(StrategyKind))
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_kernel_matches_reference(kind: StrategyKind, data) -> None:
     grid_spec, data_kw, costs = data.draw(cases(kind))

@@ -11,18 +11,24 @@ import pytest
 import tradelab.wfo.runner as runner_mod
 from tradelab.errors import ConfigError, InvalidSymbolError
 from tradelab.kernels.enums import METRIC_NAMES
+from tradelab.search.grid import Grid
 from tradelab.wfo.cache import load_phase_dir
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import evaluate_combos
-from tradelab.wfo.grid import Grid
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.runner import run_wfo, summarize_phase, wfo_cache_dir
 
 from .conftest import make_bars, small_spec
 
 PHASES = [Phase("phase1", 0, 30, 200, 299), Phase("phase2", 100, 130, 300, 399)]
-GRID = Grid.from_config({"atr_period": [3, 5], "bb_scaling": [0, 1, 2], "atr_buy_multiplier": [0.0, 0.5],
-                         "atr_multiplier": [1.0, 2.0, 3.0, 4.0, 6.0]})  # fmt: skip
+GRID = Grid.from_config(
+    {
+        "atr_period": [3, 5],
+        "bb_scaling": [0, 1, 2],
+        "atr_buy_multiplier": [0.0, 0.5],
+        "atr_multiplier": [1.0, 2.0, 3.0, 4.0, 6.0],
+    }
+)
 
 
 def _run(data: WfoData, tmp: Path | None, **kw):
@@ -120,8 +126,14 @@ def test_changed_grid_data_or_costs_invalidate(bars: WfoData, tmp_path: Path) ->
 
 def test_on_phase_progress_and_bad_arguments(bars: WfoData, tmp_path: Path) -> None:
     seen = []
-    run_wfo(bars, small_spec("atr_d_l"), Grid.from_config({"atr_period": [3, 5]}), PHASES,
-            progress=True, on_phase=lambda k, r: seen.append((k, r.phase.name)))  # fmt: skip
+    run_wfo(
+        bars,
+        small_spec("atr_d_l"),
+        Grid.from_config({"atr_period": [3, 5]}),
+        PHASES,
+        progress=True,
+        on_phase=lambda k, r: seen.append((k, r.phase.name)),
+    )
     assert seen == [(1, "phase1"), (2, "phase2")]
     with pytest.raises(ConfigError, match="chunk_size"):
         run_wfo(bars, small_spec("atr_d_l"), GRID, PHASES, chunk_size=0, progress=False)

@@ -14,7 +14,7 @@ from hydra.errors import ConfigCompositionException
 from tradelab.apps._runtime import conf_dir
 from tradelab.apps.schema import register_configs
 from tradelab.errors import DataError
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 from tradelab.wfo.scoring import (
     candidates_table,
     gate_masks,

@@ -6,13 +6,13 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tradelab.apps.schema import register_configs
+from tradelab.apps.schema import store_schemas
 from tradelab.settings import config_hash, from_plain
 from tradelab.tracking import Job, Lineage, Tracker, make_tracker
 from tradelab.tracking.settings import TrackingConfig
@@ -92,13 +92,22 @@ def job_for(
     run_name: str,
     data_hash: str = "none",
     params: dict[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Job:
-    """Start the parent run of an app: lineage tags on it and its children, config artifact."""
+    """Start the parent run of an app: lineage tags on it and its children, config artifact.
+
+    `config` is what the run records and is hashed by (default: the whole composed `cfg`); a
+    job that runs several variants passes each one's own config.
+    """
+    recorded = dict(config) if config is not None else plain(cfg)
     lineage = Lineage.collect(
-        run_config_hash(cfg), data_hash=data_hash, seed=int(cfg.seed), overrides=hydra_overrides()
+        run_config_hash(recorded),
+        data_hash=data_hash,
+        seed=int(cfg.seed),
+        overrides=hydra_overrides(),
     )
     return tracker.start_job(
-        experiment, run_name, tags=lineage.tags(), params=params, config=plain(cfg)
+        experiment, run_name, tags=lineage.tags(), params=params, config=recorded
     )
 
 
@@ -106,13 +115,19 @@ def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_hydra_app(config_name: str, body: Callable[[DictConfig], Any]) -> Callable[[], Any]:
-    """Wrap `body(cfg)` as a Hydra console entry point using `conf/<config_name>.yaml`."""
+def run_hydra_app(
+    config_name: str,
+    body: Callable[[DictConfig], Any],
+    schema: type,
+    groups: Mapping[str, Mapping[str, type]] | None = None,
+) -> Callable[[], Any]:
+    """Wrap `body(cfg)` as a Hydra console entry point using `conf/<config_name>.yaml`, with
+    `schema` as its primary schema and the settings classes of `groups` as option schemas."""
     import warnings
 
     import hydra
 
-    register_configs()
+    store_schemas(config_name, schema, groups)
     # ./conf of the working directory is an optional extra search path (production configs)
     warnings.filterwarnings(
         "ignore", message="provider=hydra.searchpath in main, path=conf is not available"

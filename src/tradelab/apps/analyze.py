@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from omegaconf import DictConfig
 
 from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
-from tradelab.reports import analyze_refinement
+from tradelab.apps.schema import AppConfig
+from tradelab.reports.refinement import analyze_refinement
+
+
+@dataclass
+class AnalyzeAppConfig(AppConfig):
+    """`tradelab-analyze`: rank refinement results into the Excel workbook."""
+
+    symbol: str = "SMH"
+    input_dir: str | None = None
+    top: int = 50
 
 
 def run(cfg: DictConfig) -> int:
@@ -25,7 +37,7 @@ def run(cfg: DictConfig) -> int:
         return len(report.summary)
 
 
-main = run_hydra_app("analyze", run)
+main = run_hydra_app("analyze", run, AnalyzeAppConfig)
 
 if __name__ == "__main__":
     main()

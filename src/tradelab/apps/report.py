@@ -1,15 +1,25 @@
-"""`tradelab-report`: the run summary of a pipeline (Markdown + HTML + figures), logged to MLflow."""
+"""`tradelab-report`: the run summary of a pipeline (Markdown, HTML, figures), logged to MLflow."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
+from tradelab.apps.schema import AppConfig
 from tradelab.data import ParquetStore
 from tradelab.reports.pipeline_report import build_report
 from tradelab.tracking.mlflow_tracker import MlflowTracker
+
+
+@dataclass
+class ReportAppConfig(AppConfig):
+    """`tradelab-report`: the run summary of a pipeline, from results/, metrics/, production/."""
+
+    title: str = "tradelab pipeline run"
+    metrics_dir: str = "metrics"
 
 
 def run(cfg: DictConfig) -> str:
@@ -25,9 +35,15 @@ def run(cfg: DictConfig) -> str:
         run_name="summary",
         data_hash=store.content_hash(),
     ) as job:
-        report = build_report(results_dir=cfg.paths.results_dir, metrics_dir=cfg.metrics_dir,
-                              production_dir=cfg.paths.deploy_dir, out_dir=out_dir, store=store, client=client,
-                              title=str(cfg.title))  # fmt: skip
+        report = build_report(
+            results_dir=cfg.paths.results_dir,
+            metrics_dir=cfg.metrics_dir,
+            production_dir=cfg.paths.deploy_dir,
+            out_dir=out_dir,
+            store=store,
+            client=client,
+            title=str(cfg.title),
+        )
         job.log_artifact(report.markdown, "report")
         job.log_artifact(report.html, "report")
         for figure in report.figures:
@@ -37,7 +53,7 @@ def run(cfg: DictConfig) -> str:
     return str(report.html)
 
 
-main = run_hydra_app("report", run)
+main = run_hydra_app("report", run, ReportAppConfig)
 
 if __name__ == "__main__":
     main()

@@ -1,123 +1,287 @@
 """`tradelab-wfo`: walk-forward optimization of the ATR-D family on one symbol (or a dual pair).
 
-Asking for a variant also runs its simpler ancestors (strategy expansion); each is one MLflow
-parent run in `wfo/<SYMBOL>` (`wfo/<SYMBOL>-<SYMBOL2>` for dual variants) with a child run per
-phase, per plateau and per promotion candidate. `rescore=true` rescores the cached phase
-results without running a kernel; `check=bias` runs the look-ahead and warmup checks instead.
+Asking for a variant also runs its simpler ancestors (strategy expansion), each with the
+user's overrides of the strategy where the ancestor has the key; each is one MLflow parent run
+in `wfo/<SYMBOL>` (`wfo/<SYMBOL>-<SYMBOL2>` for dual variants) with a child run per phase, per
+plateau and per promotion candidate. `rescore=true` rescores the cached phase results without
+running a kernel; `check=bias` runs the look-ahead and warmup checks instead (a pass/fail
+table on the terminal, one `bias-check` run; a failed check exits with 1).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
-from tradelab.apps._runtime import conf_dir, job_for, run_hydra_app, tracker_for
+from tradelab.apps._runtime import (
+    hydra_overrides,
+    job_for,
+    plain,
+    run_hydra_app,
+    settings,
+    tracker_for,
+)
+from tradelab.apps.schema import AppConfig, hydra_schema
 from tradelab.atomic import write_if_changed
-from tradelab.data import ParquetStore, validate_symbol
-from tradelab.errors import ConfigError, DataError
-from tradelab.settings import to_plain
+from tradelab.data import ParquetStore
+from tradelab.data.settings import DATA_SOURCES
+from tradelab.errors import ConfigError
+from tradelab.jobs.wfo import Variant, WfoJobConfig, load_wfo_data, run_bias_job, run_wfo_job
+from tradelab.robustness.bias import BiasReport
+from tradelab.robustness.settings import RobustnessConfig
+from tradelab.search.settings import GridSearchConfig, OptunaSearchConfig, RandomSearchConfig
+from tradelab.settings import from_plain
 from tradelab.wfo import (
-    WfoData,
-    expanded_specs,
-    grid_for_strategy,
+    expand_strategy,
     grid_from_config,
     phases_from_config,
     strategy_from_config,
 )
-from tradelab.wfo.sweep import run_sweep
+from tradelab.wfo.settings import (
+    BiasCheckConfig,
+    GridConfig,
+    PhasesConfig,
+    ScoringConfig,
+    StrategyConfig,
+    StrategyKind,
+)
+
+__all__ = ["GROUPS", "WfoAppConfig", "bias_settings", "run", "variant_configs"]
+
+_BiasCheck = hydra_schema(BiasCheckConfig)
+
+
+@dataclass
+class WfoAppConfig(AppConfig):
+    """`tradelab-wfo`: walk-forward sweep of one strategy family on one symbol (or pair).
+
+    `expand`: also run the variant's simpler ancestors. `rescore`: rescore cached phase results
+    without running kernels. `check=bias`: run the look-ahead and warmup checks instead.
+    `log_phase_tables`: full per-phase tables as Parquet artifacts. `max_candidates`: child
+    runs tagged for promotion (the best combination and each plateau's best).
+    """
+
+    data: Any = MISSING
+    symbol: str = "SMH"
+    symbol2: str | None = None
+    strategy: Any = MISSING
+    grid: Any = MISSING
+    phases: Any = MISSING
+    search: Any = MISSING
+    scoring: Any = MISSING
+    robustness: Any = MISSING
+    rescore: bool = False
+    check: str | None = None
+    expand: bool = True
+    log_phase_tables: bool = True
+    max_candidates: int = 5
+    progress: bool = True
+    metrics_file: str | None = None
+    bias: _BiasCheck = field(default_factory=_BiasCheck)
+
+
+GROUPS: dict[str, dict[str, type]] = {
+    "data": dict(DATA_SOURCES),
+    "strategy": {"strategy": StrategyConfig, **{k.value: StrategyConfig for k in StrategyKind}},
+    "grid": {name: GridConfig for name in ("grid", "phase1_slim", "smoke", "single", "full")},
+    "phases": {name: PhasesConfig for name in ("phases", "default", "compact")},
+    "search": {
+        "grid": GridSearchConfig,
+        "random": RandomSearchConfig,
+        "optuna": OptunaSearchConfig,
+    },
+    "scoring": {"v4": ScoringConfig},
+    "robustness": {"default": RobustnessConfig},
+}
 
 log = logging.getLogger("tradelab.wfo")
 
-
-def _strategy_yaml(name: str) -> dict[str, Any]:
-    path = Path(conf_dir()) / "strategy" / f"{name}.yaml"
-    data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    assert isinstance(data, dict)
-    data.pop("defaults", None)
-    return data
+# strategy keys that name a variant rather than set it up: never carried to an ancestor
+_IDENTITY = {"name", "kind", "ts_name", "description"}
 
 
-def _choice(group: str) -> str:
+def _choice(group: str) -> str | None:
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
-        return str(HydraConfig.get().runtime.choices.get(group) or group)
-    return group
+        return HydraConfig.get().runtime.choices.get(group)
+    return None
 
 
-def load_data(cfg: DictConfig) -> tuple[WfoData, str, str]:
-    """Daily bars of `symbol` (and `symbol2`) from the store; return data, target, data hash."""
-    store = ParquetStore(cfg.paths.store_dir, offline=True)
-    symbol = validate_symbol(cfg.symbol)
-    symbol2 = validate_symbol(cfg.symbol2) if cfg.symbol2 else None
-    try:
-        frame = store.get(symbol, "1day")
-        frame2 = store.get(symbol2, "1day") if symbol2 else None
-    except DataError as exc:
-        raise DataError(f"{exc} (run tradelab-ingest first, or check the symbol)") from exc
-    data = WfoData.from_frames(frame, frame2, symbol=symbol, symbol2=symbol2)
-    keys = [(symbol, "1day")] + ([(symbol2, "1day")] if symbol2 else [])
-    return data, symbol if not symbol2 else f"{symbol}-{symbol2}", store.content_hash(keys)
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _set_leaf(tree: dict[str, Any], dotted: str, value: Any) -> bool:
+    *path, last = dotted.split(".")
+    for key in path:
+        tree = tree.get(key)  # type: ignore[assignment]
+        if not isinstance(tree, dict):
+            return False
+    if last not in tree:
+        return False
+    tree[last] = value
+    return True
+
+
+def variant_configs(cfg: DictConfig, names: list[str]) -> dict[str, StrategyConfig]:
+    """The strategy configs of `names` (the primary's is `cfg.strategy`) with every change the
+    user made to the primary's strategy (command line, experiment overlays) applied where the
+    variant has that key."""
+    primary = plain(cfg.strategy)
+    out = {primary["name"]: from_plain(StrategyConfig, primary, "strategy")}
+    others = [n for n in names if n not in out]
+    if not others:
+        return out
+    from hydra import compose
+
+    keep = [o for o in hydra_overrides() if not o.lstrip("+~").startswith("strategy")]
+    choice = _choice("strategy") or primary["name"]
+    pristine = plain(compose(config_name="wfo", overrides=[*keep, f"strategy={choice}"]).strategy)
+    base = _leaves(pristine)
+    changed = {
+        k: v
+        for k, v in _leaves(primary).items()
+        if base.get(k, object()) != v and k.split(".")[0] not in _IDENTITY
+    }
+    for name in others:
+        variant = plain(compose(config_name="wfo", overrides=[*keep, f"strategy={name}"]).strategy)
+        for key, value in changed.items():
+            _set_leaf(variant, key, value)
+        out[name] = from_plain(StrategyConfig, variant, "strategy")
+    return out
+
+
+def bias_settings(cfg: DictConfig) -> BiasCheckConfig:
+    """The `bias` block as settings, its seed defaulting to the job's seed."""
+    given = settings(BiasCheckConfig, cfg.get("bias") or {}, "bias")
+    return given if given.seed is not None else replace(given, seed=int(cfg.seed))
+
+
+def _variants(cfg: DictConfig, has_symbol2: bool) -> list[Variant]:
+    primary_cfg = settings(StrategyConfig, cfg.strategy, "strategy")
+    primary = strategy_from_config(primary_cfg)
+    if primary.dual and not has_symbol2:
+        raise ConfigError(
+            "symbol2", f"{primary.name} trades data1 with BB width from data2: set symbol2"
+        )
+    names = expand_strategy(primary.kind) if cfg.expand else [primary.name]
+    configs = variant_configs(cfg, names)
+    variants = [Variant(primary, primary_cfg)]
+    for name in names[1:]:
+        # the primary's costs, sizing and capital: a fair comparison whatever the files say
+        config = replace(
+            configs[name],
+            commission=primary_cfg.commission,
+            slippage=primary_cfg.slippage,
+            position_fraction=primary_cfg.position_fraction,
+            initial_capital=primary_cfg.initial_capital,
+        )
+        spec = strategy_from_config(config)
+        if has_symbol2 or not spec.dual:
+            variants.append(Variant(spec, config))
+    return variants
+
+
+def _print_bias_reports(reports: list[BiasReport]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colour = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow"}
+    for report in reports:
+        table = Table(title=f"bias checks: {report.target} {report.strategy}", show_lines=False)
+        for column in ("check", "subject", "result", "detail"):
+            table.add_column(column, overflow="fold")
+        for check, subject, result, detail in report.rows():
+            style = colour.get(result.split(" ")[0], "")
+            table.add_row(check, subject, f"[{style}]{result}[/]" if style else result, detail)
+        Console(width=160).print(table)
+    failed = [r.strategy for r in reports if not r.passed]
+    verdict = f"[bold red]FAIL[/] ({', '.join(failed)})" if failed else "[bold green]PASS[/]"
+    Console().print(f"bias checks: {verdict}")
+
+
+def _write_metrics_file(path: str, target: str, headline: dict[str, dict[str, float]]) -> None:
+    clean = {k: {m: (None if v != v else v) for m, v in d.items()} for k, d in headline.items()}
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_if_changed(out, json.dumps({target: clean}, indent=2) + "\n")
 
 
 def run(cfg: DictConfig) -> float:
-    """Sweep the strategy (and its expansion); return the primary's best stability score."""
-    if cfg.check == "bias":
-        from tradelab.apps.wfo_bias import run_bias_check
+    """Sweep the strategy (and its expansion); return the primary's best stability score.
 
-        return run_bias_check(cfg)
-    if cfg.check not in (None, "none"):
+    With `check=bias`, run the bias checks instead and return the number of failed checks.
+    """
+    if cfg.check not in (None, "none", "bias"):
         raise ConfigError("check", f"unknown check {cfg.check!r}: use bias")
-    data, target, data_hash = load_data(cfg)
-    primary = strategy_from_config(to_plain(cfg.strategy))
-    specs = expanded_specs(primary, _strategy_yaml) if cfg.expand else [primary]
-    if data.close2 is None:
-        dual = [s.name for s in specs if s.dual]
-        if primary.dual:
-            raise ConfigError(
-                "symbol2", f"{primary.name} trades data1 with BB width from data2: set symbol2"
-            )
-        specs = [s for s in specs if s.name not in dual]
-    grid_all = grid_from_config(to_plain(cfg.grid)["params"])
-    grid_name = str(cfg.grid.name or _choice("grid"))
-    phases = phases_from_config(to_plain(cfg.phases), data.timestamps)
-    tracker = tracker_for(cfg)
-    headline: dict[str, dict[str, float]] = {}
-    best = float("nan")
-    for spec in specs:
-        grid = grid_for_strategy(grid_all, spec)
-        with job_for(tracker, cfg, experiment=f"wfo/{target}", run_name=f"{spec.name}-{grid_name}",
-                     data_hash=data_hash) as job:  # fmt: skip
-            job.set_tags({"family": "wfo", "target": target, "strategy": spec.name, "grid": grid_name,
-                          "rescore": str(bool(cfg.rescore)).lower()})  # fmt: skip
-            job.log_params({"strategy": spec.name, "grid": grid_name, "grid_size": grid.size,
-                            "phases": [p.name for p in phases], "symbol": cfg.symbol, "symbol2": cfg.symbol2})  # fmt: skip
-            outcome = run_sweep(
-                data, spec, grid, phases, grid_name=grid_name, target=target, results_root=cfg.paths.results_dir,
-                chunk_size=int(cfg.search.chunk_size), scoring=cfg.scoring, robustness=cfg.robustness, job=job,
-                rescore=bool(cfg.rescore), log_phase_tables=bool(cfg.log_phase_tables), progress=bool(cfg.progress),
-                max_candidates=int(cfg.max_candidates), seed=int(cfg.seed),
-            )  # fmt: skip
-        headline[spec.name] = outcome.headline()
-        pbo, dsr = (outcome.statistics.get(k) for k in ("pbo", "deflated_sharpe"))
-        log.info("%s %s: %d combinations, %d stable, %d plateaus, PBO %s, DSR %s", target, spec.name, grid.size,
-                 outcome.report.scores.n_stable, len(outcome.report.plateaus.plateaus),
-                 "n/a" if pbo is None else f"{pbo:.3f}", "n/a" if dsr is None else f"{dsr:.3f}")  # fmt: skip
-        if spec is primary:
-            best = headline[spec.name]["best_stability_score"]
+    store = ParquetStore(cfg.paths.store_dir, offline=True)
+    data, target, data_hash = load_wfo_data(store, cfg.symbol, cfg.symbol2)
+    variants = _variants(cfg, data.close2 is not None)
+    grid_cfg = settings(GridConfig, cfg.grid, "grid")
+    grid = grid_from_config(grid_cfg)
+    grid_name = grid_cfg.name or _choice("grid") or "grid"
+    phases = phases_from_config(settings(PhasesConfig, cfg.phases, "phases"), data.timestamps)
+    open_job = functools.partial(job_for, tracker_for(cfg), cfg)
+    if cfg.check == "bias":
+        reports, totals = run_bias_job(
+            data,
+            [v.spec for v in variants],
+            grid,
+            phases,
+            bias_settings(cfg),
+            target=target,
+            grid_name=grid_name,
+            data_hash=data_hash,
+            open_job=open_job,
+            base_config=plain(cfg),
+        )
+        _print_bias_reports(reports)
+        failed = int(totals["bias_checks_failed"])
+        if failed:
+            log.error("%s: %d bias check(s) failed", target, failed)
+            raise SystemExit(1)
+        return float(failed)
+    job_settings = WfoJobConfig(
+        grid_name=grid_name,
+        results_dir=cfg.paths.results_dir,
+        scoring=settings(ScoringConfig, cfg.scoring, "scoring"),
+        robustness=settings(RobustnessConfig, cfg.robustness, "robustness"),
+        chunk_size=settings(GridSearchConfig, cfg.search, "search").chunk_size,
+        rescore=bool(cfg.rescore),
+        log_phase_tables=bool(cfg.log_phase_tables),
+        max_candidates=int(cfg.max_candidates),
+        progress=bool(cfg.progress),
+        seed=int(cfg.seed),
+    )
+    headline = run_wfo_job(
+        data,
+        variants,
+        grid,
+        phases,
+        job_settings,
+        target=target,
+        data_hash=data_hash,
+        open_job=open_job,
+        base_config=plain(cfg),
+    )
     if cfg.metrics_file:
-        path = Path(cfg.metrics_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        clean = {k: {m: (None if v != v else v) for m, v in d.items()} for k, d in headline.items()}
-        write_if_changed(path, json.dumps({target: clean}, indent=2) + "\n")
-    return best
+        _write_metrics_file(cfg.metrics_file, target, headline)
+    return headline[variants[0].spec.name]["best_stability_score"]
 
 
-main = run_hydra_app("wfo", run)
+main = run_hydra_app("wfo", run, WfoAppConfig, GROUPS)
 
 if __name__ == "__main__":
     main()

@@ -72,8 +72,12 @@ def read_long_table(
         mapping["transactions"] = columns["transactions"]
     for canonical, name in mapping.items():
         if name not in raw.columns:
-            raise DataError(f"column '{name}' (mapped to {canonical}) not in the file; it has "
-                            f"{list(raw.columns)}", file=path, field=name)  # fmt: skip
+            raise DataError(
+                f"column '{name}' (mapped to {canonical}) not in the file; it has "
+                f"{list(raw.columns)}",
+                file=path,
+                field=name,
+            )
     if (symbol is None) == (symbol_column is None):
         raise DataError(
             "give exactly one of 'symbol' or 'symbol_column'", file=path, field="symbol"
@@ -84,8 +88,11 @@ def read_long_table(
     )
     if adjust_close_column is not None:
         if adjust_close_column not in raw.columns:
-            raise DataError(f"adjustment column '{adjust_close_column}' not in the file", file=path,
-                            field=adjust_close_column)  # fmt: skip
+            raise DataError(
+                f"adjustment column '{adjust_close_column}' not in the file",
+                file=path,
+                field=adjust_close_column,
+            )
         factor = pd.to_numeric(raw[adjust_close_column], errors="coerce") / pd.to_numeric(
             frame["close"], errors="coerce"
         )
@@ -104,8 +111,9 @@ def read_long_table(
         groups = {validate_symbol(s): (names == s).to_numpy() for s in sorted(names.unique())}
     out = {}
     for sym, mask in groups.items():
-        out[sym], _ = validate_bars(frame.loc[mask].reset_index(drop=True), source=path, on_bad=on_bad,
-                                    rows=rows[mask])  # fmt: skip
+        out[sym], _ = validate_bars(
+            frame.loc[mask].reset_index(drop=True), source=path, on_bad=on_bad, rows=rows[mask]
+        )
     return out
 
 
@@ -131,8 +139,16 @@ def read_wide_closes(
         cell = raw[ticker].astype(str).str.strip()
         present = (cell != "") & (cell.str.lower() != "nan")
         close = cell[present]
-        frame = pd.DataFrame({"timestamp": stamps[present].to_numpy(), "open": close, "high": close,
-                              "low": close, "close": close, "volume": 0.0})  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "timestamp": stamps[present].to_numpy(),
+                "open": close,
+                "high": close,
+                "low": close,
+                "close": close,
+                "volume": 0.0,
+            }
+        )
         frame["timestamp"] = frame["timestamp"].astype("datetime64[ns, UTC]")
         if len(frame):
             out[sym], _ = validate_bars(

@@ -70,8 +70,14 @@ class FlatFileFetcher:
 
     name = "flatfiles"
 
-    def __init__(self, root: str | Path, *, minute_glob: str | None = f"{MINUTE_KIND}/**/*.csv.gz",
-                 day_glob: str | None = f"{DAY_KIND}/**/*.csv.gz", on_bad: OnBad = "error") -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        minute_glob: str | None = f"{MINUTE_KIND}/**/*.csv.gz",
+        day_glob: str | None = f"{DAY_KIND}/**/*.csv.gz",
+        on_bad: OnBad = "error",
+    ) -> None:
         self.root = Path(root)
         self.globs = {"1min": minute_glob, "1day": day_glob}
         self.on_bad = on_bad

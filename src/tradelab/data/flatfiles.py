@@ -92,7 +92,7 @@ class FlatFileBatch:
 
 
 def scan_day_files(root: str | Path, pattern: str) -> list[DayFile]:
-    """List day files under `root` matching `pattern`, sorted by day; the name must hold the date."""
+    """List day files under `root` matching `pattern`, sorted by day (named by their date)."""
     root = Path(root)
     out = []
     for path in sorted(root.glob(pattern)):
@@ -188,9 +188,13 @@ def read_day_files(
         }
     )
     frame, report = check_rows(
-        frame, source="flat files", on_bad=on_bad, rows=cols["_row"], sources=names,
+        frame,
+        source="flat files",
+        on_bad=on_bad,
+        rows=cols["_row"],
+        sources=names,
         source_index=cols["_file"],
-    )  # fmt: skip
+    )
     kept_rows, kept_files = _kept(cols, frame, report)
     _check_days(frame, kept_rows, kept_files, files, names, on_bad, report)
 

@@ -65,14 +65,25 @@ def ingest_flat_files(
     digests = {f.day.isoformat(): _digest(f.path) for f in files}
     todo = [f for f in files if state.get(f.day.isoformat()) != digests[f.day.isoformat()]]
     changed: set[date] = {f.day for f in todo if f.day.isoformat() in state}
-    summary = IngestSummary(timeframe, files_total=len(files), files_read=len(todo),
-                            files_skipped=len(files) - len(todo))  # fmt: skip
+    summary = IngestSummary(
+        timeframe,
+        files_total=len(files),
+        files_read=len(todo),
+        files_skipped=len(files) - len(todo),
+    )
     if todo:
         batch = read_day_files(todo, symbols, on_bad=on_bad, progress=progress)
         coverage = (todo[0].day, todo[-1].day)
         for symbol, frame in batch.frames.items():
-            store.merge(symbol, timeframe, frame, source=source, coverage=coverage, on_bad=on_bad,
-                        replace_days=changed)  # fmt: skip
+            store.merge(
+                symbol,
+                timeframe,
+                frame,
+                source=source,
+                coverage=coverage,
+                on_bad=on_bad,
+                replace_days=changed,
+            )
             summary.symbols[symbol] = len(frame)
             summary.rows += len(frame)
         summary.report = batch.report

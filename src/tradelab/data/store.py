@@ -255,8 +255,11 @@ class ParquetStore:
             elif self.fetcher is not None and not self.offline:
                 bounds = self.fetcher.available(symbol, timeframe)
             if bounds is None:
-                raise DataError(f"no {timeframe} data for {symbol}: not in the store and nothing to fetch it from",
-                                file=self.dataset_path(symbol, timeframe))  # fmt: skip
+                raise DataError(
+                    f"no {timeframe} data for {symbol}: "
+                    "not in the store and nothing to fetch it from",
+                    file=self.dataset_path(symbol, timeframe),
+                )
             start_d, end_d = start_d or bounds[0], end_d or bounds[1]
         if start_d > end_d:
             raise ValueError(f"start {start_d} is after end {end_d}")
@@ -264,17 +267,28 @@ class ParquetStore:
             return self.read(symbol, timeframe, start_d, end_d)
         if self.offline or self.fetcher is None:
             if meta is None:
-                raise DataError(f"no {timeframe} data for {symbol} and offline: nothing cached",
-                                file=self.dataset_path(symbol, timeframe))  # fmt: skip
-            log.warning("%s %s: offline, serving cached %s..%s of requested %s..%s", symbol, timeframe,
-                        meta.coverage_start, meta.coverage_end, start_d, end_d)  # fmt: skip
+                raise DataError(
+                    f"no {timeframe} data for {symbol} and offline: nothing cached",
+                    file=self.dataset_path(symbol, timeframe),
+                )
+            log.warning(
+                "%s %s: offline, serving cached %s..%s of requested %s..%s",
+                symbol,
+                timeframe,
+                meta.coverage_start,
+                meta.coverage_end,
+                start_d,
+                end_d,
+            )
             return self.read(symbol, timeframe, start_d, end_d)
         for gap in _gaps(meta, start_d, end_d):
             fetched = self.fetcher.fetch(symbol, timeframe, *gap)
             if len(fetched) == 0:
                 if meta is None:
-                    raise DataError(f"fetcher '{self.fetcher.name}' has no {timeframe} data for {symbol} "
-                                    f"in {gap[0]}..{gap[1]}")  # fmt: skip
+                    raise DataError(
+                        f"fetcher '{self.fetcher.name}' has no {timeframe} data for {symbol} "
+                        f"in {gap[0]}..{gap[1]}"
+                    )
                 continue
             meta, _ = self.merge(symbol, timeframe, fetched, source=self.fetcher.name, coverage=gap)
         return self.read(symbol, timeframe, start_d, end_d)
@@ -283,17 +297,25 @@ class ParquetStore:
         """(Re)build `timeframe` from the `base` dataset unless it is already up to date."""
         base_meta = self.meta(symbol, base)
         if base_meta is None:
-            raise DataError(f"cannot derive {timeframe} for {symbol}: no {base} data",
-                            file=self.dataset_path(symbol, base))  # fmt: skip
+            raise DataError(
+                f"cannot derive {timeframe} for {symbol}: no {base} data",
+                file=self.dataset_path(symbol, base),
+            )
         current = self.meta(symbol, timeframe)
         if current is not None and current.derived_from == base_meta.content_hash:
             return current
         bars = resample_bars(self.read(symbol, base), timeframe)
         meta, _ = self.write(
-            symbol, timeframe, bars, source=f"resample({base})",
-            coverage=(date.fromisoformat(base_meta.coverage_start), date.fromisoformat(base_meta.coverage_end)),
+            symbol,
+            timeframe,
+            bars,
+            source=f"resample({base})",
+            coverage=(
+                date.fromisoformat(base_meta.coverage_start),
+                date.fromisoformat(base_meta.coverage_end),
+            ),
             derived_from=base_meta.content_hash,
-        )  # fmt: skip
+        )
         return meta
 
     def _get_derived(

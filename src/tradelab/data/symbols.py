@@ -1,4 +1,4 @@
-"""Symbols become file names: validate them first."""
+"""Symbols and other names become file names: validate them first."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import re
 
 from tradelab.errors import InvalidSymbolError
 
-__all__ = ["validate_symbol", "validate_symbols"]
+__all__ = ["check_name", "validate_symbol", "validate_symbols"]
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,14}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,79}$")
 
 
 def validate_symbol(symbol: object) -> str:
@@ -26,3 +27,12 @@ def validate_symbols(symbols: object) -> list[str]:
     for s in symbols:  # type: ignore[union-attr]
         seen[validate_symbol(s)] = None
     return list(seen)
+
+
+def check_name(name: str, field: str) -> str:
+    """Return `name` (a strategy, grid or TradeStation name) if it is safe in a file name."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        raise ValueError(
+            f"{field} {name!r} cannot be used in a file name: use letters, digits, '.', '-', '_'"
+        )
+    return name

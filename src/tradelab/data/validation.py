@@ -115,8 +115,12 @@ def check_rows(
     for column in (*PRICE_COLUMNS, "volume", "transactions"):
         raw = out[column]
         values = pd.to_numeric(raw, errors="coerce")
-        apply(values.isna().to_numpy() & raw.notna().to_numpy(), "non-numeric value", column,
-              f"'{column}' is not a number")  # fmt: skip
+        apply(
+            values.isna().to_numpy() & raw.notna().to_numpy(),
+            "non-numeric value",
+            column,
+            f"'{column}' is not a number",
+        )
         out[column] = pd.to_numeric(out[column], errors="coerce")
     for column in (*PRICE_COLUMNS, "volume"):
         out[column] = out[column].astype(np.float64)

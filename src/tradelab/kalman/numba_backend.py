@@ -279,9 +279,21 @@ def local_level_tm_nb(
         lo = blk * width
         hi = min(lo + width, n_sets)
         local_level_block_nb(
-            prices, q, r, x0, p0, lo, hi, lookback, z_eps,
-            levels, residuals, variances, slopes, residual_z,
-        )  # fmt: skip
+            prices,
+            q,
+            r,
+            x0,
+            p0,
+            lo,
+            hi,
+            lookback,
+            z_eps,
+            levels,
+            residuals,
+            variances,
+            slopes,
+            residual_z,
+        )
 
 
 @njit(cache=True, error_model="numpy")

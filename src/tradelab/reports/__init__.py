@@ -1,13 +1,17 @@
-"""Reports: WFO results pipeline, TradeStation CSVs, refinement workbook, plots.
-
-Names are imported lazily: `tradelab.wfo.scoring` uses `reports.files`, and the pipeline here
-uses the scoring, so an eager import would be circular.
-"""
+"""Reports: WFO results pipeline, TradeStation CSVs, refinement workbook, plots."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tradelab.reports.plots import plateau_figure, save_plateau_plot
+from tradelab.reports.refinement import (
+    RefinementReport,
+    analyze_refinement,
+    rank_results,
+    read_optimizer_file,
+    write_workbook,
+)
+from tradelab.reports.tradestation import refinement_ranges, write_refinement_exports
+from tradelab.reports.wfo_results import WfoResultsReport, log_plateaus, process_wfo_results
 
 __all__ = [
     "RefinementReport",
@@ -23,24 +27,3 @@ __all__ = [
     "write_refinement_exports",
     "write_workbook",
 ]
-
-_HOME = {
-    "RefinementReport": "refinement",
-    "analyze_refinement": "refinement",
-    "rank_results": "refinement",
-    "read_optimizer_file": "refinement",
-    "write_workbook": "refinement",
-    "WfoResultsReport": "wfo_results",
-    "log_plateaus": "wfo_results",
-    "process_wfo_results": "wfo_results",
-    "plateau_figure": "plots",
-    "save_plateau_plot": "plots",
-    "refinement_ranges": "tradestation",
-    "write_refinement_exports": "tradestation",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'tradelab.reports' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"tradelab.reports.{_HOME[name]}"), name)

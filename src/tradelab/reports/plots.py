@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tradelab.reports.files import atomic_path
+from tradelab.atomic import atomic_path
 from tradelab.wfo.plateaus import PlateauResult
 
 __all__ = ["plateau_figure", "save_plateau_plot"]

@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab.atomic import atomic_path
 from tradelab.data.symbols import validate_symbol
 from tradelab.errors import DataError
-from tradelab.reports.files import atomic_path
 
 __all__ = [
     "RANK_METRICS",

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.data.symbols import validate_symbol
+from tradelab.atomic import atomic_path
+from tradelab.data.symbols import check_name, validate_symbol
 from tradelab.errors import ConfigError
-from tradelab.reports.files import atomic_path, check_name
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 from tradelab.wfo.plateaus import Plateau
 
 __all__ = [

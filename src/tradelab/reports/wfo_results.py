@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.reports.files import check_name, symbol_dir, write_table
+from tradelab.atomic import write_table
+from tradelab.data.symbols import check_name
+from tradelab.reports.files import symbol_dir
 from tradelab.reports.plots import save_plateau_plot
 from tradelab.reports.tradestation import write_refinement_exports
+from tradelab.search.grid import Grid
 from tradelab.tracking.base import Job
-from tradelab.wfo.grid import Grid
 from tradelab.wfo.plateaus import Plateau, PlateauResult, detect_plateaus
 from tradelab.wfo.scoring import ScoreResult, candidates_table, score_phases, write_candidates
 from tradelab.wfo.settings import ScoringConfig

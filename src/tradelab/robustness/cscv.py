@@ -104,7 +104,7 @@ def _binomial_table_nb(n: int) -> np.ndarray:
 
 @njit(cache=True)
 def _unrank_split_nb(rank: int, n_blocks: int, binom: np.ndarray) -> int:
-    """Return the IS bitmask of split `rank`: block 0 plus the rank-th (S/2 - 1)-subset of 1..S-1."""
+    """Return the IS bitmask of split `rank`: block 0 and the rank-th (S/2 - 1)-subset of 1..S-1."""
     n = n_blocks - 1
     k = n_blocks // 2 - 1
     mask = 1
@@ -165,7 +165,7 @@ def cscv_nb(
     out_oos: np.ndarray,
     out_best: np.ndarray,
 ) -> None:
-    """Fill per-split logit, IS/OOS perf and IS-best row for each ranked split and its complement."""
+    """Fill per-split logit, IS/OOS perf and IS-best row of each ranked split and its complement."""
     n_cfg, n_blocks = ret_sum.shape
     binom = _binomial_table_nb(n_blocks)
     tot_sum = np.empty(n_cfg)
@@ -246,7 +246,7 @@ def _block_sums_nb(
 
 
 def equal_blocks(n_bars: int, n_blocks: int) -> np.ndarray:
-    """Return `block_id` (n_bars,) int32 cutting n_bars consecutive bars into n_blocks equal runs."""
+    """Return `block_id` (n_bars,) int32: n_bars consecutive bars cut into n_blocks equal runs."""
     if n_blocks < 1 or n_bars < n_blocks:
         raise ValueError(
             f"n_blocks must be in [1, n_bars]; got n_blocks={n_blocks}, n_bars={n_bars}"

@@ -6,14 +6,12 @@ Notation:
     sharpe     (N,) per-bar Sharpe of each configuration over all S blocks
     selected   the configuration the sweep would pick (default: best full-sample Sharpe)
 
-The returned dict is ready for `job.log_metrics`: `pbo`, `deflated_sharpe`, `n_trials`,
+The returned dict is what the caller logs (`job.log_metrics`): `pbo`, `deflated_sharpe`, `n_trials`,
 `effective_trials`, `deflated_sharpe_effective` (DSR with N_eff trials), plus diagnostics
 (`pbo_degradation_slope`, `pbo_prob_oos_loss`, `dsr_sr0`, `dsr_assumed_normal`, ...).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
@@ -21,7 +19,6 @@ from tradelab.robustness.cscv import block_sums, equal_blocks, pbo_from_block_su
 from tradelab.robustness.deflated_sharpe import deflated_sharpe_ratio, return_moments
 from tradelab.robustness.effective_trials import effective_trials
 from tradelab.robustness.settings import RobustnessConfig
-from tradelab.tracking.base import Job
 
 __all__ = ["sweep_statistics", "sweep_statistics_from_returns"]
 
@@ -36,10 +33,6 @@ def _sharpe_from_sums(ret_sum: np.ndarray, ret_sq: np.ndarray, block_n: np.ndarr
     return np.divide(mean, sd, out=np.zeros_like(mean), where=sd > 0)
 
 
-def _setting(config: Any, name: str) -> Any:
-    return getattr(config, name, getattr(RobustnessConfig, name))
-
-
 def sweep_statistics(
     block_ret_sum: np.ndarray,
     block_ret_sq: np.ndarray,
@@ -50,10 +43,9 @@ def sweep_statistics(
     selected_returns: np.ndarray | None = None,
     trial_sharpes: np.ndarray | None = None,
     candidate_returns: np.ndarray | None = None,
-    config: RobustnessConfig | Any | None = None,
-    job: Job | None = None,
+    config: RobustnessConfig | None = None,
 ) -> dict[str, float]:
-    """Return (and log into `job`) the research-validity metrics of a sweep's parent run.
+    """Return the research-validity metrics of a sweep's parent run.
 
     `n_trials`: configurations really evaluated (default: rows given). `selected`: row of the
     chosen configuration (default: best full-sample Sharpe). `selected_returns`: its per-bar
@@ -72,8 +64,7 @@ def sweep_statistics(
         selected_returns=selected_returns,
         trial_sharpes=trial_sharpes,
         candidate_returns=candidate_returns,
-        config=config,
-        job=job,
+        config=config or RobustnessConfig(),
         series=None,
     )
 
@@ -88,11 +79,9 @@ def _statistics(
     selected_returns: np.ndarray | None,
     trial_sharpes: np.ndarray | None,
     candidate_returns: np.ndarray | None,
-    config: Any,
-    job: Job | None,
+    config: RobustnessConfig,
     series: np.ndarray | None,
 ) -> dict[str, float]:
-    config = config if config is not None else RobustnessConfig()
     ret_sum = np.asarray(block_ret_sum, dtype=np.float64)
     ret_sq = np.asarray(block_ret_sq, dtype=np.float64)
     block_n = np.asarray(block_n, dtype=np.int64)
@@ -110,7 +99,7 @@ def _statistics(
         raise ValueError(f"selected must be a row index in [0, {n_rows}); got {selected}")
 
     # PBO and effective trials over at most max_configs rows (the selected one always kept)
-    max_configs = int(_setting(config, "max_configs"))
+    max_configs = config.max_configs
     rows = np.arange(n_rows)
     if n_rows > max_configs:
         rows = top_k_rows(sharpe, max_configs)
@@ -120,15 +109,15 @@ def _statistics(
         ret_sum[rows],
         ret_sq[rows],
         block_n,
-        metric=str(getattr(_setting(config, "metric"), "value", _setting(config, "metric"))),
-        max_splits=_setting(config, "max_splits"),
-        seed=int(_setting(config, "seed")),
+        metric=config.metric.value,
+        max_splits=config.max_splits,
+        seed=config.seed,
     )
     if series is None:
         series = (ret_sum / block_n[None, :]).T
     eff = effective_trials(
         series[:, rows],
-        min_correlation=float(_setting(config, "min_correlation")),
+        min_correlation=config.min_correlation,
         max_configs=max_configs,
     )
 
@@ -166,7 +155,7 @@ def _statistics(
         "effective_trials_capped": float(eff.capped),
         "selected_row": float(selected),
     }
-    if _setting(config, "spa"):
+    if config.spa:
         if candidate_returns is None:
             raise ValueError("config.spa is true but no candidate_returns were given")
         from tradelab.robustness.spa import spa_pvalues
@@ -174,13 +163,11 @@ def _statistics(
         metrics.update(
             spa_pvalues(
                 candidate_returns,
-                max_candidates=int(_setting(config, "spa_max_candidates")),
-                reps=int(_setting(config, "spa_reps")),
-                seed=int(_setting(config, "seed")),
+                max_candidates=config.spa_max_candidates,
+                reps=config.spa_reps,
+                seed=config.seed,
             )
         )
-    if job is not None:
-        job.log_metrics(metrics)
     return metrics
 
 
@@ -189,21 +176,20 @@ def sweep_statistics_from_returns(
     *,
     n_trials: int | None = None,
     selected: int | None = None,
-    config: RobustnessConfig | Any | None = None,
-    job: Job | None = None,
+    config: RobustnessConfig | None = None,
 ) -> dict[str, float]:
     """Return the sweep metrics of a (T, N) matrix of per-period returns, one column per trial.
 
     The selected column's own skewness and kurtosis enter the DSR; effective trials come from
     the full return correlations; SPA (when enabled) tests the columns best first.
     """
-    config = config if config is not None else RobustnessConfig()
+    config = config or RobustnessConfig()
     x = np.asarray(returns, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError(f"returns must be (T, N >= 2); got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("returns must be finite")
-    n_blocks = int(_setting(config, "n_blocks"))
+    n_blocks = config.n_blocks
     ret_sum, ret_sq, block_n = block_sums(x, equal_blocks(x.shape[0], n_blocks), n_blocks)
     sharpe = _sharpe_from_sums(ret_sum, ret_sq, block_n)
     if selected is None:
@@ -219,6 +205,5 @@ def sweep_statistics_from_returns(
         trial_sharpes=None,
         candidate_returns=x[:, order],
         config=config,
-        job=job,
         series=x,
     )

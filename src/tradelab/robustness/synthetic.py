@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 
 __all__ = ["planted_phase_results", "planted_returns", "region_mask"]
 

@@ -1,9 +1,9 @@
 """Walk-forward optimization of the ATR-D family: data, strategies, grids, phases, runner.
 
 data = WfoData.from_frames(store.get("SMH", "1day"), symbol="SMH")
-spec = strategy_from_config(strategy_yaml)
-grid = grid_for_strategy(grid_from_config(grid_yaml), spec)
-phases = phases_from_config(phases_yaml, data.timestamps)
+spec = strategy_from_config(strategy_config)            # typed settings: wfo.settings
+grid = grid_for_strategy(grid_from_config(grid_config), spec)
+phases = phases_from_config(phases_config, data.timestamps)
 result = run_wfo(data, spec, grid, phases, cache_dir=wfo_cache_dir("results", "SMH", spec.name))
 """
 
@@ -12,14 +12,7 @@ from __future__ import annotations
 from tradelab.wfo.cache import load_phase_dir
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import ComboResult, evaluate_combos, short_atr_period, trace_combos
-from tradelab.wfo.grid import Grid
-from tradelab.wfo.phases import (
-    Phase,
-    PhaseSpec,
-    phase_specs_from_config,
-    phases_from_config,
-    resolve_phases,
-)
+from tradelab.wfo.phases import Phase, phases_from_config, resolve_phases
 from tradelab.wfo.reference import ReferenceRun, simulate_reference
 from tradelab.wfo.runner import (
     DEFAULT_CHUNK_SIZE,
@@ -45,11 +38,9 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "KIND_PARAMS",
     "ComboResult",
-    "Grid",
     "ParamSpec",
     "Phase",
     "PhaseResult",
-    "PhaseSpec",
     "ReferenceRun",
     "StrategyKind",
     "StrategySpec",
@@ -61,7 +52,6 @@ __all__ = [
     "grid_for_strategy",
     "grid_from_config",
     "load_phase_dir",
-    "phase_specs_from_config",
     "phases_from_config",
     "resolve_phases",
     "run_wfo",

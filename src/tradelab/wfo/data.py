@@ -137,7 +137,7 @@ class WfoData:
         return self.close if self.close2 is None else self.close2
 
     def data_hash(self) -> str:
-        """Hash of every array and the annualisation: a cache built on other bars is never reused."""
+        """Hash every array and the annualisation: a cache built on other bars is never reused."""
         h = hashlib.sha256()
         h.update(self.timestamps.view(np.int64).tobytes())
         for name in (*_PRICE_FIELDS, "close2"):

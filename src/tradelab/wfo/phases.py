@@ -9,42 +9,18 @@ and including its end time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tradelab.errors import ConfigError, DataError
+from tradelab.wfo.settings import PhaseConfig, PhasesConfig
 
-__all__ = [
-    "DEFAULT_WARMUP_BARS",
-    "Phase",
-    "PhaseSpec",
-    "phase_specs_from_config",
-    "phases_from_config",
-    "resolve_phases",
-]
+__all__ = ["Phase", "phases_from_config", "resolve_phases"]
 
-DEFAULT_WARMUP_BARS = 100
 _NS_PER_YEAR = int(365.25 * 86400 * 1e9)
-
-
-@dataclass(frozen=True)
-class PhaseSpec:
-    """IS/OOS lengths in years; `end_offset_years` between the OOS end and the last bar."""
-
-    name: str
-    is_years: float
-    oos_years: float
-    end_offset_years: float = 0.0
-
-    def __post_init__(self) -> None:
-        for field in ("is_years", "oos_years"):
-            if not getattr(self, field) > 0:
-                raise ConfigError(f"phases.{self.name}.{field}", "must be > 0")
-        if not self.end_offset_years >= 0:
-            raise ConfigError(f"phases.{self.name}.end_offset_years", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -100,36 +76,8 @@ class Phase:
         }
 
 
-def phase_specs_from_config(spec: Mapping[str, Any]) -> tuple[list[PhaseSpec], int]:
-    """Read `conf/phases/<name>.yaml` content: `(phase specs, warmup_bars)`."""
-    warmup = int(spec.get("warmup_bars", DEFAULT_WARMUP_BARS))
-    if warmup < 1:
-        raise ConfigError("phases.warmup_bars", "must be >= 1")
-    items = spec.get("phases")
-    if not items:
-        raise ConfigError("phases.phases", "give at least one phase")
-    out = []
-    for k, item in enumerate(items, start=1):
-        name = str(item.get("name") or f"phase{k}")
-        try:
-            out.append(
-                PhaseSpec(
-                    name=name,
-                    is_years=float(item["is_years"]),
-                    oos_years=float(item["oos_years"]),
-                    end_offset_years=float(item.get("end_offset_years", 0.0)),
-                )
-            )
-        except KeyError as exc:
-            raise ConfigError(f"phases.{name}.{exc.args[0]}", "is required") from None
-    names = [p.name for p in out]
-    if len(set(names)) != len(names):
-        raise ConfigError("phases.phases", f"duplicate phase names {names}")
-    return out, warmup
-
-
 def resolve_phases(
-    timestamps: np.ndarray, specs: Sequence[PhaseSpec], warmup_bars: int
+    timestamps: np.ndarray, specs: Sequence[PhaseConfig], warmup_bars: int
 ) -> list[Phase]:
     """Place each spec relative to the last timestamp; raise DataError if history is short."""
     ts = np.asarray(timestamps).astype("datetime64[ns]").view(np.int64)
@@ -156,7 +104,8 @@ def resolve_phases(
     return out
 
 
-def phases_from_config(spec: Mapping[str, Any], timestamps: np.ndarray) -> list[Phase]:
-    """Parse a phases mapping and resolve it against `timestamps`."""
-    specs, warmup = phase_specs_from_config(spec)
-    return resolve_phases(timestamps, specs, warmup)
+def phases_from_config(config: PhasesConfig, timestamps: np.ndarray) -> list[Phase]:
+    """Resolve a phase layout against `timestamps`."""
+    if not config.phases:
+        raise ConfigError("phases.phases", "give at least one phase")
+    return resolve_phases(timestamps, config.phases, config.warmup_bars)

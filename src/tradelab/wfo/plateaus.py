@@ -38,7 +38,7 @@ import pandas as pd
 
 from tradelab.errors import DataError
 from tradelab.kernels.enums import PARAM_NAMES
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 from tradelab.wfo.settings import PlateauConfig
 
 __all__ = [
@@ -150,7 +150,7 @@ def _parameter_columns(
 
 
 def _search_dbscan(
-    coords: np.ndarray, cfg: Any
+    coords: np.ndarray, cfg: PlateauConfig
 ) -> tuple[pd.DataFrame, np.ndarray | None, tuple[float, int]]:
     """Try every (eps, min_samples); return the search table, chosen labels and setting."""
     from sklearn.cluster import DBSCAN
@@ -196,7 +196,7 @@ def _search_dbscan(
 def detect_plateaus(
     candidates: pd.DataFrame,
     *,
-    config: PlateauConfig | Any | None = None,
+    config: PlateauConfig | None = None,
     grid: Grid | None = None,
     params: Sequence[str] | None = None,
 ) -> PlateauResult:
@@ -284,7 +284,7 @@ def _build_plateau(
     members: np.ndarray,
     label: int,
     cells: pd.DataFrame,
-    cfg: Any,
+    cfg: PlateauConfig,
     param_cols: list[str],
 ) -> Plateau:
     part = candidates.iloc[members]

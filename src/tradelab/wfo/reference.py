@@ -255,8 +255,18 @@ def _segment_trade_pnls(
     cb = float(data.close[b])
     c_end = float(data.close[phase.oos_end])
     is_p, oos_p = [], []
-    rows = [(int(r["entry_bar"]), int(r["exit_bar"]), float(r["entry_price"]), float(r["exit_price"]),
-             r["direction"] * float(r["shares"]), float(r["shares"]) * comm, True) for r in trades]  # fmt: skip
+    rows = [
+        (
+            int(r["entry_bar"]),
+            int(r["exit_bar"]),
+            float(r["entry_price"]),
+            float(r["exit_price"]),
+            r["direction"] * float(r["shares"]),
+            float(r["shares"]) * comm,
+            True,
+        )
+        for r in trades
+    ]
     if open_trade is not None:
         e_bar, e_px, e_cost, q = open_trade
         rows.append((e_bar, phase.oos_end, e_px, c_end, q, e_cost, False))

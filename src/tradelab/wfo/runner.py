@@ -8,6 +8,7 @@ results live in memory (`n_combos x 18 x 8` bytes per phase).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -21,10 +22,10 @@ from tradelab.data.symbols import validate_symbol
 from tradelab.errors import ConfigError
 from tradelab.kernels.enums import METRIC_NAMES, N_METRICS
 from tradelab.progress import ProgressDisplay
-from tradelab.wfo.cache import PhaseCache, code_version
+from tradelab.search.grid import Grid
+from tradelab.wfo.cache import MANIFEST, PhaseCache, code_version, load_phase_dir
 from tradelab.wfo.data import WfoData
-from tradelab.wfo.engine import prepare_phase, run_prepared
-from tradelab.wfo.grid import Grid
+from tradelab.wfo.engine import PreparedPhase, prepare_phase, run_prepared
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.strategy import StrategySpec
 
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "PhaseResult",
     "WfoResult",
+    "load_cached_phases",
     "run_wfo",
     "summarize_phase",
     "wfo_cache_dir",
@@ -168,86 +170,152 @@ def run_wfo(
         raise ConfigError("phases", "give at least one phase")
     t_start = time.perf_counter()
     result = WfoResult(strategy=strategy, grid=grid)
-    n = grid.size
     version = code_version() if cache_dir is not None else ""
     with ProgressDisplay(progress, unit="combos") as bar:
         for k, phase in enumerate(phases, start=1):
             t0 = time.perf_counter()
             prep = prepare_phase(bars, strategy, grid, phase, n_blocks=n_blocks)
-            cache = None
-            if cache_dir is not None:
-                key = {
-                    "grid": grid.fingerprint(),
-                    "data": bars.data_hash(),
-                    "strategy": strategy.fingerprint(),
-                    "phase": phase.as_dict(),
-                    "code": version,
-                    "n_blocks": int(n_blocks),
-                }
-                cache = PhaseCache(
-                    Path(cache_dir) / f"phase{k}",
-                    key,
-                    n,
-                    int(chunk_size),
-                    METRIC_NAMES,
-                    int(n_blocks),
-                ).open()
-                dest = cache.arrays
-                first_chunk, n_chunks = cache.chunks_done, cache.n_chunks
-                chunk = cache.chunk_size
+            if cache_dir is None:
+                dest: PhaseCache | _InMemory = _InMemory(grid.size, int(chunk_size), n_blocks)
             else:
-                dest = {name: np.empty(n) for name in METRIC_NAMES}
-                if n_blocks:
-                    dest["block_ret_sum"] = np.empty((n, n_blocks))
-                    dest["block_ret_sq"] = np.empty((n, n_blocks))
-                chunk = int(chunk_size)
-                first_chunk, n_chunks = 0, max(1, -(-n // chunk))
-            start = min(first_chunk * chunk, n)
-            task = bar.task(f"{strategy.name} {phase.name}", n, start)
-            n_eval = 0
-            if start < n:
-                b = min(int(batch_size), n)
-                out_buf = np.empty(N_METRICS * b)
-                bsum = np.empty((b, n_blocks))
-                bsq = np.empty((b, n_blocks))
-                t_busy = time.perf_counter()
-                for c in range(first_chunk, n_chunks):
-                    c0, c1 = c * chunk, min((c + 1) * chunk, n)
-                    for s0 in range(c0, c1, b):
-                        s1 = min(s0 + b, c1)
-                        m = s1 - s0
-                        out = out_buf[: N_METRICS * m].reshape(N_METRICS, m)  # C-contiguous
-                        run_prepared(
-                            prep, np.arange(s0, s1, dtype=np.int64), out, bsum[:m], bsq[:m]
-                        )
-                        for i, name in enumerate(METRIC_NAMES):
-                            dest[name][s0:s1] = out[i]
-                        if n_blocks:
-                            dest["block_ret_sum"][s0:s1] = bsum[:m]
-                            dest["block_ret_sq"][s0:s1] = bsq[:m]
-                        n_eval += m
-                        rate = n_eval / max(time.perf_counter() - t_busy, 1e-9)
-                        bar.update(task, advance=m, note=f"{rate:,.0f}/s")
-                    if cache is not None:
-                        cache.commit(c + 1)
-            if cache is not None:
-                if not cache.complete:
-                    cache.finish(prep.block_n if n_blocks else None)
-                dest = cache.arrays
-            block_n = prep.block_n if n_blocks else None
-            pr = PhaseResult(
-                phase=phase,
-                metrics={name: dest[name] for name in METRIC_NAMES},
-                block_ret_sum=dest.get("block_ret_sum"),
-                block_ret_sq=dest.get("block_ret_sq"),
-                block_n=block_n,
-                n_evaluated=n_eval,
-                wall_s=time.perf_counter() - t0,
-                cached=n_eval == 0,
-                directory=None if cache is None else cache.directory,
+                key = _cache_key(bars, strategy, grid, phase, version, n_blocks)
+                folder = Path(cache_dir) / f"phase{k}"
+                dest = PhaseCache(
+                    folder, key, grid.size, int(chunk_size), METRIC_NAMES, int(n_blocks)
+                ).open()
+            task = bar.task(
+                f"{strategy.name} {phase.name}",
+                grid.size,
+                min(dest.chunks_done * dest.chunk_size, grid.size),
             )
+            n_eval = _evaluate_chunks(
+                prep, dest, batch_size, lambda m, rate, t=task: bar.update(t, advance=m, note=rate)
+            )
+            pr = _finish_phase(phase, prep, dest, n_eval, time.perf_counter() - t0)
             result.phases.append(pr)
             if on_phase is not None:
                 on_phase(k, pr)
     result.wall_s = time.perf_counter() - t_start
     return result
+
+
+def _finish_phase(
+    phase: Phase, prep: PreparedPhase, dest: PhaseCache | _InMemory, n_eval: int, wall_s: float
+) -> PhaseResult:
+    block_n = prep.block_n if prep.n_blocks else None
+    if not dest.complete:
+        dest.finish(block_n)
+    arrays = dest.arrays
+    return PhaseResult(
+        phase=phase,
+        metrics={name: arrays[name] for name in METRIC_NAMES},
+        block_ret_sum=arrays.get("block_ret_sum"),
+        block_ret_sq=arrays.get("block_ret_sq"),
+        block_n=block_n,
+        n_evaluated=n_eval,
+        wall_s=wall_s,
+        cached=n_eval == 0,
+        directory=getattr(dest, "directory", None),
+    )
+
+
+def _cache_key(
+    bars: WfoData,
+    strategy: StrategySpec,
+    grid: Grid,
+    phase: Phase,
+    version: str,
+    n_blocks: int,
+) -> dict[str, Any]:
+    """What a phase's cached results depend on: a change to any of it starts the phase over."""
+    return {
+        "grid": grid.fingerprint(),
+        "data": bars.data_hash(),
+        "strategy": strategy.fingerprint(),
+        "phase": phase.as_dict(),
+        "code": version,
+        "n_blocks": int(n_blocks),
+    }
+
+
+class _InMemory:
+    """Result arrays of a phase kept in memory (no cache): the part of `PhaseCache` the
+    runner uses."""
+
+    def __init__(self, n: int, chunk_size: int, n_blocks: int) -> None:
+        self.arrays: dict[str, np.ndarray] = {name: np.empty(n) for name in METRIC_NAMES}
+        if n_blocks:
+            self.arrays["block_ret_sum"] = np.empty((n, n_blocks))
+            self.arrays["block_ret_sq"] = np.empty((n, n_blocks))
+        self.n_combos = n
+        self.chunk_size = chunk_size
+        self.n_chunks = max(1, -(-n // chunk_size))
+        self.chunks_done = 0
+        self.complete = False
+
+    def commit(self, chunks_done: int) -> None:
+        self.chunks_done = chunks_done
+
+    def finish(self, block_n: np.ndarray | None) -> None:
+        self.complete = True
+
+
+def _evaluate_chunks(
+    prep: PreparedPhase,
+    dest: PhaseCache | _InMemory,
+    batch_size: int,
+    advance: Callable[[int, str], Any],
+) -> int:
+    """Run the chunks `dest` has not done, in kernel batches; commit each chunk; return the
+    number of combinations evaluated."""
+    n, chunk = dest.n_combos, dest.chunk_size
+    start = min(dest.chunks_done * chunk, n)
+    if start >= n:
+        return 0
+    n_blocks = prep.n_blocks
+    b = min(int(batch_size), n)
+    out_buf = np.empty(N_METRICS * b)
+    bsum = np.empty((b, n_blocks))
+    bsq = np.empty((b, n_blocks))
+    arrays = dest.arrays
+    n_eval = 0
+    t_busy = time.perf_counter()
+    for c in range(dest.chunks_done, dest.n_chunks):
+        c0, c1 = c * chunk, min((c + 1) * chunk, n)
+        for s0 in range(c0, c1, b):
+            s1 = min(s0 + b, c1)
+            m = s1 - s0
+            out = out_buf[: N_METRICS * m].reshape(N_METRICS, m)  # C-contiguous
+            run_prepared(prep, np.arange(s0, s1, dtype=np.int64), out, bsum[:m], bsq[:m])
+            for i, name in enumerate(METRIC_NAMES):
+                arrays[name][s0:s1] = out[i]
+            if n_blocks:
+                arrays["block_ret_sum"][s0:s1] = bsum[:m]
+                arrays["block_ret_sq"][s0:s1] = bsq[:m]
+            n_eval += m
+            rate = n_eval / max(time.perf_counter() - t_busy, 1e-9)
+            advance(m, f"{rate:,.0f}/s")
+        dest.commit(c + 1)
+    return n_eval
+
+
+def load_cached_phases(
+    cache_dir: str | Path, grid: Grid, data: WfoData, n_phases: int
+) -> list[dict[str, np.ndarray]]:
+    """Per-phase arrays of a finished sweep, after checking they belong to this grid and data."""
+    out = []
+    for k in range(1, n_phases + 1):
+        folder = Path(cache_dir) / f"phase{k}"
+        try:
+            key = json.loads((folder / MANIFEST).read_text()).get("key", {})
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                "rescore", f"no cached results in {folder}: run the sweep first"
+            ) from exc
+        if key.get("grid") != grid.fingerprint() or key.get("data") != data.data_hash():
+            raise ConfigError(
+                "rescore",
+                f"the cache in {folder} was built for another grid or data: run the sweep",
+            )
+        out.append(load_phase_dir(folder))
+    return out

@@ -32,15 +32,15 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from tradelab.atomic import write_table
+from tradelab.data.symbols import check_name
 from tradelab.errors import DataError
-from tradelab.reports.files import check_name, write_table
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 from tradelab.wfo.settings import CandidatesFormat, GateConfig, ScoringConfig
 
 __all__ = [
@@ -128,7 +128,7 @@ class ScoreResult:
         return {"scoring_relaxed": "true" if self.relaxed else "false"}
 
 
-def _gates(config: GateConfig | Any | None) -> Any:
+def _gates(config: GateConfig | None) -> GateConfig:
     gates = config if config is not None else GateConfig()
     if gates.min_is_pnl < 0 or gates.min_oos_pnl < 0:
         raise ValueError("gates.min_is_pnl and gates.min_oos_pnl must be >= 0")
@@ -136,7 +136,7 @@ def _gates(config: GateConfig | Any | None) -> Any:
 
 
 def gate_masks(
-    phase: Mapping[str, np.ndarray], gates: GateConfig | Any | None = None
+    phase: Mapping[str, np.ndarray], gates: GateConfig | None = None
 ) -> dict[str, np.ndarray]:
     """Return the three gate masks of one phase: profitability, efficiency, drawdown."""
     g = _gates(gates)
@@ -151,9 +151,7 @@ def gate_masks(
     return {"profitability": profitable, "efficiency": efficient, "drawdown": drawdown}
 
 
-def quality_gates(
-    phase: Mapping[str, np.ndarray], gates: GateConfig | Any | None = None
-) -> np.ndarray:
+def quality_gates(phase: Mapping[str, np.ndarray], gates: GateConfig | None = None) -> np.ndarray:
     """Return (n,) bool: the combination clears every quality gate in this phase."""
     masks = gate_masks(phase, gates)
     return masks["profitability"] & masks["efficiency"] & masks["drawdown"]
@@ -210,13 +208,12 @@ def score_phases(
     phases: Sequence[Mapping[str, np.ndarray]],
     *,
     combos: np.ndarray | None = None,
-    config: ScoringConfig | Any | None = None,
+    config: ScoringConfig | None = None,
 ) -> ScoreResult:
     """Gate, rank and score every combination; return the stable ones best first.
 
     `phases`: one mapping metric -> (n,) array per phase. `combos`: the grid combination
-    index of each position (default 0..n-1). `config`: a ScoringConfig (or an object with
-    its fields); None uses the seed's defaults.
+    index of each position (default 0..n-1). `config`: None uses the seed's defaults.
     """
     cfg = config if config is not None else ScoringConfig()
     n = _check_phases(phases, cfg.rank_metric)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tradelab.errors import ConfigError
+
 __all__ = [
     "BiasCheckConfig",
     "CandidatesFormat",
@@ -82,6 +84,13 @@ class PhaseConfig:
     oos_years: float
     end_offset_years: float = 0.0
 
+    def __post_init__(self) -> None:
+        for field_ in ("is_years", "oos_years"):
+            if not getattr(self, field_) > 0:
+                raise ConfigError(f"phases.{self.name}.{field_}", "must be > 0")
+        if not self.end_offset_years >= 0:
+            raise ConfigError(f"phases.{self.name}.end_offset_years", "must be >= 0")
+
 
 @dataclass(frozen=True)
 class PhasesConfig:
@@ -90,6 +99,13 @@ class PhasesConfig:
     description: str = ""
     warmup_bars: int = 100
     phases: tuple[PhaseConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.warmup_bars < 1:
+            raise ConfigError("phases.warmup_bars", "must be >= 1")
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ConfigError("phases.phases", f"duplicate phase names {names}")
 
 
 class CandidatesFormat(StrEnum):
@@ -174,3 +190,10 @@ class BiasCheckConfig:
     extra_bars: int = 500
     tolerance: float = 0.05
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_combos", "n_cuts", "extra_bars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"bias.{name}", f"must be >= 1, got {getattr(self, name)}")
+        if not self.tolerance >= 0:
+            raise ConfigError("bias.tolerance", f"must be >= 0, got {self.tolerance}")

@@ -18,15 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from tradelab.errors import ConfigError
 from tradelab.kernels.enums import PARAM_NAMES
-from tradelab.settings import to_plain
-from tradelab.wfo.grid import Grid
-from tradelab.wfo.settings import StrategyKind
+from tradelab.search.grid import Grid
+from tradelab.wfo.settings import GridConfig, StrategyConfig, StrategyKind
 
 __all__ = [
     "KIND_PARAMS",
@@ -87,11 +86,28 @@ _EXPANSION: dict[StrategyKind, tuple[StrategyKind, ...]] = {
     ),
 }
 
-_INTEGER = {"atr_period", "bb_period", "baseline_period", "reentry_delay", "ema_period",
-            "ema_slope_bars", "hma_fast", "hma_slow", "bb_scaling", "entry_mode"}  # fmt: skip
+_INTEGER = {
+    "atr_period",
+    "bb_period",
+    "baseline_period",
+    "reentry_delay",
+    "ema_period",
+    "ema_slope_bars",
+    "hma_fast",
+    "hma_slow",
+    "bb_scaling",
+    "entry_mode",
+}
 _CHOICES = {"bb_scaling": (0, 1, 2), "entry_mode": (0, 1, 2)}
-_MIN_ONE = {"atr_period", "bb_period", "baseline_period", "ema_period", "ema_slope_bars",
-            "hma_fast", "hma_slow"}  # fmt: skip
+_MIN_ONE = {
+    "atr_period",
+    "bb_period",
+    "baseline_period",
+    "ema_period",
+    "ema_slope_bars",
+    "hma_fast",
+    "hma_slow",
+}
 _POSITIVE = {"vol_threshold", "max_stop_atr", "short_mult", "bb_dev", "atr_multiplier"}
 _NON_NEGATIVE = {"atr_buy_multiplier", "reentry_delay", "ema_slope_min"}
 
@@ -160,7 +176,8 @@ class StrategySpec:
         if missing or extra:
             raise ConfigError(
                 "strategy.params",
-                f"{self.kind.value} takes exactly {list(expected)}; missing {missing}, unknown {extra}",
+                f"{self.kind.value} takes exactly {list(expected)}; "
+                f"missing {missing}, unknown {extra}",
             )
         by_name = {p.name: p for p in self.params}
         object.__setattr__(self, "params", tuple(by_name[n] for n in expected))
@@ -222,36 +239,29 @@ def _kind(value: Any, key: str) -> StrategyKind:
         ) from None
 
 
-def strategy_from_config(spec: Mapping[str, Any]) -> StrategySpec:
-    """Build a StrategySpec from the content of a `conf/strategy/<name>.yaml` mapping."""
-    params_cfg = spec.get("params") or {}
-    params = []
-    for name, item in params_cfg.items():
-        if not isinstance(item, Mapping) or "default" not in item:
-            raise ConfigError(
-                f"strategy.params.{name}", "needs at least 'default', 'tier', 'ts_input'"
-            )
-        params.append(
-            ParamSpec(
-                name=str(name),
-                default=float(item["default"]),
-                tier=int(item.get("tier", 2)),
-                ts_input=str(item.get("ts_input", name)),
-                unit=str(item.get("unit", "")),
-                description=str(item.get("description", "")),
-            )
+def strategy_from_config(config: StrategyConfig) -> StrategySpec:
+    """Build the StrategySpec a strategy config (`conf/strategy/<name>.yaml`) describes."""
+    params = tuple(
+        ParamSpec(
+            name=name,
+            default=p.default,
+            tier=p.tier,
+            ts_input=p.ts_input,
+            unit=p.unit,
+            description=p.description,
         )
-    kind = spec.get("kind", spec.get("name"))
+        for name, p in config.params.items()
+    )
     return StrategySpec(
-        name=str(spec.get("name", kind)),
-        kind=_kind(kind, "strategy.kind"),
-        ts_name=str(spec.get("ts_name", "")),
-        params=tuple(params),
-        commission=float(spec.get("commission", 0.005)),
-        slippage=float(spec.get("slippage", 0.01)),
-        position_fraction=float(spec.get("position_fraction", 1.0)),
-        initial_capital=float(spec.get("initial_capital", 100_000.0)),
-        description=str(spec.get("description", "")),
+        name=config.name,
+        kind=config.kind,
+        ts_name=config.ts_name,
+        params=params,
+        commission=config.commission,
+        slippage=config.slippage,
+        position_fraction=config.position_fraction,
+        initial_capital=config.initial_capital,
+        description=config.description,
     )
 
 
@@ -261,12 +271,12 @@ def expand_strategy(name: str) -> list[str]:
 
 
 def expanded_specs(
-    primary: StrategySpec, load: Callable[[str], Mapping[str, Any]]
+    primary: StrategySpec, load: Callable[[str], StrategyConfig]
 ) -> list[StrategySpec]:
     """Return specs of `expand_strategy(primary.kind)`; others loaded by `load(name)`.
 
     Expanded variants take the primary's costs, sizing and capital, so the comparison is fair
-    whatever overrides the user gave.
+    whatever their own files say.
     """
     out = [primary]
     for name in expand_strategy(primary.kind)[1:]:
@@ -274,15 +284,13 @@ def expanded_specs(
     return out
 
 
-def grid_from_config(spec: Mapping[str, Any]) -> Grid:
-    """Build a Grid from a `conf/grid/<name>.yaml` mapping (`params:` or a bare mapping).
+def grid_from_config(config: GridConfig) -> Grid:
+    """Build the Grid of a grid config (`conf/grid/<name>.yaml`).
 
     Every parameter name must be an ATR-D parameter and every value valid for it.
     """
-    params = spec.get("params", spec)
-    params = {str(k): to_plain(v) for k, v in params.items() if k != "description"}
     try:
-        grid = Grid.from_config(params)
+        grid = Grid.from_config(config.params)
     except ValueError as exc:
         raise ConfigError("grid.params", str(exc)) from exc
     for name, levels in zip(grid.names, grid.levels):

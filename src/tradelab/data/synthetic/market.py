@@ -11,8 +11,8 @@ trending and mean-reverting regimes (a two-state Markov chain per name), idiosyn
 soft price bounds ($0.5 - $600); TQQQ is 3x QQQ's daily return less fees; DIA is cointegrated
 with SPY in price (hedge ratio, intercept, OU spread) and MARA with RIOT in log price.
 `null` mode: independent driftless random walks with constant volatility and no jumps, so no
-strategy has an edge
-(annual volatility capped at 30% so prices stay in a realistic band). Planted edges are added on top of `null` by `planted.py`.
+strategy has an edge (annual volatility capped at 30% so prices stay in a realistic band).
+Planted edges are added on top of `null` by `planted.py`.
 """
 
 from __future__ import annotations

@@ -31,13 +31,28 @@ __all__ = ["PLANTED_DEFAULTS", "RESIDUAL_SYMBOLS", "WFO_SYMBOLS", "plant_edges"]
 WFO_SYMBOLS = ("SMH", "QQQ", "SPY", "XLK", "AAPL", "NVDA", "TQQQ")
 RESIDUAL_SYMBOLS = ("RIOT", "MARA", "SOFI", "PLUG", "SNDL", "CLSK", "FCEL")
 PLANTED_DEFAULTS: dict[str, Any] = {
-    "wfo": {"atr_log": 0.012, "max_pullback_atr": 2.0, "min_crash_atr": 7.0, "crash_extra_atr": 4.0,
-            "kept_atr": 5.0, "legs": [4, 7], "leg_atr": [3.0, 5.0], "step_atr": [-0.4, 1.2],
-            "base_days": [15, 35], "base_sd_atr": 0.35},
+    "wfo": {
+        "atr_log": 0.012,
+        "max_pullback_atr": 2.0,
+        "min_crash_atr": 7.0,
+        "crash_extra_atr": 4.0,
+        "kept_atr": 5.0,
+        "legs": [4, 7],
+        "leg_atr": [3.0, 5.0],
+        "step_atr": [-0.4, 1.2],
+        "base_days": [15, 35],
+        "base_sd_atr": 0.35,
+    },
     "kalman_residual": {"ou_half_life_minutes": 45.0, "ou_sd": 0.012},
-    "kalman_pairs": {"leader": "SPY", "follower": "DIA", "hedge_ratio": 0.57, "intercept": 60.0,
-                     "spread_sd": 2.0, "half_life_days": 6.0},
-}  # fmt: skip
+    "kalman_pairs": {
+        "leader": "SPY",
+        "follower": "DIA",
+        "hedge_ratio": 0.57,
+        "intercept": 60.0,
+        "spread_sd": 2.0,
+        "half_life_days": 6.0,
+    },
+}
 
 
 def _zigzag(rng: np.random.Generator, n: int, cfg: dict[str, Any]) -> np.ndarray:
@@ -90,8 +105,11 @@ def plant_edges(
         close[:, j] = start * np.exp(np.cumsum(steps))
         sigma[:, j] = 0.5 * cfg["atr_log"]
     if wfo_syms:
-        record["wfo"] = {**cfg, "symbols": wfo_syms,
-                         "atr_multiplier_region": [cfg["max_pullback_atr"], cfg["min_crash_atr"]]}  # fmt: skip
+        record["wfo"] = {
+            **cfg,
+            "symbols": wfo_syms,
+            "atr_multiplier_region": [cfg["max_pullback_atr"], cfg["min_crash_atr"]],
+        }
 
     intraday: dict[str, np.ndarray] = {}
     rcfg = PLANTED_DEFAULTS["kalman_residual"]

@@ -74,7 +74,7 @@ def symbol_rng(seed: int, symbol: str, stream: int = 0) -> np.random.Generator:
 
 
 def default_universe() -> list[str]:
-    """Return the seed tickers: the small-cap sectors plus SMH, QQQ, TQQQ, SPY, DIA, XLK, AAPL, NVDA."""
+    """Return the seed tickers: the small-cap sectors, SMH, QQQ, TQQQ, SPY, DIA, XLK, AAPL, NVDA."""
     names = [s for sector in DEFAULT_SECTORS.values() for s in sector]
     return [*names, "SMH", "QQQ", "TQQQ", "SPY", "DIA", "XLK", "AAPL", "NVDA"]
 

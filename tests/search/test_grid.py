@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 
 
 def test_decode_matches_itertools_product_order() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tradelab.wfo.grid import Grid
+from tradelab.search.grid import Grid
 
 
 def test_encode_values_inverts_decode(rng) -> None:

@@ -1,0 +1,462 @@
+"""A WFO job, start to finish: sweep (or rescore from the cache), v4 scoring, plateaus and
+exports, research statistics, candidates for promotion, all logged through a `Job`.
+
+One job sweeps a strategy and its expansion on one symbol (or dual pair): each variant is one
+parent run in `wfo/<TARGET>` with a child run per phase, per plateau and per promotion
+candidate; the config recorded on a variant's run holds that variant's own strategy config.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradelab.data import ParquetStore, validate_symbol
+from tradelab.errors import DataError
+from tradelab.jobs.base import OpenJob
+from tradelab.kernels import METRIC_NAMES
+from tradelab.reports import WfoResultsReport, process_wfo_results
+from tradelab.robustness.bias import BiasReport
+from tradelab.robustness.settings import RobustnessConfig
+from tradelab.search.grid import Grid
+from tradelab.settings import to_plain
+from tradelab.tracking import Job
+from tradelab.wfo.bias import wfo_bias_check
+from tradelab.wfo.data import WfoData
+from tradelab.wfo.phases import Phase
+from tradelab.wfo.runner import (
+    PhaseResult,
+    load_cached_phases,
+    run_wfo,
+    summarize_phase,
+    wfo_cache_dir,
+)
+from tradelab.wfo.settings import BiasCheckConfig, ScoringConfig, StrategyConfig
+from tradelab.wfo.statistics import wfo_statistics
+from tradelab.wfo.strategy import StrategySpec, grid_for_strategy
+
+__all__ = [
+    "SweepOutcome",
+    "Variant",
+    "WfoJobConfig",
+    "candidate_records",
+    "load_wfo_data",
+    "run_bias_job",
+    "run_sweep",
+    "run_wfo_job",
+]
+
+log = logging.getLogger("tradelab.wfo")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One strategy variant of a job: its spec and the config it was built from."""
+
+    spec: StrategySpec
+    config: StrategyConfig
+
+
+@dataclass(frozen=True)
+class WfoJobConfig:
+    """What a WFO job runs besides its data and strategies.
+
+    `grid_name` names the grid in run names and files; `results_dir` holds `<TARGET>/`;
+    `max_candidates` child runs are tagged for promotion; `log_phase_tables` logs the full
+    per-phase tables as Parquet artifacts.
+    """
+
+    grid_name: str
+    results_dir: str
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
+    chunk_size: int = 10_000_000
+    rescore: bool = False
+    log_phase_tables: bool = True
+    max_candidates: int = 5
+    progress: bool = True
+    seed: int = 0
+
+
+@dataclass
+class SweepOutcome:
+    """What one variant's sweep produced."""
+
+    strategy: str
+    grid_size: int
+    phase_metrics: list[dict[str, np.ndarray]]
+    report: WfoResultsReport
+    statistics: dict[str, float] = field(default_factory=dict)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+    bar_evals_per_s: float = 0.0
+
+    def headline(self) -> dict[str, float]:
+        """Numbers for the DVC metrics file and the report."""
+        scores = self.report.scores
+        best = float(scores.score[0]) if scores.score.size else float("nan")
+        out = {
+            "combinations": float(self.grid_size),
+            "stable": float(scores.n_stable),
+            "best_stability_score": best,
+            "plateaus": float(len(self.report.plateaus.plateaus)),
+            "wall_s": self.wall_s,
+            "bar_evals_per_s": self.bar_evals_per_s,
+        }
+        for key in ("pbo", "deflated_sharpe", "n_trials", "effective_trials"):
+            if key in self.statistics:
+                out[key] = float(self.statistics[key])
+        return out
+
+
+def load_wfo_data(
+    store: ParquetStore, symbol: str, symbol2: str | None = None
+) -> tuple[WfoData, str, str]:
+    """Daily bars of `symbol` (and `symbol2`) from the store; return data, target, data hash."""
+    symbol = validate_symbol(symbol)
+    symbol2 = validate_symbol(symbol2) if symbol2 else None
+    try:
+        frame = store.get(symbol, "1day")
+        frame2 = store.get(symbol2, "1day") if symbol2 else None
+    except DataError as exc:
+        raise DataError(f"{exc} (run tradelab-ingest first, or check the symbol)") from exc
+    data = WfoData.from_frames(frame, frame2, symbol=symbol, symbol2=symbol2)
+    keys = [(symbol, "1day")] + ([(symbol2, "1day")] if symbol2 else [])
+    target = f"{symbol}-{symbol2}" if symbol2 else symbol
+    return data, target, store.content_hash(keys)
+
+
+def _log_phase_table(job: Job, k: int, metrics: Mapping[str, np.ndarray], grid: Grid) -> None:
+    combos = np.arange(grid.size, dtype=np.int64)
+    columns = {name: np.asarray(metrics[name]) for name in METRIC_NAMES}
+    frame = pd.DataFrame({"combo": combos, **columns})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"phase{k}.parquet"
+        frame.to_parquet(path, index=False, compression="zstd")
+        job.log_artifact(path, "phases")
+
+
+def candidate_records(
+    report: WfoResultsReport,
+    phase_metrics: list[dict[str, np.ndarray]],
+    grid: Grid,
+    max_candidates: int,
+) -> list[dict[str, Any]]:
+    """The best combination overall and each plateau's best: parameters and promotion metrics."""
+    table = report.candidates
+    if table.empty:
+        return []
+    picks = [int(table["combo"].iloc[0])]
+    for plateau in report.plateaus.plateaus:
+        try:
+            combo = int(grid.encode_values({k: [plateau.best[k]] for k in grid.names})[0])
+        except (KeyError, ValueError):
+            continue
+        if combo not in picks:
+            picks.append(combo)
+    by_combo = table.set_index("combo")
+    records = []
+    for combo in picks[:max_candidates]:
+        if combo not in by_combo.index:
+            continue
+        row = by_combo.loc[combo]
+        params = {name: float(row[name]) for name in grid.names}
+        metrics = _candidate_metrics(row, phase_metrics, combo)
+        records.append({"combo": combo, "params": params, "metrics": metrics})
+    return records
+
+
+def _candidate_metrics(
+    row: pd.Series, phase_metrics: list[dict[str, np.ndarray]], combo: int
+) -> dict[str, float]:
+    metrics: dict[str, float] = {
+        "stability_score": float(row["score"]),
+        "phases_valid": float(row["phases_valid"]),
+        "oos_pnl_total": float(row["oos_pnl_total"]),
+    }
+    oos_trades, oos_dd, oos_sharpe = 0.0, 0.0, []
+    for k, m in enumerate(phase_metrics, start=1):
+        for name in ("is_pnl", "oos_pnl", "oos_sharpe", "oos_max_dd_pct", "oos_trades"):
+            metrics[f"{name}_phase{k}"] = float(m[name][combo])
+        oos_trades += float(m["oos_trades"][combo])
+        oos_dd = max(oos_dd, float(m["oos_max_dd_pct"][combo]))
+        oos_sharpe.append(float(m["oos_sharpe"][combo]))
+    metrics.update(
+        {"num_trades": oos_trades, "max_drawdown": oos_dd, "sharpe": float(np.mean(oos_sharpe))}
+    )
+    return metrics
+
+
+def _phase_logger(
+    job: Job | None, spec: StrategySpec, grid: Grid, log_tables: bool
+) -> Callable[[int, PhaseResult], None]:
+    def on_phase(k: int, pr: PhaseResult) -> None:
+        if job is None:
+            return
+        tags = {"phase": pr.phase.name, "strategy": spec.name}
+        with job.child(f"phase{k}", tags=tags) as child:
+            child.log_params(pr.phase.as_dict())
+            child.log_metrics({**summarize_phase(pr), "cached": float(pr.cached)})
+            if log_tables:
+                _log_phase_table(child, k, pr.metrics, grid)
+
+    return on_phase
+
+
+def run_sweep(
+    data: WfoData,
+    spec: StrategySpec,
+    grid: Grid,
+    phases: list[Phase],
+    settings: WfoJobConfig,
+    *,
+    target: str,
+    job: Job | None = None,
+    max_full_eval: int = 2_000_000,
+) -> SweepOutcome:
+    """Sweep `grid` for `spec` over `phases` (or rescore the cache) and score it; log into `job`."""
+    cache_dir = wfo_cache_dir(settings.results_dir, target, spec.name)
+    wall, speed = 0.0, 0.0
+    if settings.rescore:
+        phase_metrics = load_cached_phases(cache_dir, grid, data, len(phases))
+    else:
+        result = run_wfo(
+            data,
+            spec,
+            grid,
+            phases,
+            cache_dir=cache_dir,
+            chunk_size=settings.chunk_size,
+            progress=settings.progress,
+            on_phase=_phase_logger(job, spec, grid, settings.log_phase_tables),
+        )
+        phase_metrics = [p.metrics for p in result.phases]
+        wall, speed = result.wall_s, result.bar_evals_per_s
+    parameters = {
+        p.name: {"tier": p.tier, "ts_input": p.ts_input, "default": p.default} for p in spec.params
+    }
+    report = process_wfo_results(
+        phase_metrics,
+        grid,
+        symbol=target,
+        strategy=spec.name,
+        grid_name=settings.grid_name,
+        ts_name=spec.ts_name,
+        parameters=parameters,
+        results_root=settings.results_dir,
+        config=settings.scoring,
+        job=job,
+    )
+    outcome = SweepOutcome(
+        spec.name, grid.size, phase_metrics, report, wall_s=wall, bar_evals_per_s=speed
+    )
+    outcome.statistics = wfo_statistics(
+        data,
+        spec,
+        grid,
+        phases,
+        report.scores.combos,
+        settings.robustness,
+        max_full_eval=max_full_eval,
+        seed=settings.seed,
+    )
+    outcome.candidates = candidate_records(report, phase_metrics, grid, settings.max_candidates)
+    if job is not None:
+        _log_outcome(job, outcome, spec, settings.grid_name)
+    return outcome
+
+
+def _log_outcome(job: Job, outcome: SweepOutcome, spec: StrategySpec, grid_name: str) -> None:
+    if outcome.statistics:
+        job.log_metrics(outcome.statistics)
+    job.log_metrics(
+        {
+            "wall_s": outcome.wall_s,
+            "bar_evals_per_s": outcome.bar_evals_per_s,
+            "grid_size": float(outcome.grid_size),
+        }
+    )
+    for rank, cand in enumerate(outcome.candidates):
+        tags = {
+            "candidate": "true",
+            "strategy": spec.name,
+            "grid": grid_name,
+            "combo": str(cand["combo"]),
+            "rank": str(rank),
+        }
+        job.log_trial(cand["params"], cand["metrics"], name=f"candidate-{rank}", tags=tags)
+
+
+def run_wfo_job(
+    data: WfoData,
+    variants: list[Variant],
+    grid: Grid,
+    phases: list[Phase],
+    settings: WfoJobConfig,
+    *,
+    target: str,
+    data_hash: str,
+    open_job: OpenJob,
+    base_config: Mapping[str, Any],
+) -> dict[str, dict[str, float]]:
+    """Sweep every variant (one parent run each); return each variant's headline numbers."""
+    headline: dict[str, dict[str, float]] = {}
+    for variant in variants:
+        spec = variant.spec
+        variant_grid = grid_for_strategy(grid, spec)
+        config = {**base_config, "strategy": to_plain(variant.config)}
+        with open_job(
+            experiment=f"wfo/{target}",
+            run_name=f"{spec.name}-{settings.grid_name}",
+            data_hash=data_hash,
+            config=config,
+        ) as job:
+            job.set_tags(
+                {
+                    "family": "wfo",
+                    "target": target,
+                    "strategy": spec.name,
+                    "grid": settings.grid_name,
+                    "rescore": str(settings.rescore).lower(),
+                }
+            )
+            job.log_params(
+                {
+                    "strategy": spec.name,
+                    "grid": settings.grid_name,
+                    "grid_size": variant_grid.size,
+                    "phases": [p.name for p in phases],
+                    "symbol": data.symbol,
+                    "symbol2": data.symbol2,
+                }
+            )
+            outcome = run_sweep(data, spec, variant_grid, phases, settings, target=target, job=job)
+        headline[spec.name] = outcome.headline()
+        _log_summary(target, outcome)
+    return headline
+
+
+def _log_summary(target: str, outcome: SweepOutcome) -> None:
+    pbo, dsr = (outcome.statistics.get(k) for k in ("pbo", "deflated_sharpe"))
+    log.info(
+        "%s %s: %d combinations, %d stable, %d plateaus, PBO %s, DSR %s",
+        target,
+        outcome.strategy,
+        outcome.grid_size,
+        outcome.report.scores.n_stable,
+        len(outcome.report.plateaus.plateaus),
+        "n/a" if pbo is None or math.isnan(pbo) else f"{pbo:.3f}",
+        "n/a" if dsr is None or math.isnan(dsr) else f"{dsr:.3f}",
+    )
+
+
+def run_bias_job(
+    data: WfoData,
+    specs: list[StrategySpec],
+    grid: Grid,
+    phases: list[Phase],
+    settings: BiasCheckConfig,
+    *,
+    target: str,
+    grid_name: str,
+    data_hash: str,
+    open_job: OpenJob,
+    base_config: Mapping[str, Any],
+) -> tuple[list[BiasReport], dict[str, float]]:
+    """Run the look-ahead and warmup checks of every strategy; log one `bias-check` run.
+
+    `settings.seed` must be set (the app fills in the job's seed). Returns the per-strategy
+    reports and the combined metrics.
+    """
+    seed = 0 if settings.seed is None else settings.seed
+    reports = [
+        wfo_bias_check(
+            data,
+            spec,
+            grid_for_strategy(grid, spec),
+            phases,
+            target=target,
+            n_combos=settings.n_combos,
+            n_cuts=settings.n_cuts,
+            extra_bars=settings.extra_bars,
+            tolerance=settings.tolerance,
+            seed=seed,
+        )
+        for spec in specs
+    ]
+    totals = combine_bias_metrics(reports)
+    with open_job(
+        experiment=f"wfo/{target}", run_name="bias-check", data_hash=data_hash, config=base_config
+    ) as job:
+        used = {**to_plain(settings), "seed": seed, "strategies": [s.name for s in specs]}
+        _log_bias(job, data, phases, reports, totals, used, target=target, grid_name=grid_name)
+    return reports, totals
+
+
+def _log_bias(
+    job: Job,
+    data: WfoData,
+    phases: list[Phase],
+    reports: list[BiasReport],
+    totals: dict[str, float],
+    used: dict[str, Any],
+    *,
+    target: str,
+    grid_name: str,
+) -> None:
+    passed = totals["bias_passed"] == 1.0
+    job.set_tags(
+        {
+            "family": "wfo",
+            "target": target,
+            "check": "bias",
+            "strategy": reports[0].strategy,
+            "grid": grid_name,
+            "bias_passed": str(passed).lower(),
+        }
+    )
+    job.log_params(
+        {
+            **used,
+            "grid": grid_name,
+            "phases": [p.name for p in phases],
+            "symbol": data.symbol,
+            "symbol2": data.symbol2,
+        }
+    )
+    job.log_metrics(totals)
+    for report in reports:
+        tags = {"strategy": report.strategy, "check": "bias"}
+        with job.child(report.strategy, tags=tags) as child:
+            child.log_metrics(report.metrics())
+    summary = {
+        "target": target,
+        "grid": grid_name,
+        "passed": passed,
+        "metrics": totals,
+        "strategies": [r.to_dict() for r in reports],
+    }
+    job.log_dict(summary, "bias_report.json")
+
+
+def combine_bias_metrics(reports: list[BiasReport]) -> dict[str, float]:
+    """Aggregate the per-strategy metrics: counts summed, the worst difference kept."""
+    per = [r.metrics() for r in reports]
+    out: dict[str, float] = {}
+    for key in per[0]:
+        values = [m[key] for m in per if m[key] == m[key]]
+        if key in ("warmup_max_rel_diff", "warmup_tolerance"):
+            out[key] = max(values, default=float("nan"))
+        elif key == "bias_passed":
+            out[key] = float(all(v == 1.0 for v in values))
+        else:
+            out[key] = float(sum(values))
+    return out

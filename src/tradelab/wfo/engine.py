@@ -153,6 +153,119 @@ def _check_history(mat: np.ndarray, first: int, labels: list[str], phase: Phase)
         )
 
 
+def _check_inputs(data: WfoData, strategy: StrategySpec, grid: Grid, phase: Phase) -> None:
+    unknown = [n for n in grid.names if n not in strategy.param_names]
+    if unknown:
+        raise ConfigError("grid.params", f"{strategy.kind.value} has no parameters {unknown}")
+    for name, lv in zip(grid.names, grid.levels):
+        validate_param_values(name, lv, key=f"grid.params.{name}")
+    if strategy.dual and data.close2 is None:
+        raise ConfigError("symbol2", f"{strategy.kind.value} needs a second symbol (data close2)")
+    if phase.oos_end >= data.n_bars:
+        raise ConfigError(
+            f"phases.{phase.name}",
+            f"ends at bar {phase.oos_end} beyond the data ({data.n_bars} bars)",
+        )
+
+
+def _atr_columns(
+    bars: atr_d.Bars, lv: Callable[[str], tuple[float, ...]], short: bool, first: int, phase: Phase
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """ATR of every distinct period (long, short = atr_period x short_mult, baseline) and the
+    digit-to-column maps: (atr, atr_row, atr_row_s, base_row)."""
+    long_p = [int(p) for p in lv("atr_period")]
+    if short:
+        short_p = [[short_atr_period(p, m) for m in lv("short_mult")] for p in long_p]
+    else:
+        short_p = [[p] * len(lv("short_mult")) for p in long_p]
+    base_p = [int(p) for p in lv("baseline_period")]
+    periods = sorted({*long_p, *base_p, *(p for row in short_p for p in row)})
+    col = {p: i for i, p in enumerate(periods)}
+    atr = atr_matrix_nb(bars.high, bars.low, bars.close, np.array(periods, dtype=np.int64))
+
+    def atr_label(p: int) -> str:
+        if p in long_p:
+            return f"atr_period={p}"
+        if p in base_p:
+            return f"baseline_period={p}"
+        return f"short_mult (short ATR period {p})"
+
+    _check_history(atr, first, [atr_label(p) for p in periods], phase)
+    atr_row = np.array([col[p] for p in long_p], dtype=np.int64)
+    atr_row_s = np.array([[col[p] for p in row] for row in short_p], dtype=np.int64)
+    base_row = np.array([col[p] for p in base_p], dtype=np.int64)
+    return atr, atr_row, atr_row_s, base_row
+
+
+def _bb_columns(
+    src: np.ndarray, lv: Callable[[str], tuple[float, ...]], first: int, phase: Phase
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bollinger width of every (bb_period, bb_dev) pair and its column map: (bbw, bbw_row)."""
+    bb_p, bb_d = lv("bb_period"), lv("bb_dev")
+    pairs = [(int(p), d) for p in bb_p for d in bb_d]
+    bbw = bb_width_matrix_nb(
+        src, np.array([p for p, _ in pairs], dtype=np.int64), np.array([d for _, d in pairs])
+    )
+    _check_history(bbw, first, [f"bb_period={p}" for p, _ in pairs], phase)
+    bbw_row = np.arange(len(pairs), dtype=np.int64).reshape(len(bb_p), len(bb_d))
+    return bbw, bbw_row
+
+
+def _trend_columns(
+    close: np.ndarray,
+    lv: Callable[[str], tuple[float, ...]],
+    trend: int,
+    first: int,
+    phase: Phase,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The trend series (EMA slope per (ema_period, ema_slope_bars) pair, or HMA fast - slow
+    per (hma_fast, hma_slow) pair) and its column map: (trd, trd_row)."""
+    if trend == atr_d.TREND_EMA:
+        e_p, e_b = lv("ema_period"), lv("ema_slope_bars")
+        tp = [(int(p), int(b)) for p in e_p for b in e_b]
+        trd = ema_slope_matrix_nb(
+            close,
+            np.array([p for p, _ in tp], dtype=np.int64),
+            np.array([b for _, b in tp], dtype=np.int64),
+        )
+        _check_history(trd, first, [f"ema_slope_bars={b}" for _, b in tp], phase)
+        return trd, np.arange(len(tp), dtype=np.int64).reshape(len(e_p), len(e_b))
+    if trend == atr_d.TREND_HMA:
+        f_l, s_l = [int(v) for v in lv("hma_fast")], [int(v) for v in lv("hma_slow")]
+        lengths = sorted({*f_l, *s_l})
+        hcol = {n: i for i, n in enumerate(lengths)}
+        hm = hma_matrix_nb(close, np.array(lengths, dtype=np.int64))
+        labels = [f"hma_fast={n}" if n in f_l else f"hma_slow={n}" for n in lengths]
+        _check_history(hm, first, labels, phase)
+        trd = np.ascontiguousarray(
+            np.stack([hm[:, hcol[f]] - hm[:, hcol[s]] for f in f_l for s in s_l], axis=1)
+        )
+        return trd, np.arange(len(f_l) * len(s_l), dtype=np.int64).reshape(len(f_l), len(s_l))
+    return np.zeros((phase.n_bars, 1)), np.zeros((1, 1), dtype=np.int64)
+
+
+def _phase_blocks(
+    data: WfoData, phase: Phase, n_blocks: int, block_id: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """The phase window's block ids (-1: not counted) and the number of blocks."""
+    if block_id is not None:
+        bid = np.asarray(block_id)
+        if bid.shape != (data.n_bars,):
+            raise ConfigError(
+                "block_id", f"needs one entry per bar ({data.n_bars}), got {bid.shape}"
+            )
+        n_blocks = int(n_blocks) if n_blocks else int(bid.max()) + 1
+        if bid.size and (bid.min() < -1 or bid.max() >= n_blocks):
+            raise ConfigError("block_id", f"values must be -1 or in [0, {n_blocks})")
+        window = np.ascontiguousarray(bid[phase.warmup_start : phase.oos_end + 1], dtype=np.int32)
+        window = window.copy()
+        window[: phase.n_warmup] = -1
+        return window, n_blocks
+    if n_blocks:
+        return equal_block_id(phase.n_bars, phase.n_warmup, phase.n_bars, int(n_blocks)), n_blocks
+    return np.full(phase.n_bars, -1, dtype=np.int32), 0
+
+
 def prepare_phase(
     data: WfoData,
     strategy: StrategySpec,
@@ -167,18 +280,7 @@ def prepare_phase(
     `block_id` (data.n_bars,) int32 assigns bars to blocks (-1: not counted); with `n_blocks`
     alone, the traded bars (IS and OOS) are cut into `n_blocks` equal blocks.
     """
-    unknown = [n for n in grid.names if n not in strategy.param_names]
-    if unknown:
-        raise ConfigError("grid.params", f"{strategy.kind.value} has no parameters {unknown}")
-    for name, lv in zip(grid.names, grid.levels):
-        validate_param_values(name, lv, key=f"grid.params.{name}")
-    if strategy.dual and data.close2 is None:
-        raise ConfigError("symbol2", f"{strategy.kind.value} needs a second symbol (data close2)")
-    if phase.oos_end >= data.n_bars:
-        raise ConfigError(
-            f"phases.{phase.name}",
-            f"ends at bar {phase.oos_end} beyond the data ({data.n_bars} bars)",
-        )
+    _check_inputs(data, strategy, grid, phase)
     feat = _FEATURES[strategy.kind]
     levels, radix, strides = _superset(grid, strategy)
     width = max(len(lv) for lv in levels)
@@ -187,8 +289,8 @@ def prepare_phase(
         values[k, : len(lv)] = lv
 
     sl = slice(phase.warmup_start, phase.oos_end + 1)
-    op, hi, lo, cl = (
-        np.array(a[sl], dtype=np.float64) for a in (data.open, data.high, data.low, data.close)
+    bars = atr_d.Bars(
+        *(np.array(a[sl], dtype=np.float64) for a in (data.open, data.high, data.low, data.close))
     )
     src = np.array((data.bb_source if strategy.dual else data.close)[sl], dtype=np.float64)
     first = phase.n_warmup - 1  # the close whose orders the first traded bar can fill
@@ -196,65 +298,9 @@ def prepare_phase(
     def lv(name: str) -> tuple[float, ...]:
         return levels[getattr(Param, name)]
 
-    # ATR: long periods, short periods (atr_period x short_mult), the baseline
-    long_p = [int(p) for p in lv("atr_period")]
-    if feat.short:
-        short_p = [[short_atr_period(p, m) for m in lv("short_mult")] for p in long_p]
-    else:
-        short_p = [[p] * len(lv("short_mult")) for p in long_p]
-    base_p = [int(p) for p in lv("baseline_period")]
-    periods = sorted({*long_p, *base_p, *(p for row in short_p for p in row)})
-    col = {p: i for i, p in enumerate(periods)}
-    atr = atr_matrix_nb(hi, lo, cl, np.array(periods, dtype=np.int64))
-
-    def atr_label(p: int) -> str:
-        if p in long_p:
-            return f"atr_period={p}"
-        if p in base_p:
-            return f"baseline_period={p}"
-        return f"short_mult (short ATR period {p})"
-
-    _check_history(atr, first, [atr_label(p) for p in periods], phase)
-    atr_row = np.array([col[p] for p in long_p], dtype=np.int64)
-    atr_row_s = np.array([[col[p] for p in row] for row in short_p], dtype=np.int64)
-    base_row = np.array([col[p] for p in base_p], dtype=np.int64)
-
-    # Bollinger width of every (period, deviation) pair
-    bb_p, bb_d = lv("bb_period"), lv("bb_dev")
-    pairs = [(int(p), d) for p in bb_p for d in bb_d]
-    bbw = bb_width_matrix_nb(
-        src, np.array([p for p, _ in pairs], dtype=np.int64), np.array([d for _, d in pairs])
-    )
-    _check_history(bbw, first, [f"bb_period={p}" for p, _ in pairs], phase)
-    bbw_row = np.arange(len(pairs), dtype=np.int64).reshape(len(bb_p), len(bb_d))
-
-    # trend series
-    if feat.trend == atr_d.TREND_EMA:
-        e_p, e_b = lv("ema_period"), lv("ema_slope_bars")
-        tp = [(int(p), int(b)) for p in e_p for b in e_b]
-        trd = ema_slope_matrix_nb(
-            cl,
-            np.array([p for p, _ in tp], dtype=np.int64),
-            np.array([b for _, b in tp], dtype=np.int64),
-        )
-        _check_history(trd, first, [f"ema_slope_bars={b}" for _, b in tp], phase)
-        trd_row = np.arange(len(tp), dtype=np.int64).reshape(len(e_p), len(e_b))
-    elif feat.trend == atr_d.TREND_HMA:
-        f_l, s_l = [int(v) for v in lv("hma_fast")], [int(v) for v in lv("hma_slow")]
-        lengths = sorted({*f_l, *s_l})
-        hcol = {n: i for i, n in enumerate(lengths)}
-        hm = hma_matrix_nb(cl, np.array(lengths, dtype=np.int64))
-        _check_history(
-            hm, first, [f"hma_fast={n}" if n in f_l else f"hma_slow={n}" for n in lengths], phase
-        )
-        trd = np.ascontiguousarray(
-            np.stack([hm[:, hcol[f]] - hm[:, hcol[s]] for f in f_l for s in s_l], axis=1)
-        )
-        trd_row = np.arange(len(f_l) * len(s_l), dtype=np.int64).reshape(len(f_l), len(s_l))
-    else:
-        trd = np.zeros((phase.n_bars, 1))
-        trd_row = np.zeros((1, 1), dtype=np.int64)
-
+    atr, atr_row, atr_row_s, base_row = _atr_columns(bars, lv, feat.short, first, phase)
+    bbw, bbw_row = _bb_columns(src, lv, first, phase)
+    trd, trd_row = _trend_columns(bars.close, lv, feat.trend, first, phase)
     consts = atr_d.SimConsts(
         t_first=int(phase.n_warmup),
         t_bound=int(phase.oos_start - 1 - phase.warmup_start),
@@ -267,27 +313,13 @@ def prepare_phase(
         slippage=float(strategy.slippage),
         bars_per_year=float(data.bars_per_year),
     )
-    if block_id is not None:
-        bid = np.asarray(block_id)
-        if bid.shape != (data.n_bars,):
-            raise ConfigError(
-                "block_id", f"needs one entry per bar ({data.n_bars}), got {bid.shape}"
-            )
-        n_blocks = int(n_blocks) if n_blocks else int(bid.max()) + 1
-        if bid.size and (bid.min() < -1 or bid.max() >= n_blocks):
-            raise ConfigError("block_id", f"values must be -1 or in [0, {n_blocks})")
-        bid = np.ascontiguousarray(bid[sl], dtype=np.int32).copy()
-        bid[: phase.n_warmup] = -1
-    elif n_blocks:
-        bid = equal_block_id(phase.n_bars, phase.n_warmup, phase.n_bars, int(n_blocks))
-    else:
-        bid = np.full(phase.n_bars, -1, dtype=np.int32)
+    bid, n_blocks = _phase_blocks(data, phase, n_blocks, block_id)
     kernel, trace = _kernels(feat)
     return PreparedPhase(
         strategy,
         grid,
         phase,
-        atr_d.Bars(op, hi, lo, cl),
+        bars,
         atr_d.Indicators(atr, bbw, trd),
         atr_d.GridTables(strides, radix, values, atr_row, atr_row_s, base_row, bbw_row, trd_row),
         consts,

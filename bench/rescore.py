@@ -91,6 +91,7 @@ def main() -> None:
             symbol="SMH",
             strategy="atr_d_l",
             grid_name="bench",
+            phases_name="planted",
             ts_name="ATR-D-v1.5-L",
             parameters=params,
             results_root=Path(tmp),

@@ -73,9 +73,10 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     assert {"pbo", "deflated_sharpe", "n_trials", "effective_trials"} <= set(long_only.data.metrics)
     assert long_only.data.metrics["n_trials"] == long_only.data.metrics["grid_size"] == 16
     out = workdir / "results" / "SMH"
-    assert (out / "candidates_atr_d_ls_smoke.parquet").exists() and (
-        out / "plateaus_atr_d_l_smoke.png"
+    assert (out / "candidates_atr_d_ls_smoke-compact.parquet").exists() and (
+        out / "plateaus_atr_d_l_smoke-compact.png"
     ).exists()
+    assert (out / "wfo/atr_d_ls/smoke-compact/phase4/manifest.json").exists()
     assert (out / "phase5_refine_config.csv").exists()
     metrics = json.loads((workdir / "metrics/wfo_SMH.json").read_text())["SMH"]
     assert metrics["atr_d_ls"]["combinations"] == 32 and metrics["atr_d_l"]["combinations"] == 16

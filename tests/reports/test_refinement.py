@@ -152,3 +152,22 @@ def test_tab_separated_export_is_read(tmp_path: Path) -> None:
     parsed = read_optimizer_file(path)
     assert parsed.attrs["plateau"] == 3
     assert parsed["net_profit"].iloc[1] == pytest.approx(16746.99)
+
+
+def test_results_of_two_sweeps_in_sub_folders_are_both_ranked(tmp_path: Path) -> None:
+    """`phase5_results/<grid>-<phases>/` mirrors `phase5_refine/`: two sweeps' jobs may share a
+    file name, and each file stays its own refinement job (robustness, plateau count)."""
+    folder = tmp_path / "SMH" / "phase5_results"
+    for sweep in ("demo-default", "single-default"):
+        (folder / sweep).mkdir(parents=True)
+        shutil.copy(L1, folder / sweep / L1.name)
+    (folder / ".hidden").mkdir()
+    (folder / ".hidden" / "junk.csv").write_text("not a result\n")
+    report = analyze_refinement("SMH", results_root=tmp_path)
+    table = report.tables["ATR-D-v1.5-L"]
+    assert sorted(set(table["source"])) == [
+        f"demo-default/{L1.name}",
+        f"single-default/{L1.name}",
+    ]
+    assert len(table) == 2 * len(read_optimizer_file(L1))
+    assert report.summary.set_index("strategy").loc["ATR-D-v1.5-L", "n_plateaus"] == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,13 @@ from tradelab.wfo.cache import load_phase_dir
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import evaluate_combos
 from tradelab.wfo.phases import Phase
-from tradelab.wfo.runner import run_wfo, summarize_phase, wfo_cache_dir
+from tradelab.wfo.runner import (
+    adopt_phase_dirs,
+    load_cached_phases,
+    run_wfo,
+    summarize_phase,
+    wfo_cache_dir,
+)
 
 from .conftest import make_bars, small_spec
 
@@ -142,8 +150,116 @@ def test_on_phase_progress_and_bad_arguments(bars: WfoData, tmp_path: Path) -> N
 
 
 def test_cache_dir_layout_checks_symbol(tmp_path: Path) -> None:
-    assert wfo_cache_dir(tmp_path, "SMH", "atr_d_l") == tmp_path / "SMH" / "wfo" / "atr_d_l"
+    folder = wfo_cache_dir(tmp_path, "SMH", "atr_d_l", "smoke-compact")
+    assert folder == tmp_path / "SMH" / "wfo" / "atr_d_l" / "smoke-compact"
     with pytest.raises(InvalidSymbolError):
-        wfo_cache_dir(tmp_path, "../etc", "atr_d_l")
+        wfo_cache_dir(tmp_path, "../etc", "atr_d_l", "smoke-compact")
     with pytest.raises(ConfigError):
-        wfo_cache_dir(tmp_path, "SMH", "../x")
+        wfo_cache_dir(tmp_path, "SMH", "../x", "smoke-compact")
+    with pytest.raises(ConfigError, match=r"grid\.name"):
+        wfo_cache_dir(tmp_path, "SMH", "atr_d_l", "../x")
+
+
+def test_rescore_loads_only_a_cache_of_exactly_these_inputs(bars: WfoData, tmp_path: Path) -> None:
+    spec = small_spec("atr_d_ls")
+    swept = _run(bars, tmp_path)
+    loaded = load_cached_phases(tmp_path, bars, spec, GRID, PHASES)
+    for k in range(2):
+        np.testing.assert_array_equal(loaded[k]["oos_pnl"], swept.metrics(k)["oos_pnl"])
+
+    def refused(match: str, **kw) -> str:
+        args = {"bars": bars, "strategy": spec, "grid": GRID, "phases": PHASES, **kw}
+        with pytest.raises(ConfigError, match=match) as info:
+            load_cached_phases(tmp_path, **args)
+        return str(info.value)
+
+    message = refused("strategy.slippage", strategy=small_spec("atr_d_ls", slippage=5.0))
+    assert "strategy.slippage 0.01" in message and "strategy.slippage 5.0" in message
+    assert "rescore=true" in message and str(tmp_path) in message
+    longer = [replace(p, default=4.0) if p.name == "atr_period" else p for p in spec.params]
+    message = refused("strategy.params.atr_period.default", strategy=replace(spec, params=longer))
+    assert "strategy.slippage" not in message
+    shifted = [Phase("phase1", 0, 40, 200, 299), PHASES[1]]
+    message = refused("config key 'phases'", phases=shifted)
+    assert "phase1 IS" in message and "phase2 IS" in message
+    refused("config key 'phases'", phases=PHASES[:1])  # the cache holds a second phase
+    refused("config key 'phases'", phases=[*PHASES, Phase("phase3", 200, 230, 300, 399)])
+    other_grid = Grid.from_config({**{n: list(v) for n, v in zip(GRID.names, GRID.levels)}})
+    assert load_cached_phases(tmp_path, bars, spec, other_grid, PHASES)  # same values: fine
+    refused("grid.params.atr_period", grid=Grid.from_config({"atr_period": [3, 5, 8]}))
+    refused("data.hash", bars=make_bars(bars.n_bars, seed=8))
+    refused("n_blocks", n_blocks=4)
+
+
+def test_rescore_without_cache_names_the_sweeps_beside_it(bars: WfoData, tmp_path: Path) -> None:
+    _run(bars, tmp_path / "smoke-compact")
+    with pytest.raises(ConfigError, match="rescore") as info:
+        load_cached_phases(tmp_path / "smoke-default", bars, small_spec("atr_d_ls"), GRID, PHASES)
+    assert "no cached results" in str(info.value) and "smoke-compact" in str(info.value)
+
+
+def test_rescore_refuses_an_unfinished_cache(bars: WfoData, tmp_path: Path, monkeypatch) -> None:
+    real = runner_mod.run_prepared
+    calls = {"n": 0}
+
+    def crashing(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runner_mod, "run_prepared", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        _run(bars, tmp_path)
+    with pytest.raises(ConfigError, match="incomplete"):
+        load_cached_phases(tmp_path, bars, small_spec("atr_d_ls"), GRID, PHASES)
+
+
+def test_resume_with_another_chunk_size_keeps_every_combination(
+    bars: WfoData, tmp_path: Path, monkeypatch
+) -> None:
+    clean = _run(bars, None)
+    real = runner_mod.run_prepared
+    calls = {"n": 0}
+
+    def crashing(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 6:  # batches of 8, chunks of 16: two chunks (32 combinations) done
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runner_mod, "run_prepared", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        _run(bars, tmp_path)
+    calls["n"] = -1000
+    for chunk_size, evaluated in ((24, GRID.size - 24), (64, GRID.size)):
+        folder = tmp_path / f"chunks{chunk_size}"
+        shutil.copytree(tmp_path / "phase1", folder / "phase1")
+        resumed = _run(bars, folder, chunk_size=chunk_size)
+        assert resumed.phases[0].n_evaluated == evaluated
+        for k in range(2):
+            for name in METRIC_NAMES:
+                np.testing.assert_array_equal(resumed.metrics(k)[name], clean.metrics(k)[name])
+
+
+def test_a_shorter_layout_removes_the_folders_of_the_longer_one(
+    bars: WfoData, tmp_path: Path
+) -> None:
+    _run(bars, tmp_path)
+    run_wfo(bars, small_spec("atr_d_ls"), GRID, PHASES[:1], cache_dir=tmp_path, progress=False)
+    assert (tmp_path / "phase1" / "manifest.json").is_file()
+    assert not (tmp_path / "phase2").exists()
+
+
+def test_caches_of_the_old_layout_are_adopted_when_they_match(
+    bars: WfoData, tmp_path: Path
+) -> None:
+    spec = small_spec("atr_d_ls")
+    legacy = tmp_path / "atr_d_ls"
+    _run(bars, legacy)
+    sweep = legacy / "smoke-compact"
+    other = Grid.from_config({"atr_period": [3, 5, 8]})
+    assert adopt_phase_dirs(legacy, legacy / "other-compact", bars, spec, other, PHASES) == 0
+    assert adopt_phase_dirs(legacy, sweep, bars, spec, GRID, PHASES) == 2
+    assert not (legacy / "phase1").exists()
+    assert _run(bars, sweep).n_evaluated == 0

@@ -21,7 +21,8 @@ class AnalyzeAppConfig(AppConfig):
 
 
 def run(cfg: DictConfig) -> int:
-    """Rank `<results>/<SYMBOL>/phase5_results/*` and write `Refinement_Analysis_<SYMBOL>.xlsx`."""
+    """Rank `<results>/<SYMBOL>/phase5_results/` (sub-folders included, one per sweep) and
+    write `Refinement_Analysis_<SYMBOL>.xlsx`."""
     tracker = tracker_for(cfg)
     with job_for(
         tracker, cfg, experiment=f"analyze/{cfg.symbol}", run_name="refinement-analysis"

@@ -3,9 +3,13 @@
 Asking for a variant also runs its simpler ancestors (strategy expansion), each with the
 user's overrides of the strategy where the ancestor has the key; each is one MLflow parent run
 in `wfo/<SYMBOL>` (`wfo/<SYMBOL>-<SYMBOL2>` for dual variants) with a child run per phase, per
-plateau and per promotion candidate. `rescore=true` rescores the cached phase results without
-running a kernel; `check=bias` runs the look-ahead and warmup checks instead (a pass/fail
-table on the terminal, one `bias-check` run; a failed check exits with 1).
+plateau and per promotion candidate. Every file and the phase cache are keyed by the grid and
+the phase layout (`<grid>-<phases>`), so sweeps of other grids or layouts coexist.
+`rescore=true` rescores the cached phase results of this sweep without running a kernel and
+refuses (ConfigError naming what differs) when the grid, phases, data, strategy parameters or
+costs, or code differ from the cache; only `scoring.*`, `robustness.*` and `max_candidates`
+may. `check=bias` runs the look-ahead and warmup checks instead (a pass/fail table on the
+terminal, one `bias-check` run; a failed check exits with 1).
 """
 
 from __future__ import annotations
@@ -255,6 +259,7 @@ def run(cfg: DictConfig) -> float:
         return float(failed)
     job_settings = WfoJobConfig(
         grid_name=grid_name,
+        phases_name=_choice("phases") or "phases",
         results_dir=cfg.paths.results_dir,
         scoring=settings(ScoringConfig, cfg.scoring, "scoring"),
         robustness=settings(RobustnessConfig, cfg.robustness, "robustness"),

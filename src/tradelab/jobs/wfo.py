@@ -24,6 +24,7 @@ from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
 from tradelab.kernels import METRIC_NAMES
 from tradelab.reports import WfoResultsReport, process_wfo_results
+from tradelab.reports.files import sweep_name
 from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.grid import Grid
@@ -34,6 +35,7 @@ from tradelab.wfo.data import WfoData
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.runner import (
     PhaseResult,
+    adopt_phase_dirs,
     load_cached_phases,
     run_wfo,
     summarize_phase,
@@ -69,13 +71,17 @@ class Variant:
 class WfoJobConfig:
     """What a WFO job runs besides its data and strategies.
 
-    `grid_name` names the grid in run names and files; `results_dir` holds `<TARGET>/`;
+    `grid_name` names the grid in run names, tags and files, `phases_name` the phase layout;
+    together (`<grid>-<phases>`) they key the sweep's files and phase cache, so sweeps of other
+    grids or layouts on the target keep theirs. `results_dir` holds `<TARGET>/`;
     `max_candidates` child runs are tagged for promotion; `log_phase_tables` logs the full
-    per-phase tables as Parquet artifacts.
+    per-phase tables as Parquet artifacts. `rescore` scores the cache of exactly this sweep
+    (grid, phases, data, strategy parameters and costs, code) and refuses any other.
     """
 
     grid_name: str
     results_dir: str
+    phases_name: str = "phases"
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     chunk_size: int = 10_000_000
@@ -211,6 +217,22 @@ def _phase_logger(
     return on_phase
 
 
+def _sweep_cache(
+    data: WfoData,
+    spec: StrategySpec,
+    grid: Grid,
+    phases: list[Phase],
+    settings: WfoJobConfig,
+    target: str,
+) -> Path:
+    """Return this sweep's cache folder, `<results>/<TARGET>/wfo/<strategy>/<grid>-<phases>`,
+    after moving in a matching cache left in the older `<strategy>/phase<k>` layout."""
+    sweep = sweep_name(settings.grid_name, settings.phases_name)
+    cache_dir = wfo_cache_dir(settings.results_dir, target, spec.name, sweep)
+    adopt_phase_dirs(cache_dir.parent, cache_dir, data, spec, grid, phases)
+    return cache_dir
+
+
 def run_sweep(
     data: WfoData,
     spec: StrategySpec,
@@ -223,10 +245,10 @@ def run_sweep(
     max_full_eval: int = 2_000_000,
 ) -> SweepOutcome:
     """Sweep `grid` for `spec` over `phases` (or rescore the cache) and score it; log into `job`."""
-    cache_dir = wfo_cache_dir(settings.results_dir, target, spec.name)
+    cache_dir = _sweep_cache(data, spec, grid, phases, settings, target)
     wall, speed = 0.0, 0.0
     if settings.rescore:
-        phase_metrics = load_cached_phases(cache_dir, grid, data, len(phases))
+        phase_metrics = load_cached_phases(cache_dir, data, spec, grid, phases)
     else:
         result = run_wfo(
             data,
@@ -249,6 +271,7 @@ def run_sweep(
         symbol=target,
         strategy=spec.name,
         grid_name=settings.grid_name,
+        phases_name=settings.phases_name,
         ts_name=spec.ts_name,
         parameters=parameters,
         results_root=settings.results_dir,
@@ -270,11 +293,13 @@ def run_sweep(
     )
     outcome.candidates = candidate_records(report, phase_metrics, grid, settings.max_candidates)
     if job is not None:
-        _log_outcome(job, outcome, spec, settings.grid_name)
+        _log_outcome(job, outcome, spec, settings)
     return outcome
 
 
-def _log_outcome(job: Job, outcome: SweepOutcome, spec: StrategySpec, grid_name: str) -> None:
+def _log_outcome(
+    job: Job, outcome: SweepOutcome, spec: StrategySpec, settings: WfoJobConfig
+) -> None:
     if outcome.statistics:
         job.log_metrics(outcome.statistics)
     job.log_metrics(
@@ -288,7 +313,8 @@ def _log_outcome(job: Job, outcome: SweepOutcome, spec: StrategySpec, grid_name:
         tags = {
             "candidate": "true",
             "strategy": spec.name,
-            "grid": grid_name,
+            "grid": settings.grid_name,
+            "phases": settings.phases_name,
             "combo": str(cand["combo"]),
             "rank": str(rank),
         }
@@ -307,8 +333,16 @@ def run_wfo_job(
     open_job: OpenJob,
     base_config: Mapping[str, Any],
 ) -> dict[str, dict[str, float]]:
-    """Sweep every variant (one parent run each); return each variant's headline numbers."""
+    """Sweep every variant (one parent run each); return each variant's headline numbers.
+
+    A rescore checks every variant's cache first, so a refused rescore opens no run.
+    """
     headline: dict[str, dict[str, float]] = {}
+    if settings.rescore:
+        for variant in variants:
+            spec, variant_grid = variant.spec, grid_for_strategy(grid, variant.spec)
+            cache_dir = _sweep_cache(data, spec, variant_grid, phases, settings, target)
+            load_cached_phases(cache_dir, data, spec, variant_grid, phases)
     for variant in variants:
         spec = variant.spec
         variant_grid = grid_for_strategy(grid, spec)
@@ -325,6 +359,7 @@ def run_wfo_job(
                     "target": target,
                     "strategy": spec.name,
                     "grid": settings.grid_name,
+                    "phases": settings.phases_name,
                     "rescore": str(settings.rescore).lower(),
                 }
             )

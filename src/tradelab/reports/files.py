@@ -1,12 +1,16 @@
 """Output tree and atomic writes: a reader never sees a half-written result file.
 
-Layout under the results root (configurable, `paths.results_dir`):
+Layout under the results root (configurable, `paths.results_dir`); `<sweep>` is
+`<grid>-<phases>` (e.g. `phase1_slim-default`), so sweeps of other grids or phase layouts on
+the same symbol never overwrite or delete each other's files:
 
-    <root>/<SYMBOL>/candidates_<strategy>_<grid>.parquet   (or .csv)
-    <root>/<SYMBOL>/plateaus_<strategy>_<grid>.png
-    <root>/<SYMBOL>/plateaus_<strategy>_<grid>.csv
-    <root>/<SYMBOL>/phase5_refine_<TS-NAME>_rank<k>.csv
-    <root>/<SYMBOL>/phase5_refine_config.csv
+    <root>/<SYMBOL>/candidates_<strategy>_<sweep>.parquet   (or .csv)
+    <root>/<SYMBOL>/plateaus_<strategy>_<sweep>.png
+    <root>/<SYMBOL>/plateaus_<strategy>_<sweep>.csv
+    <root>/<SYMBOL>/phase5_refine/<sweep>/phase5_refine_<TS-NAME>_rank<k>.csv
+    <root>/<SYMBOL>/phase5_refine_config.csv                 (every sweep; grid, phases columns)
+    <root>/<SYMBOL>/wfo/<strategy>/<sweep>/phase<k>/          (the phase cache)
+    <root>/<SYMBOL>/phase5_results/[<sweep>/]*.csv            (TradeStation results, the user's)
     <root>/<SYMBOL>/Refinement_Analysis_<SYMBOL>.xlsx
 """
 
@@ -14,9 +18,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tradelab.data.symbols import validate_symbol
+from tradelab.data.symbols import check_name, validate_symbol
+from tradelab.errors import ConfigError
 
-__all__ = ["symbol_dir"]
+__all__ = ["REFINE_DIR", "sweep_name", "symbol_dir"]
+
+REFINE_DIR = "phase5_refine"
 
 
 def symbol_dir(root: str | Path, symbol: str) -> Path:
@@ -24,3 +31,13 @@ def symbol_dir(root: str | Path, symbol: str) -> Path:
     path = Path(root) / validate_symbol(symbol)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def sweep_name(grid_name: str, phases_name: str) -> str:
+    """Return `<grid>-<phases>`, the name that keys one sweep's files and cache folder."""
+    for key, name in (("grid.name", grid_name), ("phases", phases_name)):
+        try:
+            check_name(name, key)
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
+    return f"{grid_name}-{phases_name}"

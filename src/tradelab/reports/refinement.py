@@ -1,8 +1,10 @@
 """Refinement analysis: rank TradeStation optimizer results into `Refinement_Analysis_<SYM>.xlsx`.
 
 Input: one file per refinement job, named `[phase5_results_]<TS-NAME>_rank<k>.csv` (or `.txt`),
-by default in `<results_root>/<SYMBOL>/phase5_results/`: a TradeStation Strategy Optimization
-Report exported as CSV (comma, tab or semicolon separated), one row per tested combination.
+by default in `<results_root>/<SYMBOL>/phase5_results/` or a sub-folder of it (one per sweep,
+e.g. `phase5_results/phase1_slim-default/`, mirroring `phase5_refine/<grid>-<phases>/`, so the
+jobs of two sweeps may share a file name): a TradeStation Strategy Optimization Report exported
+as CSV (comma, tab or semicolon separated), one row per tested combination.
 Column names are matched case-insensitively, ignoring spaces and punctuation ('%' reads
 'pct'), with the aliases below; values may carry '$', ',', '%' and '(...)' for negatives.
 
@@ -24,7 +26,8 @@ Metrics, each ranked per strategy (TS-NAME) over all its files, 1 = best, ties a
     robustness    % of the rows of the same file (the source plateau's refinement job) with
                   net profit > 0
 Undefined values (a zero drawdown or no losing trade) are left blank and rank last.
-rank_sum = the sum of the six ranks; composite_rank = rank of rank_sum, 1 = best.
+rank_sum = the sum of the six ranks; composite_rank = rank of rank_sum, 1 = best. A row's
+source is its file's path relative to the input folder.
 """
 
 from __future__ import annotations
@@ -252,13 +255,14 @@ def rank_results(frame: pd.DataFrame) -> pd.DataFrame:
     return out.iloc[order].reset_index(drop=True)
 
 
-def _collect(files: Iterable[Path]) -> dict[str, pd.DataFrame]:
+def _collect(files: Iterable[Path], base: Path | None = None) -> dict[str, pd.DataFrame]:
     per_strategy: dict[str, list[pd.DataFrame]] = {}
     inputs: dict[str, list[str]] = {}
     for path in sorted(files):
         frame = read_optimizer_file(path)
         ts = frame.attrs["ts_name"]
-        per_strategy.setdefault(ts, []).append(_metrics(frame, path.name, frame.attrs["plateau"]))
+        source = path.relative_to(base).as_posix() if base is not None else path.name
+        per_strategy.setdefault(ts, []).append(_metrics(frame, source, frame.attrs["plateau"]))
         names = inputs.setdefault(ts, [])
         names.extend(c for c in frame.attrs["inputs"] if c not in names)
     tables = {}
@@ -285,7 +289,7 @@ def _summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             {
                 "strategy": ts,
                 "n_results": len(table),
-                "n_plateaus": int(table["plateau"].nunique()),
+                "n_plateaus": int(table["source"].nunique()),
                 "plateau": int(best["plateau"]),
                 "source": best["source"],
                 "inputs": "; ".join(f"{c}={best[c]}" for c in inputs),
@@ -402,7 +406,8 @@ def analyze_refinement(
     """Rank the optimizer results of `symbol` and write `Refinement_Analysis_<SYMBOL>.xlsx`.
 
     Reads `files`, else every `*.csv`/`*.txt` in `input_dir` (default
-    `<results_root>/<SYMBOL>/phase5_results`). The workbook goes to `<results_root>/<SYMBOL>/`.
+    `<results_root>/<SYMBOL>/phase5_results`) and its sub-folders (one per sweep). The workbook
+    goes to `<results_root>/<SYMBOL>/`.
     With a `job`, the workbook is logged as an artifact and each strategy's best row as a
     child run `refinement_<TS-NAME>` (its inputs as params, its metrics as metrics).
     """
@@ -414,12 +419,19 @@ def analyze_refinement(
         folder = Path(input_dir) if input_dir is not None else out_dir / "phase5_results"
         if not folder.is_dir():
             raise DataError("refinement results folder does not exist", file=folder)
-        paths = sorted(p for p in folder.iterdir() if p.suffix in (".csv", ".txt"))
+        paths = sorted(
+            p
+            for p in folder.rglob("*")
+            if p.suffix in (".csv", ".txt")
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
         if not paths:
             raise DataError("no optimizer result files (*.csv, *.txt)", file=folder)
+        base: Path | None = folder
     else:
-        paths = [Path(p) for p in files]
-    tables = _collect(paths)
+        paths, base = [Path(p) for p in files], None
+    tables = _collect(paths, base)
     summary = _summary(tables)
     out_dir.mkdir(parents=True, exist_ok=True)
     workbook = write_workbook(

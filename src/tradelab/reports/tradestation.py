@@ -1,6 +1,7 @@
 """TradeStation refinement exports: optimizer ranges per plateau and the combined job index.
 
-`phase5_refine_<TS-NAME>_rank<k>.csv`, one row per strategy input:
+`phase5_refine/<grid>-<phases>/phase5_refine_<TS-NAME>_rank<k>.csv` (one folder per sweep, so
+sweeps of other grids or phase layouts keep theirs), one row per strategy input:
 
     ts_input    TradeStation input name (from the strategy config's `ts_input`)
     parameter   tradelab parameter name
@@ -15,15 +16,18 @@
     median      median over the refinement set, moved to a value present in it
     best        value of the plateau's best-scoring combination
 
-`phase5_refine_config.csv`, one row per refinement job of the symbol (every strategy written so
-far; rewriting a strategy replaces its rows): job, symbol, strategy, ts_name, rank, regime,
-file, n_cells, n_combos, n_top, median_score, best_score, n_optimized, refine_combos
-(the product of the tier-1 counts: how many backtests the TradeStation optimization runs).
-Numbers are written with up to 10 significant digits.
+`phase5_refine_config.csv` beside the folders, one row per refinement job of the symbol (every
+sweep and strategy written so far; rewriting a (grid, phases, strategy) replaces its rows, and
+rows whose file is gone are dropped): job, symbol, grid, phases, strategy, ts_name, rank,
+regime, file (relative to the config's folder), n_cells, n_combos, n_top, median_score,
+best_score, n_optimized, refine_combos (the product of the tier-1 counts: how many backtests
+the TradeStation optimization runs). Rows of a config written before the grid and phases
+columns existed keep empty values there. Numbers are written with up to 10 significant digits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -35,7 +39,8 @@ import pandas as pd
 
 from tradelab.atomic import atomic_path
 from tradelab.data.symbols import check_name, validate_symbol
-from tradelab.errors import ConfigError
+from tradelab.errors import ConfigError, DataError
+from tradelab.reports.files import REFINE_DIR, sweep_name
 from tradelab.search.grid import Grid
 from tradelab.wfo.plateaus import Plateau
 
@@ -62,6 +67,8 @@ RANGE_COLUMNS = (
 CONFIG_COLUMNS = (
     "job",
     "symbol",
+    "grid",
+    "phases",
     "strategy",
     "ts_name",
     "rank",
@@ -156,34 +163,40 @@ def write_refinement_exports(
     symbol: str,
     strategy: str,
     ts_name: str,
+    grid_name: str,
+    phases_name: str,
     grid: Grid | None = None,
 ) -> list[Path]:
-    """Write one range file per plateau and update `phase5_refine_config.csv`; return paths.
+    """Write one range file per plateau into `phase5_refine/<grid>-<phases>/` of `out_dir` and
+    update `out_dir/phase5_refine_config.csv`; return the paths.
 
-    Range files of this `ts_name` from an earlier run with more plateaus are removed, so the
-    folder and the config always agree.
+    Range files of this `ts_name` in this sweep's folder from an earlier run with more plateaus
+    are removed, so the folder and the config always agree; other sweeps' files stay.
     """
     validate_symbol(symbol)
     check_name(strategy, "strategy")
     check_name(ts_name, "ts_name")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = out / REFINE_DIR / sweep_name(grid_name, phases_name)
     written: list[Path] = []
     jobs = []
     for plateau in plateaus:
         ranges = refinement_ranges(plateau, parameters, grid)
-        path = _write_csv(ranges, out / refine_file_name(ts_name, plateau.rank))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = _write_csv(ranges, folder / refine_file_name(ts_name, plateau.rank))
         written.append(path)
         optimized = ranges[ranges["optimize"]]
         jobs.append(
             {
                 "job": f"{ts_name}_rank{plateau.rank}",
                 "symbol": symbol,
+                "grid": grid_name,
+                "phases": phases_name,
                 "strategy": strategy,
                 "ts_name": ts_name,
                 "rank": plateau.rank,
                 "regime": plateau.regime,
-                "file": path.name,
+                "file": path.relative_to(out).as_posix(),
                 "n_cells": plateau.n_cells,
                 "n_combos": plateau.n_combos,
                 "n_top": len(plateau.top),
@@ -193,17 +206,49 @@ def write_refinement_exports(
                 "refine_combos": int(np.prod(optimized["count"].to_numpy(dtype=np.int64))),
             }
         )
-    keep = {p.name for p in written}
+    _remove_stale(folder, ts_name, {p.name for p in written})
+    mine = (grid_name, phases_name, ts_name)
+    written.append(_update_config(out, jobs, mine))
+    return written
+
+
+def _remove_stale(folder: Path, ts_name: str, keep: set[str]) -> None:
     pattern = re.compile(rf"^phase5_refine_{re.escape(ts_name)}_rank\d+\.csv$")
-    for stale in out.glob(f"phase5_refine_{ts_name}_rank*.csv"):
+    for stale in folder.glob(f"phase5_refine_{ts_name}_rank*.csv"):
         if pattern.match(stale.name) and stale.name not in keep:
             stale.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when nothing is left in it
 
+
+def _read_config(path: Path) -> pd.DataFrame:
+    """The config's rows; a config from before the grid and phases columns gets empty ones."""
+    try:
+        old = pd.read_csv(path, dtype={"grid": str, "phases": str, "ts_name": str, "file": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot parse: {exc}", file=path) from None
+    for column in ("grid", "phases"):
+        if column not in old.columns:
+            old[column] = ""
+    missing = [c for c in CONFIG_COLUMNS if c not in old.columns]
+    if missing:
+        raise DataError(
+            f"not a refinement config (columns {list(CONFIG_COLUMNS)})", file=path, field=missing[0]
+        )
+    old[["grid", "phases"]] = old[["grid", "phases"]].fillna("")
+    return old
+
+
+def _update_config(out: Path, jobs: list[dict[str, Any]], mine: tuple[str, str, str]) -> Path:
+    """Replace the rows of sweep and strategy `mine` in the config with `jobs`; drop rows whose
+    file no longer exists."""
     config_path = out / CONFIG_FILE
     frames = []
     if config_path.exists():
-        old = pd.read_csv(config_path)
-        frames.append(old[old["ts_name"] != ts_name])
+        old = _read_config(config_path)
+        same = (old["grid"] == mine[0]) & (old["phases"] == mine[1]) & (old["ts_name"] == mine[2])
+        present = old["file"].map(lambda f: isinstance(f, str) and (out / f).is_file())
+        frames.append(old[~same & present])
     frames.append(pd.DataFrame(jobs, columns=list(CONFIG_COLUMNS)))
     frames = [f for f in frames if len(f)]
     combined = (
@@ -212,6 +257,5 @@ def write_refinement_exports(
         else pd.DataFrame(columns=list(CONFIG_COLUMNS))
     )
     if len(combined):
-        combined = combined.sort_values(["ts_name", "rank"], kind="stable")
-    written.append(_write_csv(combined[list(CONFIG_COLUMNS)], config_path))
-    return written
+        combined = combined.sort_values(["grid", "phases", "ts_name", "rank"], kind="stable")
+    return _write_csv(combined[list(CONFIG_COLUMNS)], config_path)

@@ -1,10 +1,12 @@
 """One call per WFO job (and per rescore): score, find plateaus, export, log.
 
 Takes the engine's per-phase metric arrays (freshly computed or loaded from the phase cache,
-which is what `rescore=true` does) and writes under `<results_root>/<SYMBOL>/`:
-`candidates_<strategy>_<grid>.parquet|csv`, `plateaus_<strategy>_<grid>.png|csv`,
-`phase5_refine_<TS-NAME>_rank<k>.csv` and `phase5_refine_config.csv`. With a `Job`, the
-summary metrics and tags go on it, every file becomes an artifact and each plateau a child run.
+which is what `rescore=true` does) and writes under `<results_root>/<SYMBOL>/`, with
+`<sweep>` = `<grid>-<phases>` (see `tradelab.reports.files`):
+`candidates_<strategy>_<sweep>.parquet|csv`, `plateaus_<strategy>_<sweep>.png|csv`,
+`phase5_refine/<sweep>/phase5_refine_<TS-NAME>_rank<k>.csv` and `phase5_refine_config.csv`.
+With a `Job`, the summary metrics and tags go on it, every file becomes an artifact and each
+plateau a child run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pandas as pd
 
 from tradelab.atomic import write_table
 from tradelab.data.symbols import check_name
-from tradelab.reports.files import symbol_dir
+from tradelab.reports.files import sweep_name, symbol_dir
 from tradelab.reports.plots import save_plateau_plot
 from tradelab.reports.tradestation import write_refinement_exports
 from tradelab.search.grid import Grid
@@ -83,6 +85,7 @@ def process_wfo_results(
     symbol: str,
     strategy: str,
     grid_name: str,
+    phases_name: str,
     ts_name: str,
     parameters: Mapping[str, Any],
     results_root: str | Path = "results",
@@ -92,23 +95,23 @@ def process_wfo_results(
 ) -> WfoResultsReport:
     """Score the phases, detect plateaus, write candidates/plot/TradeStation CSVs, log to job.
 
+    `grid_name` and `phases_name` name the sweep in every file (`<grid>-<phases>`).
     `parameters`: the strategy's parameter mapping (name -> {tier, ts_input[, default]}).
     `combos`: grid combination index of each array position (default 0..n-1).
     """
     cfg = config if config is not None else ScoringConfig()
     check_name(strategy, "strategy")
-    check_name(grid_name, "grid")
+    sweep = sweep_name(grid_name, phases_name)
     out = symbol_dir(results_root, symbol)
     scores = score_phases(phases, combos=combos, config=cfg)
     table = candidates_table(scores, phases, grid)
     files: dict[str, Path] = {
-        "candidates": write_candidates(table, out, strategy, grid_name, cfg.candidates_format)
+        "candidates": write_candidates(table, out, strategy, sweep, cfg.candidates_format)
     }
     plateaus = detect_plateaus(table, config=cfg.plateaus, grid=grid)
-    stem = f"plateaus_{strategy}_{grid_name}"
-    files["plateau_plot"] = save_plateau_plot(
-        plateaus, out / f"{stem}.png", title=f"{symbol} {strategy} {grid_name}: {plateaus.message}"
-    )
+    stem = f"plateaus_{strategy}_{sweep}"
+    title = f"{symbol} {strategy} {grid_name} ({phases_name} phases): {plateaus.message}"
+    files["plateau_plot"] = save_plateau_plot(plateaus, out / f"{stem}.png", title=title)
     files["plateau_table"] = write_table(plateaus.table(), out / f"{stem}.csv")
     refine = write_refinement_exports(
         plateaus.plateaus,
@@ -117,6 +120,8 @@ def process_wfo_results(
         symbol=symbol,
         strategy=strategy,
         ts_name=ts_name,
+        grid_name=grid_name,
+        phases_name=phases_name,
         grid=grid,
     )
     report = WfoResultsReport(scores, table, plateaus, files, refine)

@@ -4,7 +4,8 @@ data = WfoData.from_frames(store.get("SMH", "1day"), symbol="SMH")
 spec = strategy_from_config(strategy_config)            # typed settings: wfo.settings
 grid = grid_for_strategy(grid_from_config(grid_config), spec)
 phases = phases_from_config(phases_config, data.timestamps)
-result = run_wfo(data, spec, grid, phases, cache_dir=wfo_cache_dir("results", "SMH", spec.name))
+cache = wfo_cache_dir("results", "SMH", spec.name, "phase1_slim-default")
+result = run_wfo(data, spec, grid, phases, cache_dir=cache)
 """
 
 from __future__ import annotations

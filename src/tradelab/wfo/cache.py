@@ -1,20 +1,22 @@
 """On-disk cache of one phase's per-combination results, filled chunk by chunk.
 
-Layout of `<results_root>/<SYMBOL>/wfo/<strategy>/phase<k>/`:
+Layout of `<results_root>/<SYMBOL>/wfo/<strategy>/<grid>-<phases>/phase<k>/`:
     <metric>.npy           (n_combos,) float64 per metric, once every chunk is done
     block_ret_sum.npy, block_ret_sq.npy (n_combos, S), block_n.npy (S,)   with n_blocks > 0
-    manifest.json          key (grid fingerprint, data hash, strategy and phase, code version,
-                           chunk size, n_blocks), chunks_done, complete
+    manifest.json          key (grid fingerprint, data hash, strategy fingerprint, phase, code
+                           version, n_blocks), settings (the same inputs in readable form, for
+                           messages: never compared), chunks_done, complete
 
 While chunks are being computed the arrays are `<name>.npy.partial` memory maps; the manifest
 is rewritten atomically after each chunk is flushed, so it never claims a chunk whose numbers
-are not on disk. A rerun resumes at the first chunk not done; a different key wipes the
-folder's result files and starts over. Only `complete: true` with plain `.npy` names is a
-finished result.
+are not on disk. A rerun resumes at the first chunk not done (counted in combinations, so a
+different `chunk_size` resumes correctly); a different key wipes the folder's result files and
+starts over. Only `complete: true` with plain `.npy` names is a finished result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +28,14 @@ import numpy as np
 
 from tradelab.atomic import atomic_path, write_json_atomic
 
-__all__ = ["PhaseCache", "code_version", "load_phase_dir"]
+__all__ = [
+    "PhaseCache",
+    "code_version",
+    "differences",
+    "load_phase_dir",
+    "read_manifest",
+    "remove_phase_dir",
+]
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -69,6 +78,7 @@ class PhaseCache:
     chunk_size: int
     metric_names: tuple[str, ...]
     n_blocks: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
     chunks_done: int = 0
     complete: bool = False
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -87,6 +97,7 @@ class PhaseCache:
         return {
             "format": FORMAT,
             "key": self.key,
+            "settings": self.settings,
             "n_combos": self.n_combos,
             "chunk_size": self.chunk_size,
             "n_chunks": self.n_chunks,
@@ -105,17 +116,20 @@ class PhaseCache:
             and manifest.get("format") == FORMAT
         ):
             try:
-                done = int(manifest.get("chunks_done", 0))
-                if manifest.get("complete") or done >= self.n_chunks:
+                # combinations on disk (chunks of the size they were written with)
+                written = int(manifest.get("chunk_size", self.chunk_size))
+                done = min(int(manifest.get("chunks_done", 0)) * written, self.n_combos)
+                if manifest.get("complete") or done >= self.n_combos:
                     # complete, or stopped between the last flush and the final manifest
                     self._finish_renames()
                     self.arrays = self._map_final("r")
                     self.complete, self.chunks_done = True, self.n_chunks
-                    if not manifest.get("complete"):
+                    if not manifest.get("complete") or manifest.get("settings") != self.settings:
                         self._write_manifest()
                     return self
                 self.arrays = self._map_partial("r+")
-                self.chunks_done = done
+                self.chunks_done = done // self.chunk_size  # whole chunks of this run's size
+                self._write_manifest()
                 return self
             except (OSError, ValueError):
                 pass  # unreadable or wrong shape: start over
@@ -150,11 +164,7 @@ class PhaseCache:
         write_json_atomic(self.directory / MANIFEST, self._manifest(), sort_keys=True)
 
     def _read_manifest(self) -> dict[str, Any] | None:
-        path = self.directory / MANIFEST
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
+        return read_manifest(self.directory)
 
     def _map_partial(self, mode: str) -> dict[str, np.ndarray]:
         out = {}
@@ -189,10 +199,51 @@ class PhaseCache:
                 os.replace(partial, self.directory / f"{name}.npy")
 
     def _wipe(self) -> None:
-        patterns = ("*.npy", "*.npy.partial", ".*.npy", MANIFEST)
-        for pattern in patterns:
-            for path in self.directory.glob(pattern):
-                path.unlink(missing_ok=True)
+        _remove_files(self.directory)
+
+
+def _remove_files(directory: Path) -> None:
+    for pattern in ("*.npy", "*.npy.partial", ".*.npy", MANIFEST):
+        for path in directory.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def remove_phase_dir(directory: str | Path) -> None:
+    """Delete a phase folder's result files and manifest, then the folder if it is empty."""
+    directory = Path(directory)
+    _remove_files(directory)
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any] | None:
+    """Return the manifest of a phase folder, or None when there is none or it is unreadable."""
+    try:
+        manifest = json.loads((Path(directory) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _leaves(tree: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(tree, dict) or not tree:
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def differences(cached: Any, wanted: Any) -> list[tuple[str, Any, Any]]:
+    """Return `(dotted key, cached value, wanted value)` for every leaf that differs."""
+    old, new = _leaves(cached, ""), _leaves(wanted, "")
+    missing = object()
+    out = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b = old.get(key, missing), new.get(key, missing)
+        if a != b:
+            out.append((key, None if a is missing else a, None if b is missing else b))
+    return out
 
 
 def load_phase_dir(directory: str | Path) -> dict[str, np.ndarray]:

@@ -11,19 +11,28 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tradelab.data.symbols import validate_symbol
+from tradelab.data.symbols import check_name, validate_symbol
 from tradelab.errors import ConfigError
 from tradelab.kernels.enums import METRIC_NAMES, N_METRICS
 from tradelab.progress import ProgressDisplay
 from tradelab.search.grid import Grid
-from tradelab.wfo.cache import MANIFEST, PhaseCache, code_version, load_phase_dir
+from tradelab.wfo.cache import (
+    FORMAT,
+    MANIFEST,
+    PhaseCache,
+    code_version,
+    differences,
+    load_phase_dir,
+    read_manifest,
+    remove_phase_dir,
+)
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import PreparedPhase, prepare_phase, run_prepared
 from tradelab.wfo.phases import Phase
@@ -34,6 +43,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "PhaseResult",
     "WfoResult",
+    "adopt_phase_dirs",
     "load_cached_phases",
     "run_wfo",
     "summarize_phase",
@@ -44,12 +54,20 @@ DEFAULT_CHUNK_SIZE = 10_000_000
 DEFAULT_BATCH_SIZE = 262_144
 
 
-def wfo_cache_dir(results_root: str | Path, symbol: str, strategy: str) -> Path:
-    """Return `<results_root>/<SYMBOL>/wfo/<strategy>` (the symbol checked as a file name)."""
+def wfo_cache_dir(results_root: str | Path, symbol: str, strategy: str, sweep: str) -> Path:
+    """Return `<results_root>/<SYMBOL>/wfo/<strategy>/<sweep>` (each name checked).
+
+    `sweep` names the grid and the phase layout (`<grid>-<phases>`), so sweeps of other grids
+    or layouts on the same symbol keep their own folders.
+    """
     validate_symbol(symbol)
     if not re.match(r"^[a-z0-9_]+$", strategy):
         raise ConfigError("strategy.name", f"{strategy!r} cannot name a folder (use a-z, 0-9, _)")
-    return Path(results_root) / symbol / "wfo" / strategy
+    try:
+        check_name(sweep, "sweep")
+    except ValueError as exc:
+        raise ConfigError("grid.name", str(exc)) from None
+    return Path(results_root) / symbol / "wfo" / strategy / sweep
 
 
 @dataclass(eq=False)
@@ -156,10 +174,12 @@ def run_wfo(
 ) -> WfoResult:
     """Evaluate every combination of `grid` in every phase; return per-phase metric arrays.
 
-    `cache_dir` (e.g. `wfo_cache_dir(results_root, symbol, strategy.name)`) keeps each phase in
-    `phase<k>/` and resumes at the first chunk not done; a changed grid, data, strategy, phase
-    or code version starts that phase over. `n_blocks` > 0 also emits per-combination block sums
-    of per-bar returns over the traded bars (IS and OOS) cut into `n_blocks` equal blocks.
+    `cache_dir` (e.g. `wfo_cache_dir(results_root, symbol, strategy.name, "phase1_slim-default")`)
+    keeps each phase in `phase<k>/` and resumes at the first chunk not done; a changed grid,
+    data, strategy, phase or code version starts that phase over, and phase folders beyond
+    `len(phases)` (an earlier layout of the folder) are removed. `n_blocks` > 0 also emits
+    per-combination block sums of per-bar returns over the traded bars (IS and OOS) cut into
+    `n_blocks` equal blocks.
     `on_phase(k, result)` is called after each phase (k from 1).
     """
     if chunk_size < 1:
@@ -179,9 +199,16 @@ def run_wfo(
                 dest: PhaseCache | _InMemory = _InMemory(grid.size, int(chunk_size), n_blocks)
             else:
                 key = _cache_key(bars, strategy, grid, phase, version, n_blocks)
+                about = _cache_settings(bars, strategy, grid, phase, version, n_blocks)
                 folder = Path(cache_dir) / f"phase{k}"
                 dest = PhaseCache(
-                    folder, key, grid.size, int(chunk_size), METRIC_NAMES, int(n_blocks)
+                    folder,
+                    key,
+                    grid.size,
+                    int(chunk_size),
+                    METRIC_NAMES,
+                    int(n_blocks),
+                    settings=about,
                 ).open()
             task = bar.task(
                 f"{strategy.name} {phase.name}",
@@ -195,6 +222,11 @@ def run_wfo(
             result.phases.append(pr)
             if on_phase is not None:
                 on_phase(k, pr)
+    if cache_dir is not None:
+        k = len(phases) + 1
+        while (Path(cache_dir) / f"phase{k}").is_dir():
+            remove_phase_dir(Path(cache_dir) / f"phase{k}")
+            k += 1
     result.wall_s = time.perf_counter() - t_start
     return result
 
@@ -236,6 +268,50 @@ def _cache_key(
         "code": version,
         "n_blocks": int(n_blocks),
     }
+
+
+def _day(timestamps: np.ndarray, i: int) -> str:
+    return str(np.datetime_as_string(timestamps[i].astype("datetime64[ns]"), unit="D"))
+
+
+def _cache_settings(
+    bars: WfoData,
+    strategy: StrategySpec,
+    grid: Grid,
+    phase: Phase,
+    version: str,
+    n_blocks: int,
+) -> dict[str, Any]:
+    """The inputs of `_cache_key` in readable form, keyed like the config (for messages)."""
+    ts = bars.timestamps
+    about = {
+        "phase": {
+            "name": phase.name,
+            "warmup_bars": phase.n_warmup,
+            "is": f"{_day(ts, phase.is_start)}..{_day(ts, phase.oos_start - 1)}",
+            "oos": f"{_day(ts, phase.oos_start)}..{_day(ts, phase.oos_end)}",
+        },
+        "grid": {"params": dict(zip(grid.names, grid.levels))},
+        "strategy": {
+            "kind": strategy.kind.value,
+            "commission": strategy.commission,
+            "slippage": strategy.slippage,
+            "position_fraction": strategy.position_fraction,
+            "initial_capital": strategy.initial_capital,
+            "params": {p.name: {"default": p.default} for p in strategy.params},
+        },
+        "data": {
+            "symbol": bars.symbol,
+            "symbol2": bars.symbol2,
+            "bars": bars.n_bars,
+            "first": _day(ts, 0),
+            "last": _day(ts, bars.n_bars - 1),
+            "hash": bars.data_hash(),
+        },
+        "code": version,
+        "n_blocks": int(n_blocks),
+    }
+    return json.loads(json.dumps(about))  # the types a manifest reads back
 
 
 class _InMemory:
@@ -299,23 +375,141 @@ def _evaluate_chunks(
     return n_eval
 
 
+def adopt_phase_dirs(
+    source: str | Path,
+    cache_dir: str | Path,
+    bars: WfoData,
+    strategy: StrategySpec,
+    grid: Grid,
+    phases: Sequence[Phase],
+    *,
+    n_blocks: int = 0,
+) -> int:
+    """Move `source/phase<k>` folders built from exactly this sweep's inputs into `cache_dir`.
+
+    For caches written before each sweep had its own folder (`<strategy>/phase<k>`): a folder
+    whose manifest key matches moves when `cache_dir` has no such phase yet; others stay.
+    Return the number of folders moved.
+    """
+    version = code_version()
+    moved = 0
+    for k, phase in enumerate(phases, start=1):
+        old, new = Path(source) / f"phase{k}", Path(cache_dir) / f"phase{k}"
+        manifest = read_manifest(old)
+        if manifest is None or new.exists():
+            continue
+        if manifest.get("key") == _cache_key(bars, strategy, grid, phase, version, n_blocks):
+            new.parent.mkdir(parents=True, exist_ok=True)
+            old.replace(new)
+            moved += 1
+    return moved
+
+
 def load_cached_phases(
-    cache_dir: str | Path, grid: Grid, data: WfoData, n_phases: int
+    cache_dir: str | Path,
+    bars: WfoData,
+    strategy: StrategySpec,
+    grid: Grid,
+    phases: Sequence[Phase],
+    *,
+    n_blocks: int = 0,
 ) -> list[dict[str, np.ndarray]]:
-    """Per-phase arrays of a finished sweep, after checking they belong to this grid and data."""
-    out = []
-    for k in range(1, n_phases + 1):
-        folder = Path(cache_dir) / f"phase{k}"
-        try:
-            key = json.loads((folder / MANIFEST).read_text()).get("key", {})
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                "rescore", f"no cached results in {folder}: run the sweep first"
-            ) from exc
-        if key.get("grid") != grid.fingerprint() or key.get("data") != data.data_hash():
+    """Per-phase arrays of a finished sweep built from exactly these inputs.
+
+    Grid, data, strategy parameters and costs, phases, code version and block count must be
+    those of the cache; otherwise raise ConfigError naming each difference, so scores are
+    never computed from results of other settings.
+    """
+    cache_dir = Path(cache_dir)
+    cached = _cached_manifests(cache_dir)
+    if not cached:
+        raise ConfigError("rescore", _no_cache_message(cache_dir))
+    version = code_version()
+    keys = [_cache_key(bars, strategy, grid, p, version, n_blocks) for p in phases]
+    wanted = [_cache_settings(bars, strategy, grid, p, version, n_blocks) for p in phases]
+    found = _identity_differences(cached, keys, wanted)
+    if found:
+        raise ConfigError(found[0][0], _refusal(cache_dir, found))
+    for k in range(1, len(phases) + 1):
+        manifest = cached[k - 1] if k <= len(cached) else {}
+        if not manifest.get("complete"):
+            done, total = manifest.get("chunks_done", 0), manifest.get("n_chunks", "?")
             raise ConfigError(
                 "rescore",
-                f"the cache in {folder} was built for another grid or data: run the sweep",
+                f"the cache in {cache_dir} is incomplete (phase{k}: {done}/{total} chunks): "
+                "run without rescore=true to finish the sweep",
             )
-        out.append(load_phase_dir(folder))
+    return [load_phase_dir(cache_dir / f"phase{k}") for k in range(1, len(phases) + 1)]
+
+
+def _cached_manifests(cache_dir: Path) -> list[dict[str, Any]]:
+    """Manifests of `phase1`, `phase2`, ... up to the first folder without one."""
+    out = []
+    while (manifest := read_manifest(cache_dir / f"phase{len(out) + 1}")) is not None:
+        out.append(manifest)
     return out
+
+
+def _no_cache_message(cache_dir: Path) -> str:
+    others = sorted(
+        p.parent.parent.name
+        for p in cache_dir.parent.glob(f"*/phase1/{MANIFEST}")
+        if p.parent.parent != cache_dir
+    )
+    beside = f" (cached beside it: {', '.join(others)})" if others else ""
+    return (
+        f"no cached results in {cache_dir}{beside}: run without rescore=true first, or choose "
+        "the grid and phases the cache was built with"
+    )
+
+
+def _describe_phase(manifest: Mapping[str, Any]) -> str:
+    about = manifest.get("settings", {}).get("phase")
+    if about:
+        warmup = f"{about['warmup_bars']} warmup bars"
+        return f"{about['name']} IS {about['is']} OOS {about['oos']} ({warmup})"
+    p = manifest.get("key", {}).get("phase", {})
+    bars = "/".join(str(p.get(k)) for k in ("warmup_start", "is_start", "oos_start", "oos_end"))
+    return f"{p.get('name')} bars {bars}"
+
+
+def _identity_differences(
+    cached: list[dict[str, Any]], keys: list[dict[str, Any]], wanted: list[dict[str, Any]]
+) -> list[tuple[str, Any, Any]]:
+    """What differs between the cache and this run: one `phases` item for the layout, then
+    each other differing setting once (dotted config keys)."""
+    found: dict[str, tuple[Any, Any]] = {}
+    # fewer phases than asked: a sweep of a shorter layout when all are finished, else unfinished
+    finished = all(m.get("complete") for m in cached)
+    layout = len(cached) > len(keys) or (len(cached) < len(keys) and finished)
+    for manifest, key, want in zip(cached, keys, wanted):
+        if manifest.get("key") == key and manifest.get("format") == FORMAT:
+            continue
+        if manifest.get("format") != FORMAT:
+            found.setdefault("cache format", (manifest.get("format"), FORMAT))
+        have = manifest.get("settings")
+        diffs = differences(have, want) if have else differences(manifest.get("key"), key)
+        for name, a, b in diffs or differences(manifest.get("key"), key):
+            if name.split(".")[0] == "phase":
+                layout = True
+            else:
+                found.setdefault(name, (a, b))
+    out = [(name, a, b) for name, (a, b) in found.items()]
+    if layout:
+        new = [{"settings": {"phase": w["phase"]}} for w in wanted]
+        describe = [", ".join(_describe_phase(m) for m in ms) for ms in (cached, new)]
+        out.insert(0, ("phases", f"[{describe[0]}]", f"[{describe[1]}]"))
+    return out
+
+
+def _refusal(cache_dir: Path, found: list[tuple[str, Any, Any]]) -> str:
+    def show(items: list[tuple[str, Any]]) -> str:
+        return " and ".join(f"{name} {value}" for name, value in items)
+
+    built = show([(name, a) for name, a, _ in found])
+    asked = show([(name, b) for name, _, b in found])
+    return (
+        f"the cache in {cache_dir} was built with {built}; this run asks for {asked}: run "
+        "without rescore=true to sweep again (a rescore may change only scoring.*, "
+        "robustness.* and max_candidates)"
+    )

@@ -165,7 +165,7 @@ class ScoringConfig:
     does, `relaxed_min_phases` is used with a warning (and the run is tagged). Score =
     avg_rank x (1 + (phases_valid - 1) x `phase_bonus_step`) x 1 / (1 + stdev / `consistency_scale`)
     on percentile ranks (0-100) of `rank_metric`. The best `top_n` stable combinations are
-    written as `candidates_<strategy>_<grid>.<candidates_format>`.
+    written as `candidates_<strategy>_<grid>-<phases>.<candidates_format>`.
     """
 
     gates: GateConfig = field(default_factory=GateConfig)

@@ -3,14 +3,20 @@ parallel multirun jobs all recorded in one SQLite store."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
+
+from tradelab.data import MarketSpec, ParquetStore, generate_market, write_day_files
+from tradelab.errors import DataError
 
 from .test_cli import run_app
 
 pytestmark = pytest.mark.slow
+NY = "America/New_York"
 TINY = [
     "experiment=smoke",
     "data.daily_years=1",
@@ -98,3 +104,91 @@ def test_parallel_multirun_jobs_share_one_sqlite_store(tmp_path: Path) -> None:
         or len({r.data.tags["config_hash"] for r in runs}) == 4
     )
     assert len({r.data.tags["data_hash"] for r in runs}) == 4
+
+
+def _store_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_another_market_refuses_and_replace_swaps_it_in(tmp_path: Path) -> None:
+    assert run_app("ingest", *TINY, cwd=tmp_path).returncode == 0
+    store_dir, raw_dir = tmp_path / "data/store", tmp_path / "data/raw/synthetic"
+    before, raw_before = _store_files(store_dir), _store_files(raw_dir)
+    planted = ["data.mode=planted", "data.minute_days=0", "data.symbols=[SPY,XLF]"]
+    refused = run_app("ingest", *TINY, *planted, "timeframes=[1day]", cwd=tmp_path)
+    assert refused.returncode != 0
+    assert "data.mode=planted" in refused.stderr and "data.mode=market" in refused.stderr
+    assert "replace=true" in refused.stderr
+    other_seed = run_app("ingest", *TINY, "data.seed=8", cwd=tmp_path)
+    assert other_seed.returncode != 0
+    assert "data.seed=8" in other_seed.stderr and "data.seed=7" in other_seed.stderr
+    assert _store_files(store_dir) == before and _store_files(raw_dir) == raw_before
+
+    replaced = run_app("ingest", *TINY, *planted, "timeframes=[1day]", "replace=true", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    store = ParquetStore(store_dir, offline=True)
+    spec = MarketSpec(seed=7, mode="planted", daily_years=1, minute_days=0, symbols=("SPY", "XLF"))
+    market = generate_market(spec)
+    for symbol in ("SPY", "XLF"):
+        meta = store.meta(symbol, "1day")
+        assert meta.market == spec.identity() and meta.source == "synthetic"
+        expected = market.bars.daily.loc[market.bars.daily["ticker"] == symbol, "close"]
+        assert store.read(symbol, "1day")["close"].tolist() == expected.tolist()  # no splice
+    assert store.meta("SPY", "1min") is None and store.meta("SPY", "5min") is None
+    for name in ("1day/QQQ.parquet", "1min/RIOT.parquet", "5min/QQQ.parquet"):
+        assert _store_files(store_dir)[name] == before[name]  # other symbols untouched
+    assert not list(tmp_path.glob("data/.store.staging-*"))
+    statuses = [r.info.status for r in _runs(tmp_path, "ingest/synthetic")]
+    assert statuses == ["FINISHED", "FAILED", "FAILED", "FINISHED"]
+
+
+def test_disjoint_flat_file_periods_leave_the_gap_uncovered(tmp_path: Path) -> None:
+    market = generate_market(MarketSpec(seed=5, symbols=("SPY", "RIOT"), daily_years=1))
+    daily = market.bars.daily
+    day = pd.to_datetime(daily["window_start"], unit="ns", utc=True).dt.tz_convert(NY).dt.date
+    periods = {"a": ("2026-01-02", "2026-02-27"), "b": ("2026-05-01", "2026-06-30")}
+    for name, (start, end) in periods.items():
+        keep = ((day >= date.fromisoformat(start)) & (day <= date.fromisoformat(end))).to_numpy()
+        write_day_files(daily.loc[keep], market.bars.minute.iloc[:0], tmp_path / name)
+    flat = ["data=flatfiles", "data.symbols=[SPY,RIOT]", "timeframes=[1day]", "progress=false"]
+    for name in periods:
+        result = run_app("ingest", *flat, f"data.path={name}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    store = ParquetStore(tmp_path / "data/store", offline=True)
+    with pytest.raises(DataError, match=r"SPY 1day.*2026-03-02\.\.2026-03-31"):
+        store.get("SPY", "1day", "2026-03-02", "2026-03-31")  # inside the gap: no cache hit
+    assert store.meta("SPY", "1day").ranges == (periods["a"], periods["b"])
+    assert len(store.get("SPY", "1day", "2026-05-04", "2026-05-08")) == 5
+
+
+def test_wide_close_table_like_the_seeds_loads_without_overrides(tmp_path: Path) -> None:
+    source = Path(__file__).parents[1] / "data/fixtures/adj_close_wide.csv"
+    (tmp_path / "adj_close_wide.csv").write_bytes(source.read_bytes())
+    wide = pd.read_csv(source, parse_dates=["date"], index_col="date")  # as seed 001 reads it
+    result = run_app(
+        "ingest", "data=csv", "data.layout=wide", "data.path=adj_close_wide.csv", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    store = ParquetStore(tmp_path / "data/store", offline=True)
+    assert store.symbols("1day") == sorted(wide.columns)
+    for ticker in wide.columns:
+        expected = wide[ticker].dropna()
+        bars = store.get(ticker, "1day")
+        dates = bars["timestamp"].dt.tz_convert(NY).dt.tz_localize(None)
+        assert dates.tolist() == expected.index.tolist()
+        assert bars["close"].tolist() == pytest.approx(expected.tolist())
+        assert (bars["open"] == bars["close"]).all() and (bars["volume"] == 0).all()
+    assert store.meta("RIOT", "1day").coverage_start == "2020-12-15"  # listed later
+    assert [r.info.status for r in _runs(tmp_path, "ingest/csv")] == ["FINISHED"]
+
+
+def test_ingest_step_refuses_raw_files_of_another_market(tmp_path: Path) -> None:
+    raw = run_app("ingest", *TINY, "step=raw", "data.seed=5", cwd=tmp_path)
+    assert raw.returncode == 0, raw.stderr[-3000:]
+    ingest = run_app("ingest", *TINY, "step=ingest", cwd=tmp_path)
+    assert ingest.returncode != 0
+    assert "data.seed=5" in ingest.stderr and "data.seed=7" in ingest.stderr
+    assert "manifest.json" in ingest.stderr
+    assert not list((tmp_path / "data").glob("store/*/*.parquet"))

@@ -33,7 +33,10 @@ class IngestAppConfig(AppConfig):
     """`tradelab-ingest`: generate or read raw data, validate it, fill the Parquet store.
 
     `step`: `raw` writes the synthetic flat files, `ingest` fills the 1min/1day datasets,
-    `bars` derives the other `timeframes`; `all` does the three.
+    `bars` derives the other `timeframes`; `all` does the three. Ingesting another synthetic
+    market (`data.mode`, `data.seed`, `data.end`, `data.daily_years`) or another source into a
+    symbol's datasets refuses; `replace=true` rebuilds the ingested symbols' datasets from this
+    data alone (swapped in after everything is read and validated).
     """
 
     data: Any = MISSING
@@ -43,6 +46,7 @@ class IngestAppConfig(AppConfig):
     timeframes: list[str] = field(default_factory=lambda: list(IngestJobConfig.timeframes))
     offline: bool = False
     progress: bool = True
+    replace: bool = IngestJobConfig.replace
 
 
 GROUPS: dict[str, dict[str, type]] = {
@@ -62,6 +66,7 @@ def run(cfg: DictConfig) -> str:
             "symbols": list(cfg.symbols),
             "timeframes": list(cfg.timeframes),
             "progress": bool(cfg.progress),
+            "replace": bool(cfg.replace),
         },
     )
     store = ParquetStore(cfg.paths.store_dir, offline=bool(cfg.offline))

@@ -11,13 +11,14 @@ from tradelab.data.ingest import IngestSummary, ingest_flat_files
 from tradelab.data.resample import resample_bars
 from tradelab.data.store import ParquetStore, StoreMeta, frame_hash
 from tradelab.data.symbols import validate_symbol, validate_symbols
-from tradelab.data.synthetic import MarketSpec, generate_market
+from tradelab.data.synthetic import GENERATOR_VERSION, MarketSpec, generate_market
 from tradelab.data.universe import Member, select_universe, universe_symbols
 from tradelab.data.validation import ValidationReport, validate_bars
 
 __all__ = [
     "BAR_COLUMNS",
     "EXCHANGE_TZ",
+    "GENERATOR_VERSION",
     "TIMEFRAMES",
     "FlatFileFetcher",
     "IngestSummary",

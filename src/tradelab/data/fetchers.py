@@ -35,6 +35,7 @@ class SyntheticFetcher:
 
     def __init__(self, spec: MarketSpec) -> None:
         self.spec = spec
+        self.market = spec.identity()
 
     @functools.cached_property
     def _market(self):

@@ -3,7 +3,9 @@
 The store remembers which day files it ingested (`<store>/<timeframe>/_ingested.json`: day ->
 content digest). A rerun reads only new or changed day files; a changed file replaces that
 session's bars. Everything is read and validated before anything is written, so a bad file
-leaves the store exactly as it was.
+leaves the store exactly as it was. The datasets' coverage is the set of days ingested (two
+disjoint periods leave the gap uncovered); `market` (a synthetic market's identity) is recorded
+in each dataset's meta, and a dataset of another market refuses the merge.
 """
 
 from __future__ import annotations
@@ -11,19 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from tradelab.atomic import write_bytes_atomic
+from tradelab.data.coverage import ranges_of_days
 from tradelab.data.flatfiles import read_day_files, scan_day_files
 from tradelab.data.store import ParquetStore
 from tradelab.data.validation import OnBad, ValidationReport
 
-__all__ = ["IngestSummary", "ingest_flat_files"]
+__all__ = ["STATE_FILE", "IngestSummary", "ingest_flat_files"]
 
-_STATE = "_ingested.json"
+STATE_FILE = "_ingested.json"
 
 
 @dataclass
@@ -56,11 +60,12 @@ def ingest_flat_files(
     on_bad: OnBad = "error",
     source: str = "flatfiles",
     progress: Callable[[int, int], None] | None = None,
+    market: Mapping[str, Any] | None = None,
 ) -> IngestSummary:
     """Ingest the day files under `root` matching `pattern` into `timeframe` datasets."""
     started = time.perf_counter()
     files = scan_day_files(root, pattern)
-    state_path = store.root / timeframe / _STATE
+    state_path = store.root / timeframe / STATE_FILE
     state: dict[str, str] = json.loads(state_path.read_text()) if state_path.exists() else {}
     digests = {f.day.isoformat(): _digest(f.path) for f in files}
     todo = [f for f in files if state.get(f.day.isoformat()) != digests[f.day.isoformat()]]
@@ -73,7 +78,8 @@ def ingest_flat_files(
     )
     if todo:
         batch = read_day_files(todo, symbols, on_bad=on_bad, progress=progress)
-        coverage = (todo[0].day, todo[-1].day)
+        coverage = ranges_of_days(f.day for f in todo)
+        store.require_market(batch.frames, market, source)
         for symbol, frame in batch.frames.items():
             store.merge(
                 symbol,
@@ -83,6 +89,7 @@ def ingest_flat_files(
                 coverage=coverage,
                 on_bad=on_bad,
                 replace_days=changed,
+                market=market,
             )
             summary.symbols[symbol] = len(frame)
             summary.rows += len(frame)

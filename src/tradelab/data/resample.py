@@ -1,10 +1,12 @@
 """Resampling 1-minute bars to N-minute and daily bars.
 
 Bins never cross a session: intraday bins are anchored at the session open (09:30
-America/New_York for `session="regular"`, which also drops bars outside 09:30-16:00; midnight for
-`session="all"`). Daily bars group by the New York date and are stamped at its midnight. OHLCV
-rules: open first, high max, low min, close last, volume and transactions summed; empty bins are
-dropped (no bar is invented).
+America/New_York for `session="regular"`, midnight for `session="all"`). `session="regular"`
+also drops bars outside the NYSE regular hours of their day (09:30-16:00, 09:30-13:00 on an
+early close; a date the exchange calendar has no session for keeps 09:30-16:00). Daily bars
+group by the New York date and are stamped at its midnight. OHLCV rules: open first, high max,
+low min, close last, volume and transactions summed; empty bins are dropped (no bar is
+invented).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tradelab.data.bars import EXCHANGE_TZ, empty_bars, timeframe_minutes, timestamps_ns
+from tradelab.data.calendar import session_hours
 
 __all__ = ["resample_bars"]
 
@@ -35,7 +38,8 @@ def resample_bars(
     minute_of_day = ((timestamps_ns(local.dt.tz_localize(None)) // _NS_MIN) % 1440).astype(np.int64)
     keep = np.ones(len(bars), dtype=bool)
     if session == "regular":
-        keep = (minute_of_day >= _OPEN_MIN) & (minute_of_day < _CLOSE_MIN)
+        opens, closes = _regular_hours(local_midnight)
+        keep = (minute_of_day >= opens) & (minute_of_day < closes)
     anchor = _OPEN_MIN if session == "regular" else 0
 
     if minutes is None:
@@ -70,3 +74,12 @@ def resample_bars(
     )
     out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
     return out
+
+
+def _regular_hours(local_midnight: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return each bar's session open and close (minutes of the New York day)."""
+    days, where = np.unique(timestamps_ns(local_midnight.dt.tz_localize(None)), return_inverse=True)
+    opens, closes = session_hours(pd.DatetimeIndex(days.astype("datetime64[ns]")))
+    unknown = opens < 0
+    opens[unknown], closes[unknown] = _OPEN_MIN, _CLOSE_MIN
+    return opens[where], closes[where]

@@ -81,8 +81,9 @@ class CsvDataConfig:
     """A CSV or Parquet export with a column mapping (e.g. Yahoo `Date,Open,...,Volume`).
 
     `layout: long` is one symbol per file (`symbol` names it, or `symbol_column` holds it);
-    `layout: wide` is a `date` column plus one close column per ticker. `columns` maps the
-    canonical names (timestamp, open, high, low, close, volume) to the file's column names.
+    `columns` maps the canonical names (timestamp, open, high, low, close, volume) to the
+    file's column names. `layout: wide` is a `date_column` plus one close column per ticker
+    (e.g. `adj_close_wide.csv`: `date,AAPL,MSFT,...`, empty cells where a ticker has no price).
     `date_format` is a strptime format (null: ISO 8601); naive times are in `timezone`.
     `adjust_close_column` (e.g. `Adj Close`) scales open/high/low/close by adjusted / close.
     """
@@ -94,6 +95,7 @@ class CsvDataConfig:
     symbol_column: str | None = None
     timeframe: str = "1day"
     columns: dict[str, str] = field(default_factory=dict)
+    date_column: str = "date"
     date_format: str | None = None
     timezone: str = "America/New_York"
     adjust_close_column: str | None = None

@@ -1,24 +1,33 @@
 """The Parquet store: one dataset per (symbol, timeframe) plus a `meta.json` of its coverage.
 
-Layout: `<root>/<timeframe>/<SYMBOL>.parquet` and `<SYMBOL>.meta.json`. The meta (coverage,
-row count, source, content hash) is also embedded in the Parquet file's key-value metadata,
-which is written in the same atomic rename as the data; the JSON file is written after it and
-is only a readable copy. So a crash can never leave a meta that claims coverage the data does
-not have. `get` serves a date range: a cache hit reads the file; a partial miss fetches only
-the missing edges through the fetcher and merges; a full miss fetches the range. In offline
-mode nothing is fetched and what is cached is returned.
+Layout: `<root>/<timeframe>/<SYMBOL>.parquet` and `<SYMBOL>.meta.json`. The meta (coverage
+ranges, row count, source, the synthetic market it came from, content hash) is also embedded in
+the Parquet file's key-value metadata, which is written in the same atomic rename as the data;
+the JSON file is written after it and is only a readable copy. So a crash can never leave a
+meta that claims coverage the data does not have.
+
+Coverage is a set of date ranges (`coverage.py`): ingesting two disjoint periods leaves the gap
+uncovered. `get` serves a date range: a cache hit reads the file; a miss (an edge, a gap, or
+everything) fetches only the missing ranges through the fetcher and merges. Without a fetcher
+(or offline) nothing is fetched: a request whose cached part is one unbroken stretch gets it
+with a warning; a request inside a gap, or one whose answer would have a hole, is a `DataError`
+naming the missing ranges. Datasets of different synthetic markets (`StoreMeta.market`) never
+merge: that would splice two unrelated price paths.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,12 +36,13 @@ import pyarrow.parquet as pq
 
 from tradelab.atomic import write_bytes_atomic
 from tradelab.data.bars import BAR_COLUMNS, EXCHANGE_TZ, timeframe_minutes, timestamps_ns
+from tradelab.data.coverage import DateRange, merge_ranges, missing_ranges
 from tradelab.data.resample import resample_bars
 from tradelab.data.symbols import validate_symbol
 from tradelab.data.validation import OnBad, ValidationReport, validate_bars
 from tradelab.errors import DataError
 
-__all__ = ["Fetcher", "ParquetStore", "StoreMeta", "frame_hash"]
+__all__ = ["Fetcher", "ParquetStore", "StoreMeta", "describe_market", "frame_hash"]
 
 log = logging.getLogger(__name__)
 _META_KEY = b"tradelab.meta"
@@ -40,7 +50,11 @@ BASE_TIMEFRAMES = ("1min", "1day")
 
 
 class Fetcher(Protocol):
-    """Supplies raw bars the store does not have yet."""
+    """Supplies raw bars the store does not have yet.
+
+    A fetcher of a synthetic market may also have a `market` attribute (its identity, see
+    `MarketSpec.identity`); the store records it and never merges bars of another market.
+    """
 
     name: str
 
@@ -55,6 +69,10 @@ class Fetcher(Protocol):
 
 @dataclass(frozen=True)
 class StoreMeta:
+    """What a dataset holds. `ranges`: the covered date ranges (ISO dates, inclusive);
+    `coverage_start`/`coverage_end` are their outer bounds. `market`: the synthetic market's
+    identity, None for other sources. A meta written before ranges existed is one range."""
+
     symbol: str
     timeframe: str
     rows: int
@@ -66,14 +84,37 @@ class StoreMeta:
     content_hash: str
     derived_from: str | None = None
     updated: str = ""
+    ranges: tuple[tuple[str, str], ...] = ()
+    market: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        ranges = tuple((str(a), str(b)) for a, b in self.ranges)
+        object.__setattr__(self, "ranges", ranges or ((self.coverage_start, self.coverage_end),))
+
+    def date_ranges(self) -> list[DateRange]:
+        """Return the covered ranges as dates."""
+        return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in self.ranges]
+
+    def missing(self, start: date, end: date) -> list[DateRange]:
+        """Return the ranges of `start`..`end` (holding sessions) this dataset does not cover."""
+        return missing_ranges(self.date_ranges(), start, end)
 
     def covers(self, start: date, end: date) -> bool:
-        return date.fromisoformat(self.coverage_start) <= start and end <= date.fromisoformat(
-            self.coverage_end
-        )
+        return not self.missing(start, end)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def describe_market(market: Mapping[str, Any] | None, source: str = "") -> str:
+    """Describe a dataset's market for messages (`data.mode=..., data.seed=...`)."""
+    if market is None:
+        if source.split("+")[0] == "synthetic":
+            return "a synthetic market of unknown spec (written before tradelab recorded it)"
+        return f"'{source}' data (not a synthetic market)" if source else "other data"
+    keys = ("mode", "seed", "end", "daily_years")
+    spec = ", ".join(f"data.{k}={market.get(k)}" for k in keys)
+    return f"the synthetic market {spec} (generator v{market.get('generator_version')})"
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -158,27 +199,33 @@ class ParquetStore:
         frame: pd.DataFrame,
         *,
         source: str,
-        coverage: tuple[date, date] | None = None,
+        coverage: Sequence[DateRange] | None = None,
         derived_from: str | None = None,
         on_bad: OnBad = "error",
+        market: Mapping[str, Any] | None = None,
     ) -> tuple[StoreMeta, ValidationReport]:
-        """Validate `frame` and replace the dataset with it (atomically)."""
+        """Validate `frame` and replace the dataset with it (atomically).
+
+        `coverage`: the date ranges the frame covers (default: its first to its last session).
+        """
         path = self.dataset_path(symbol, timeframe)
         clean, report = validate_bars(frame, source=f"{source} -> {path}", on_bad=on_bad)
         first, last = clean["timestamp"].iloc[0], clean["timestamp"].iloc[-1]
-        cov = coverage or (session_day(first), session_day(last))
+        ranges = merge_ranges(coverage or [(session_day(first), session_day(last))])
         meta = StoreMeta(
             symbol=symbol,
             timeframe=timeframe,
             rows=len(clean),
             first=first.isoformat(),
             last=last.isoformat(),
-            coverage_start=cov[0].isoformat(),
-            coverage_end=cov[1].isoformat(),
+            coverage_start=ranges[0][0].isoformat(),
+            coverage_end=ranges[-1][1].isoformat(),
             source=source,
             content_hash=frame_hash(clean),
             derived_from=derived_from,
             updated=datetime.now(UTC).isoformat(timespec="seconds"),
+            ranges=tuple((a.isoformat(), b.isoformat()) for a, b in ranges),
+            market=None if market is None else dict(market),
         )
         table = pa.Table.from_pandas(clean.loc[:, list(BAR_COLUMNS)], preserve_index=False)
         table = table.replace_schema_metadata(
@@ -197,39 +244,137 @@ class ParquetStore:
         frame: pd.DataFrame,
         *,
         source: str,
-        coverage: tuple[date, date] | None = None,
+        coverage: Sequence[DateRange] | None = None,
         on_bad: OnBad = "error",
         replace_days: set[date] | None = None,
+        market: Mapping[str, Any] | None = None,
     ) -> tuple[StoreMeta, ValidationReport]:
         """Add `frame` to the dataset: existing rows win on equal timestamps; coverage grows.
 
-        Existing rows on `replace_days` (sessions whose source changed) are dropped first.
+        Existing rows on `replace_days` (sessions whose source changed) are dropped first. A
+        dataset of another synthetic `market` is never merged into (`DataError`).
         """
         old = self.meta(symbol, timeframe)
         if old is None:
             return self.write(
-                symbol, timeframe, frame, source=source, coverage=coverage, on_bad=on_bad
+                symbol,
+                timeframe,
+                frame,
+                source=source,
+                coverage=coverage,
+                on_bad=on_bad,
+                market=market,
             )
+        self._check_market(old, market, source)
         existing = self.read(symbol, timeframe)
         if replace_days:
             days = existing["timestamp"].dt.tz_convert(EXCHANGE_TZ).dt.date
             existing = existing.loc[~days.isin(replace_days).to_numpy()].reset_index(drop=True)
-        cov_new = coverage
-        if cov_new is None and len(frame):
+        new_ranges = list(coverage or [])
+        if not new_ranges and len(frame):
             stamps = frame["timestamp"]
-            cov_new = (session_day(stamps.min()), session_day(stamps.max()))
-        lo = date.fromisoformat(old.coverage_start)
-        hi = date.fromisoformat(old.coverage_end)
-        if cov_new is not None:
-            lo, hi = min(lo, cov_new[0]), max(hi, cov_new[1])
+            new_ranges = [(session_day(stamps.min()), session_day(stamps.max()))]
         combined = pd.concat(
             [existing, frame.loc[:, [c for c in BAR_COLUMNS if c in frame.columns]]],
             ignore_index=True,
         )
         sources = old.source if source in old.source.split("+") else f"{old.source}+{source}"
         return self.write(
-            symbol, timeframe, combined, source=sources, coverage=(lo, hi), on_bad=on_bad
+            symbol,
+            timeframe,
+            combined,
+            source=sources,
+            coverage=[*old.date_ranges(), *new_ranges],
+            on_bad=on_bad,
+            market=market,
         )
+
+    def _check_market(
+        self, meta: StoreMeta, market: Mapping[str, Any] | None, source: str = ""
+    ) -> None:
+        if meta.market != (None if market is None else dict(market)):
+            raise self._market_error([meta], market, source)
+
+    def _market_error(
+        self, conflicts: list[StoreMeta], market: Mapping[str, Any] | None, source: str = ""
+    ) -> DataError:
+        first = conflicts[0]
+        more = f" (and {len(conflicts) - 1} more datasets)" if len(conflicts) > 1 else ""
+        return DataError(
+            f"refusing to add {describe_market(market, source)} to {first.symbol} "
+            f"{first.timeframe}"
+            f"{more}, which holds {describe_market(first.market, first.source)}: that would "
+            "splice two unrelated price paths; ingest with replace=true to replace the "
+            "affected datasets, or use another store (paths.store_dir)",
+            file=self.dataset_path(first.symbol, first.timeframe),
+        )
+
+    def market_conflicts(
+        self, symbols: Iterable[str], market: Mapping[str, Any] | None
+    ) -> list[StoreMeta]:
+        """Return the datasets (any timeframe) of `symbols` that hold another market."""
+        wanted = None if market is None else dict(market)
+        names = list(symbols)
+        out = []
+        for timeframe in self.timeframes():
+            for symbol in names:
+                meta = self.meta(symbol, timeframe)
+                if meta is not None and meta.market != wanted:
+                    out.append(meta)
+        return out
+
+    def require_market(
+        self, symbols: Iterable[str], market: Mapping[str, Any] | None, source: str = ""
+    ) -> None:
+        """Raise a `DataError` if a dataset of `symbols` holds another market than `market`
+        (the synthetic market of the data from `source`, None for other sources)."""
+        conflicts = self.market_conflicts(symbols, market)
+        if conflicts:
+            raise self._market_error(conflicts, market, source)
+
+    def timeframes(self) -> list[str]:
+        """Return the timeframes that have a folder in the store."""
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _is_timeframe(p.name))
+
+    # -- replacing datasets ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[ParquetStore]:
+        """Yield an empty store beside this one (same file system); removed afterwards."""
+        folder = self.root.with_name(f".{self.root.name}.staging-{os.getpid()}")
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            yield ParquetStore(folder, offline=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def adopt(
+        self,
+        staged: ParquetStore,
+        drop: Iterable[tuple[str, str]] = (),
+        reset: Iterable[str] = (),
+    ) -> None:
+        """Move every file of `staged` into this store (one rename each), then delete the
+        datasets `drop` names ((symbol, timeframe) pairs) unless `staged` brought them, and the
+        bookkeeping files (`_*`) of the `reset` timeframes that `staged` did not bring."""
+        brought = set()
+        for timeframe in staged.timeframes():
+            folder = staged.root / timeframe
+            files = sorted(folder.iterdir(), key=lambda p: (p.suffix != ".parquet", p.name))
+            for path in files:  # each dataset's Parquet file first, then the readable copies
+                target = self.root / timeframe / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                brought.add((timeframe, path.name))
+        for symbol, timeframe in drop:
+            if (timeframe, f"{symbol}.parquet") not in brought:
+                self.dataset_path(symbol, timeframe).unlink(missing_ok=True)
+                self.meta_path(symbol, timeframe).unlink(missing_ok=True)
+        for timeframe in reset:
+            for path in (self.root / timeframe).glob("_*"):
+                if (timeframe, path.name) not in brought:
+                    path.unlink()
 
     # -- serving ranges --------------------------------------------------------------------
     def get(
@@ -240,48 +385,22 @@ class ParquetStore:
         end: date | str | None = None,
     ) -> pd.DataFrame:
         """Return bars for sessions `start`..`end`, fetching only what is missing."""
-        start_d = _as_date(start)
-        end_d = _as_date(end)
+        start_d, end_d = _as_date(start), _as_date(end)
         if timeframe not in BASE_TIMEFRAMES:
             return self._get_derived(symbol, timeframe, start_d, end_d)
         meta = self.meta(symbol, timeframe)
-        if start_d is None or end_d is None:
-            bounds = None
-            if meta is not None:
-                bounds = (
-                    date.fromisoformat(meta.coverage_start),
-                    date.fromisoformat(meta.coverage_end),
-                )
-            elif self.fetcher is not None and not self.offline:
-                bounds = self.fetcher.available(symbol, timeframe)
-            if bounds is None:
-                raise DataError(
-                    f"no {timeframe} data for {symbol}: "
-                    "not in the store and nothing to fetch it from",
-                    file=self.dataset_path(symbol, timeframe),
-                )
-            start_d, end_d = start_d or bounds[0], end_d or bounds[1]
+        start_d, end_d = self._bounds(symbol, timeframe, meta, start_d, end_d)
         if start_d > end_d:
             raise ValueError(f"start {start_d} is after end {end_d}")
-        if meta is not None and meta.covers(start_d, end_d):
+        missing = [(start_d, end_d)] if meta is None else meta.missing(start_d, end_d)
+        if not missing:
             return self.read(symbol, timeframe, start_d, end_d)
         if self.offline or self.fetcher is None:
-            if meta is None:
-                raise DataError(
-                    f"no {timeframe} data for {symbol} and offline: nothing cached",
-                    file=self.dataset_path(symbol, timeframe),
-                )
-            log.warning(
-                "%s %s: offline, serving cached %s..%s of requested %s..%s",
-                symbol,
-                timeframe,
-                meta.coverage_start,
-                meta.coverage_end,
-                start_d,
-                end_d,
-            )
-            return self.read(symbol, timeframe, start_d, end_d)
-        for gap in _gaps(meta, start_d, end_d):
+            return self._serve_cached(symbol, timeframe, meta, (start_d, end_d), missing)
+        market = getattr(self.fetcher, "market", None)
+        if meta is not None:
+            self._check_market(meta, market, self.fetcher.name)
+        for gap in missing:
             fetched = self.fetcher.fetch(symbol, timeframe, *gap)
             if len(fetched) == 0:
                 if meta is None:
@@ -290,8 +409,77 @@ class ParquetStore:
                         f"in {gap[0]}..{gap[1]}"
                     )
                 continue
-            meta, _ = self.merge(symbol, timeframe, fetched, source=self.fetcher.name, coverage=gap)
+            meta, _ = self.merge(
+                symbol,
+                timeframe,
+                fetched,
+                source=self.fetcher.name,
+                coverage=[gap],
+                market=market,
+            )
         return self.read(symbol, timeframe, start_d, end_d)
+
+    def _bounds(
+        self,
+        symbol: str,
+        timeframe: str,
+        meta: StoreMeta | None,
+        start: date | None,
+        end: date | None,
+    ) -> tuple[date, date]:
+        """Fill an open `start`/`end` from the coverage (or what the fetcher has)."""
+        if start is not None and end is not None:
+            return start, end
+        bounds = None
+        if meta is not None:
+            bounds = (
+                date.fromisoformat(meta.coverage_start),
+                date.fromisoformat(meta.coverage_end),
+            )
+        elif self.fetcher is not None and not self.offline:
+            bounds = self.fetcher.available(symbol, timeframe)
+        if bounds is None:
+            raise DataError(
+                f"no {timeframe} data for {symbol}: not in the store and nothing to fetch it from",
+                file=self.dataset_path(symbol, timeframe),
+            )
+        return start or bounds[0], end or bounds[1]
+
+    def _serve_cached(
+        self,
+        symbol: str,
+        timeframe: str,
+        meta: StoreMeta | None,
+        request: DateRange,
+        missing: list[DateRange],
+    ) -> pd.DataFrame:
+        """Serve a miss without fetching: an unbroken cached stretch, else a `DataError`."""
+        why = "offline" if self.offline else "no fetcher"
+        path = self.dataset_path(symbol, timeframe)
+        if meta is None:
+            raise DataError(
+                f"no {timeframe} data for {symbol} and {why}: nothing cached", file=path
+            )
+        gaps = ", ".join(f"{a}..{b}" for a, b in missing)
+        inner = [g for g in missing if request[0] < g[0] and g[1] < request[1]]
+        if inner or not missing_ranges(missing, *request):  # a hole, or nothing cached
+            raise DataError(
+                f"{symbol} {timeframe}: the store does not cover {gaps} of the requested "
+                f"{request[0]}..{request[1]} ({why}, so nothing is fetched; ingest that period)",
+                file=path,
+            )
+        log.warning(
+            "%s %s: %s, serving cached %s..%s of requested %s..%s (missing %s)",
+            symbol,
+            timeframe,
+            why,
+            meta.coverage_start,
+            meta.coverage_end,
+            request[0],
+            request[1],
+            gaps,
+        )
+        return self.read(symbol, timeframe, *request)
 
     def derive(self, symbol: str, timeframe: str, base: str = "1min") -> StoreMeta:
         """(Re)build `timeframe` from the `base` dataset unless it is already up to date."""
@@ -310,11 +498,9 @@ class ParquetStore:
             timeframe,
             bars,
             source=f"resample({base})",
-            coverage=(
-                date.fromisoformat(base_meta.coverage_start),
-                date.fromisoformat(base_meta.coverage_end),
-            ),
+            coverage=base_meta.date_ranges(),
             derived_from=base_meta.content_hash,
+            market=base_meta.market,
         )
         return meta
 
@@ -332,12 +518,7 @@ class ParquetStore:
     def content_hash(self, keys: Iterable[tuple[str, str]] | None = None) -> str:
         """Hash the content of the given (symbol, timeframe) datasets (all when None)."""
         if keys is None:
-            keys = [
-                (s, tf.name)
-                for tf in sorted(self.root.glob("*"))
-                if tf.is_dir()
-                for s in self.symbols(tf.name)
-            ]
+            keys = [(s, tf) for tf in self.timeframes() for s in self.symbols(tf)]
         lines = []
         for symbol, timeframe in sorted(set(keys)):
             meta = self.meta(symbol, timeframe)
@@ -345,22 +526,15 @@ class ParquetStore:
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
+def _is_timeframe(name: str) -> bool:
+    try:
+        timeframe_minutes(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _as_date(value: date | str | None) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return pd.Timestamp(value).date()
-
-
-def _gaps(meta: StoreMeta | None, start: date, end: date) -> list[tuple[date, date]]:
-    if meta is None:
-        return [(start, end)]
-    lo, hi = date.fromisoformat(meta.coverage_start), date.fromisoformat(meta.coverage_end)
-    if end < lo - timedelta(days=1) or start > hi + timedelta(days=1):
-        # a disjoint request: fetch the bridge too, so coverage stays one interval
-        return [(start, lo - timedelta(days=1))] if end < lo else [(hi + timedelta(days=1), end)]
-    gaps = []
-    if start < lo:
-        gaps.append((start, lo - timedelta(days=1)))
-    if end > hi:
-        gaps.append((hi + timedelta(days=1), end))
-    return gaps

@@ -1,5 +1,13 @@
 """Ingestion as a tracked job: raw data (synthetic market, flat files, CSV) -> validated
-Parquet store -> derived timeframes, with the store's coverage logged."""
+Parquet store -> derived timeframes, with the store's coverage logged.
+
+A synthetic market's identity (`MarketSpec.identity`: generator version, mode, seed, end,
+years) is recorded in every dataset it writes. Ingesting data of another market (or another
+source) into a symbol's datasets refuses before anything is written, unless `replace`: then
+everything is ingested into a staging store first and the affected datasets are swapped in
+(one rename each); the symbols' datasets of the old market that the new data does not rewrite
+are removed.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ import pandas as pd
 
 from tradelab.atomic import write_bytes_atomic
 from tradelab.data import (
+    GENERATOR_VERSION,
     MarketSpec,
     ParquetStore,
     generate_market,
@@ -33,9 +42,9 @@ from tradelab.data.settings import (
     SyntheticDataConfig,
     UniverseConfig,
 )
+from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
 from tradelab.progress import progress_callback
-from tradelab.tracking import Job
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -43,23 +52,25 @@ __all__ = [
     "market_spec",
     "run_ingest",
     "store_coverage",
+    "synthetic_identity",
     "write_synthetic_raw",
 ]
 
 log = logging.getLogger("tradelab.ingest")
-GENERATOR_VERSION = 1
 
 
 @dataclass(frozen=True)
 class IngestJobConfig:
     """`step`: `raw` writes the synthetic flat files, `ingest` fills the 1min/1day datasets,
     `bars` derives the other `timeframes`, `all` does the three. `symbols`: only these (empty:
-    the source's or the universe's)."""
+    the source's or the universe's). `replace`: replace the ingested symbols' datasets that
+    hold another market or source instead of refusing."""
 
     step: str = "all"
     symbols: tuple[str, ...] = ()
     timeframes: tuple[str, ...] = ("5min", "1day")
     progress: bool = True
+    replace: bool = False
 
 
 def market_spec(data: SyntheticDataConfig) -> MarketSpec:
@@ -109,45 +120,73 @@ def _wanted_symbols(
     return None
 
 
-def _ingest_tables(
-    data: CsvDataConfig, wanted: list[str] | None, store: ParquetStore, job: Job
-) -> None:
+def synthetic_identity(data: SyntheticDataConfig) -> dict[str, Any]:
+    """Return the identity of the market in `data.raw_dir`, checked against the settings."""
+    spec = market_spec(data)
+    manifest_path = Path(data.raw_dir) / "manifest.json"
+    if not manifest_path.exists():
+        raise DataError("no synthetic market here: run step=raw (or all) first", file=manifest_path)
+    current = json.loads(manifest_path.read_text())
+    have, want = current.get("spec") or {}, spec.to_dict()
+    found = [f"data.{k}={have.get(k)}" for k in want if have.get(k) != want[k]]
+    asked = [f"data.{k}={want[k]}" for k in want if have.get(k) != want[k]]
+    if current.get("generator_version") != GENERATOR_VERSION:
+        found.append(f"generator v{current.get('generator_version')}")
+        asked.append(f"generator v{GENERATOR_VERSION}")
+    if found:
+        raise DataError(
+            f"the raw files hold {', '.join(found)}, not the requested {', '.join(asked)}: "
+            "run step=raw (or all)",
+            file=manifest_path,
+        )
+    return spec.identity()
+
+
+def _read_tables(data: CsvDataConfig) -> dict[str, pd.DataFrame]:
     on_bad = data.on_bad_rows.value
     if data.layout is CsvLayout.wide:
-        frames = read_wide_closes(
-            data.path,
-            date_column=data.columns.get("timestamp", "date"),
-            date_format=data.date_format,
-            on_bad=on_bad,
+        return read_wide_closes(
+            data.path, date_column=data.date_column, date_format=data.date_format, on_bad=on_bad
         )
+    return read_long_table(
+        data.path,
+        columns=data.columns,
+        symbol=data.symbol,
+        symbol_column=data.symbol_column,
+        timeframe=data.timeframe,
+        date_format=data.date_format,
+        timezone=data.timezone,
+        adjust_close_column=data.adjust_close_column,
+        on_bad=on_bad,
+    )
+
+
+def _ingest_tables(
+    data: CsvDataConfig, wanted: list[str] | None, store: ParquetStore, replace: bool
+) -> dict[str, float]:
+    frames = {s: f for s, f in _read_tables(data).items() if wanted is None or s in wanted}
+    source = f"csv:{Path(data.path).name}"
+    if not replace:
+        store.require_market(frames, None, source)
+        for symbol, frame in frames.items():
+            store.merge(symbol, data.timeframe, frame, source=source)
     else:
-        frames = read_long_table(
-            data.path,
-            columns=data.columns,
-            symbol=data.symbol,
-            symbol_column=data.symbol_column,
-            timeframe=data.timeframe,
-            date_format=data.date_format,
-            timezone=data.timezone,
-            adjust_close_column=data.adjust_close_column,
-            on_bad=on_bad,
-        )
-    rows = {}
-    for symbol, frame in frames.items():
-        if wanted is not None and symbol not in wanted:
-            continue
-        store.merge(symbol, data.timeframe, frame, source=f"csv:{Path(data.path).name}")
-        rows[symbol] = len(frame)
-    job.log_metrics({"rows_ingested": sum(rows.values()), "symbols": len(rows)})
+        with store.staging() as staged:
+            for symbol, frame in frames.items():
+                staged.write(symbol, data.timeframe, frame, source=source)
+            drop = [(m.symbol, m.timeframe) for m in store.market_conflicts(frames, None)]
+            store.adopt(staged, drop)
+    return {"rows_ingested": sum(len(f) for f in frames.values()), "symbols": len(frames)}
 
 
-def _ingest_flat(
+def _ingest_globs(
     store: ParquetStore,
     root: Path,
     globs: dict[str, str],
     wanted: list[str] | None,
     data: SyntheticDataConfig | FlatFilesDataConfig,
     progress: bool,
+    market: dict[str, Any] | None,
 ) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for timeframe, pattern in globs.items():
@@ -161,6 +200,7 @@ def _ingest_flat(
                 on_bad=data.on_bad_rows.value,
                 source=data.source,
                 progress=bar,
+                market=market,
             )
         metrics.update(
             {
@@ -183,6 +223,28 @@ def _ingest_flat(
     return metrics
 
 
+def _ingest_flat(
+    store: ParquetStore,
+    root: Path,
+    globs: dict[str, str],
+    wanted: list[str],
+    data: SyntheticDataConfig | FlatFilesDataConfig,
+    settings: IngestJobConfig,
+) -> dict[str, float]:
+    """Ingest the day files; refuse (or, with `replace`, swap out) datasets of another market."""
+    market = synthetic_identity(data) if isinstance(data, SyntheticDataConfig) else None
+    if not settings.replace:
+        store.require_market(wanted, market, data.source)  # before anything is written
+        return _ingest_globs(store, root, globs, wanted, data, settings.progress, market)
+    with store.staging() as staged:
+        metrics = _ingest_globs(staged, root, globs, wanted, data, settings.progress, market)
+        written = {s for tf in staged.timeframes() for s in staged.symbols(tf)}
+        conflicts = store.market_conflicts(sorted(written | set(wanted)), market)
+        store.adopt(staged, [(m.symbol, m.timeframe) for m in conflicts], reset=globs)
+    metrics["replaced_datasets"] = len(conflicts)
+    return metrics
+
+
 def _derive_bars(store: ParquetStore, timeframes: tuple[str, ...]) -> int:
     derived = 0
     for timeframe in timeframes:
@@ -197,7 +259,7 @@ def _derive_bars(store: ParquetStore, timeframes: tuple[str, ...]) -> int:
 def store_coverage(store: ParquetStore) -> list[dict[str, Any]]:
     """One row per dataset of the store: symbol, timeframe, rows, coverage, source, hash."""
     rows = []
-    for tf in sorted(p.name for p in store.root.glob("*") if p.is_dir()):
+    for tf in store.timeframes():
         for symbol in store.symbols(tf):
             meta = store.meta(symbol, tf)
             if meta is None:
@@ -209,6 +271,7 @@ def store_coverage(store: ParquetStore) -> list[dict[str, Any]]:
                     "rows": meta.rows,
                     "coverage_start": meta.coverage_start,
                     "coverage_end": meta.coverage_end,
+                    "ranges": len(meta.ranges),
                     "source": meta.source,
                     "content_hash": meta.content_hash,
                 }
@@ -232,6 +295,8 @@ def run_ingest(
         if isinstance(data, SyntheticDataConfig):
             root = Path(data.raw_dir)
             globs = {"1min": f"{MINUTE_KIND}/**/*.csv.gz", "1day": f"{DAY_KIND}/**/*.csv.gz"}
+            if step == "all" and not settings.replace:  # refuse before rewriting the raw files
+                store.require_market(wanted or [], market_spec(data).identity(), data.source)
             if step in ("all", "raw"):
                 manifest = write_synthetic_raw(market_spec(data), root)
                 metrics["raw_files"] = manifest["files"]
@@ -243,9 +308,11 @@ def run_ingest(
             globs = {tf: g for tf, g in pairs if g}
         if step in ("all", "ingest"):
             if isinstance(data, CsvDataConfig):
-                _ingest_tables(data, wanted if settings.symbols else None, store, job)
+                chosen = wanted if settings.symbols else None
+                metrics.update(_ingest_tables(data, chosen, store, settings.replace))
             else:
-                metrics.update(_ingest_flat(store, root, globs, wanted, data, settings.progress))
+                assert wanted is not None
+                metrics.update(_ingest_flat(store, root, globs, wanted, data, settings))
         if step in ("all", "bars"):
             metrics["derived_datasets"] = _derive_bars(store, settings.timeframes)
         coverage = store_coverage(store)

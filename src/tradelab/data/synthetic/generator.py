@@ -21,9 +21,11 @@ from tradelab.data.synthetic.profiles import (
     profile_for,
 )
 
-__all__ = ["MarketSpec", "SyntheticMarket", "generate_market"]
+__all__ = ["GENERATOR_VERSION", "MarketSpec", "SyntheticMarket", "generate_market"]
 
 _MODES = ("market", "null", "planted")
+# Bumped whenever the same spec generates other bars (2: the exchange_calendars sessions).
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,20 @@ class MarketSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "symbols": list(self.symbols)}
+
+    def identity(self) -> dict[str, Any]:
+        """Return what fixes each symbol's price path: generator version, mode, seed, dates.
+
+        Specs that differ only in `minute_days`, `symbols` or `filler_tickers` give the same
+        path per symbol; a store never mixes two identities in one dataset.
+        """
+        return {
+            "generator_version": GENERATOR_VERSION,
+            "mode": self.mode,
+            "seed": self.seed,
+            "end": self.end,
+            "daily_years": float(self.daily_years),
+        }
 
 
 @dataclass(frozen=True)

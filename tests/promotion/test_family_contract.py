@@ -2,7 +2,8 @@
 
 Each case comes from a tiny real run: the family's app (`tradelab-wfo`, `tradelab-tune`) runs
 in process on the composed config and a small Parquet store, its job logs into an in-memory
-tracker, and the candidate is what `find_candidates` returns from that tracker.
+tracker (or the tracker a builder is given), and the candidate is what `find_candidates`
+returns from that tracker.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tradelab.promotion import (
     pick_best,
     register_family,
 )
-from tradelab.promotion.families import FAMILY_MODULES
+from tradelab.promotion.families import FAMILY_MODULES, InputExample
 from tradelab.testing.family_contract import (
     FAMILY_CHECKS,
     FamilyCase,
@@ -40,14 +41,16 @@ from tradelab.testing.family_contract import (
     check_config_is_plain_json_data,
     check_family_is_registered,
     check_id,
+    check_input_example_is_answered,
     check_numeric_params_stay_numbers,
     check_objective_and_gate_metrics_are_logged,
     check_overlay_is_hydra_yaml,
+    check_predict_answers_what_is_held_now,
     check_predict_answers_with_the_documented_columns,
     check_registry_round_trip_writes_the_same_files,
     check_seed_files_are_json_under_relative_paths,
 )
-from tradelab.tracking import MemoryTracker
+from tradelab.tracking import MemoryTracker, Tracker
 
 pytestmark = pytest.mark.filterwarnings("ignore:provider=hydra.searchpath:UserWarning")
 
@@ -93,8 +96,15 @@ def _minutes(days: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _run_app(app: str, root: Path, bars: dict[tuple[str, str], pd.DataFrame], *overrides: str):
-    """Write `bars` into a store under `root`, run `app` there on an in-memory tracker."""
+def _run_app(
+    app: str,
+    root: Path,
+    bars: dict[tuple[str, str], pd.DataFrame],
+    *overrides: str,
+    tracker: Tracker | None = None,
+):
+    """Write `bars` into a store under `root`, run `app` there on `tracker` (default: a new
+    in-memory tracker)."""
     module = importlib.import_module(f"tradelab.apps.{app}")
     register_configs()
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
@@ -105,14 +115,14 @@ def _run_app(app: str, root: Path, bars: dict[tuple[str, str], pd.DataFrame], *o
     store = ParquetStore(cfg.paths.store_dir)
     for (symbol, timeframe), frame in bars.items():
         store.write(symbol, timeframe, frame, source="test")
-    tracker = MemoryTracker()
+    tracker = tracker or MemoryTracker()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(module, "tracker_for", lambda cfg: tracker)
         module.run(cfg)
     return tracker, cfg
 
 
-def _best(tracker: MemoryTracker, name: str, target: str) -> Any:
+def _best(tracker: Tracker, name: str, target: str) -> Any:
     candidates = find_candidates(tracker, name, target)
     assert candidates, f"the tiny {name} run left no candidate for {target}"
     best = pick_best(candidates, family(name).objective)
@@ -120,7 +130,7 @@ def _best(tracker: MemoryTracker, name: str, target: str) -> Any:
     return best
 
 
-def _wfo_case(root: Path) -> FamilyCase:
+def _wfo_case(root: Path, tracker: Tracker | None = None) -> FamilyCase:
     bars = _daily(int(8.5 * 252), seed=3)
     tracker, _ = _run_app(
         "wfo",
@@ -131,6 +141,7 @@ def _wfo_case(root: Path) -> FamilyCase:
         "grid=smoke",
         "phases=compact",
         "log_phase_tables=false",
+        tracker=tracker,
     )
     best = _best(tracker, "wfo", "SMH")
     frame = bars.iloc[-300:].reset_index(drop=True)
@@ -138,7 +149,7 @@ def _wfo_case(root: Path) -> FamilyCase:
     return FamilyCase(family("wfo"), "SMH", best, frame, columns)
 
 
-def _residual_case(root: Path) -> FamilyCase:
+def _residual_case(root: Path, tracker: Tracker | None = None) -> FamilyCase:
     bars = _minutes(6, seed=5)
     tracker, _ = _run_app(
         "tune",
@@ -148,6 +159,7 @@ def _residual_case(root: Path) -> FamilyCase:
         "search=random",
         "search.n_trials=8",
         "symbol=PLUG",
+        tracker=tracker,
     )
     best = _best(tracker, "kalman_residual", "PLUG")
     five = bars.set_index("timestamp")["close"].resample("5min").last().dropna()
@@ -156,7 +168,7 @@ def _residual_case(root: Path) -> FamilyCase:
     return FamilyCase(family("kalman_residual"), "PLUG", best, frame, columns)
 
 
-def _pairs_case(root: Path) -> FamilyCase:
+def _pairs_case(root: Path, tracker: Tracker | None = None) -> FamilyCase:
     rng = np.random.default_rng(11)
     base = 100 * np.exp(np.cumsum(rng.normal(0.0002, 0.01, 400)))
     spread = np.zeros(400)
@@ -171,6 +183,7 @@ def _pairs_case(root: Path) -> FamilyCase:
         "search=grid",
         "study.screen.symbols=[DIA,SPY]",
         "study.screen.lookback_days=400",
+        tracker=tracker,
     )
     [target] = tracker.targets("kalman_pairs")
     first, second = target.split("-")
@@ -190,7 +203,7 @@ def _pairs_case(root: Path) -> FamilyCase:
     return FamilyCase(family("kalman_pairs"), target, best, frame, columns)
 
 
-def _forecast_case(root: Path) -> FamilyCase:
+def _forecast_case(root: Path, tracker: Tracker | None = None) -> FamilyCase:
     bars = _daily(300, seed=21)
     tracker, cfg = _run_app(
         "tune",
@@ -201,6 +214,7 @@ def _forecast_case(root: Path) -> FamilyCase:
         "search=optuna",
         "symbol=SPY",
         "study.steps=5",
+        tracker=tracker,
     )
     best = _best(tracker, "forecast", "SPY")
     frame = bars.tail(120).reset_index(drop=True)
@@ -208,7 +222,7 @@ def _forecast_case(root: Path) -> FamilyCase:
     return FamilyCase(family("forecast"), "SPY", best, frame, columns, rows=int(cfg.study.horizon))
 
 
-BUILDERS: dict[str, Callable[[Path], FamilyCase]] = {
+BUILDERS: dict[str, Callable[..., FamilyCase]] = {
     "wfo": _wfo_case,
     "kalman_residual": _residual_case,
     "kalman_pairs": _pairs_case,
@@ -241,9 +255,18 @@ def test_every_built_in_family_has_a_case() -> None:
 
 # -- the suite itself: a broken adapter fails the check that is about it ----------------------
 def _toy_predict(config: Any, frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"timestamp": frame["timestamp"], "position": 0.0})
+    held = (np.arange(len(frame)) % 3 != 0).astype(float)  # enters on bar 1, exits on bar 3
+    return pd.DataFrame({"timestamp": frame["timestamp"], "position": held})
 
 
+def _forgetful_predict(config: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Positions from closed trades only: a trade still open at the last bar shows as flat."""
+    out = _toy_predict(config, frame)
+    out.loc[out.index[-1], "position"] = 0.0
+    return out
+
+
+_TOY_BARS = pd.DataFrame({"timestamp": pd.date_range("2026-01-02", periods=4, tz="UTC")})
 _TOY = FamilySpec(
     name="contract_toy",
     objective=Objective("score"),
@@ -252,6 +275,7 @@ _TOY = FamilySpec(
     seed_files=lambda config, target: {f"toy/{target}.json": {"window": config["window"]}},
     predict=_toy_predict,
     metric_names={"trades": "num_trades"},
+    example=lambda config: InputExample(_TOY_BARS),
 )
 register_family(_TOY)
 
@@ -260,8 +284,7 @@ def _toy_case(spec: FamilySpec = _TOY, **metrics: float) -> FamilyCase:
     candidate = Candidate(
         "run-1", "AAA", metrics or {"score": 1.0, "num_trades": 5.0}, {"window": "3"}
     )
-    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-02", periods=4, tz="UTC")})
-    return FamilyCase(spec, "AAA", candidate, frame, ("timestamp", "position"))
+    return FamilyCase(spec, "AAA", candidate, _TOY_BARS.copy(), ("timestamp", "position"))
 
 
 def _mutating_predict(config: Any, frame: pd.DataFrame) -> pd.DataFrame:
@@ -308,11 +331,27 @@ BROKEN: dict[str, tuple[dict[str, Any], FamilyCheck]] = {
         {"predict": _mutating_predict},
         check_predict_answers_with_the_documented_columns,
     ),
+    "predict-forgets-the-open-trade": (
+        {"predict": _forgetful_predict},
+        check_predict_answers_what_is_held_now,
+    ),
+    "predict-never-holds": (
+        {"predict": lambda c, f: _toy_predict(c, f).assign(position=0.0)},
+        check_predict_answers_what_is_held_now,
+    ),
     "gate-typo": (
         {"metric_names": {"trade": "num_trades"}},
         check_objective_and_gate_metrics_are_logged,
     ),
     "not-registered": ({"name": "contract_unregistered"}, check_family_is_registered),
+    "example-misses-an-optional-column": (
+        {"example": lambda c: InputExample(_TOY_BARS, optional=("open",))},
+        check_input_example_is_answered,
+    ),
+    "example-empty": (
+        {"example": lambda c: InputExample(_TOY_BARS.iloc[:0])},
+        check_input_example_is_answered,
+    ),
 }
 
 

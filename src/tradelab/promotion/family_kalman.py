@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.promotion.families import FamilySpec, param_value, register_family
+from tradelab.promotion.families import (
+    FamilySpec,
+    InputExample,
+    check_bars,
+    example_bars,
+    param_value,
+    register_family,
+)
 from tradelab.promotion.rules import Candidate, Objective
 
 __all__ = ["PAIRS", "RESIDUAL", "predict_pairs", "predict_residual"]
@@ -66,21 +73,11 @@ def _residual_overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     }
 
 
-def predict_residual(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """Positions of the residual strategy on `frame` (timestamp + close, any bar size <= the
-    configured one): +1 long, -1 short, 0 flat after each bar's close, with the equity."""
-    from tradelab.kalman import local_level_filter
-    from tradelab.strategies.bars import aggregate_bars, bar_minutes, bars_per_year, timestamps
-    from tradelab.strategies.residual import SEARCHABLE, ResidualSettings, backtest_residual
+def _residual_settings(s: Mapping[str, Any], minutes: float) -> Any:
+    from tradelab.strategies.bars import bars_per_year
+    from tradelab.strategies.residual import ResidualSettings
 
-    s = config["settings"]
-    times = timestamps(frame)
-    if len(frame) >= 2 and bar_minutes(times) < float(s["aggregate_mins"]) - 1e-9:
-        frame = aggregate_bars(frame, int(s["aggregate_mins"]))
-        times = timestamps(frame)
-    close = frame["close"].to_numpy(dtype=np.float64)
-    minutes = bar_minutes(times) if len(times) > 1 else float(s["aggregate_mins"])
-    settings = ResidualSettings(
+    return ResidualSettings(
         initial_capital=float(s["initial_capital"]),
         warmup_bars=int(s["warmup_bars"]),
         z_lookback=int(s["z_lookback"]),
@@ -90,11 +87,38 @@ def predict_residual(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataF
         ),
         backend="numpy",
     )
+
+
+def _residual_frame(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """The checked bars at the configured bar size (finer bars are aggregated)."""
+    from tradelab.strategies.bars import aggregate_bars, bar_minutes
+
+    s = config["settings"]
+    mins, warmup = int(s["aggregate_mins"]), int(s["warmup_bars"])
+    model = f"kalman_residual {config['symbol']}"
+    times = check_bars(frame, ("close",), min_bars=2, model=model, why="two give the bar size")
+    bars = frame.assign(timestamp=times)
+    if bar_minutes(times) < mins - 1e-9:
+        bars = aggregate_bars(bars, mins)
+    why = f"{warmup} {mins}-minute bars warm the filter up, then it trades"
+    check_bars(bars, ("close",), min_bars=warmup + 1, model=model, why=why)
+    return bars
+
+
+def predict_residual(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """Positions of the residual strategy on `frame` (timestamp + close, any bar size <= the
+    configured one; finer bars need OHLCV to be aggregated): +1 long, -1 short, 0 flat held
+    after each bar's close (a trade still open at the last bar included), with the equity."""
+    from tradelab.kalman import local_level_filter
+    from tradelab.strategies.bars import bar_minutes
+    from tradelab.strategies.residual import SEARCHABLE, backtest_residual
+
+    bars = _residual_frame(config, frame)
+    times = pd.DatetimeIndex(bars["timestamp"])
+    close = bars["close"].to_numpy(dtype=np.float64)
+    settings = _residual_settings(config["settings"], bar_minutes(times))
     params = {k: float(v) for k, v in config["params"].items() if k in SEARCHABLE}
-    bt = backtest_residual(close, params, settings)
-    position = np.zeros(len(close))
-    for trade in bt.trades.itertuples(index=False):
-        position[int(trade.entry_bar) : int(trade.exit_bar)] = int(trade.side)
+    bt = backtest_residual(close, params, settings, max_trades=len(close))
     z = local_level_filter(
         close,
         [params["process_noise_q"]],
@@ -107,10 +131,17 @@ def predict_residual(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataF
             "timestamp": times,
             "close": close,
             "residual_z": z,
-            "position": position,
+            "position": np.sign(bt.positions),
             "equity": bt.equity,
-        }
+        },
+        index=frame.index if len(bars) == len(frame) else None,
     )
+
+
+def _residual_example(config: Mapping[str, Any]) -> InputExample:
+    s = config["settings"]
+    bars = example_bars(int(s["warmup_bars"]) + 10, minutes=int(s["aggregate_mins"]))
+    return InputExample(bars, optional=("open", "high", "low", "volume"))
 
 
 def _residual_bars(config: Mapping[str, Any], store: Any) -> pd.DataFrame:
@@ -141,6 +172,7 @@ RESIDUAL = register_family(
         predict=predict_residual,
         metric_names={"trades": "num_trades", "drawdown": "max_drawdown"},
         report_bars=_residual_bars,
+        example=_residual_example,
     )
 )
 
@@ -192,47 +224,78 @@ def _pairs_seed_files(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     return {f"kalman_pairs/{target}/kalman_prod_config.json": dict(config["prod"])}
 
 
+def _pairs_columns(config: Mapping[str, Any], frame: pd.DataFrame) -> dict[str, str]:
+    """{kind_leg: column}: the closes (`close_<A>`, else `<A>`) and the opens when given."""
+    a, b = config["asset_1"], config["asset_2"]
+    out = {}
+    for leg, name in (("a", a), ("b", b)):
+        bare = name if name in frame.columns and f"close_{name}" not in frame.columns else None
+        out[f"close_{leg}"] = bare or f"close_{name}"
+        if f"open_{name}" in frame.columns:
+            out[f"open_{leg}"] = f"open_{name}"
+    return out
+
+
+def _pairs_fill(config: Mapping[str, Any]) -> str:
+    """The study's fill (`close` or `next_open`); configs promoted before it existed filled at
+    the next open."""
+    return str(config["study"].get("fill", "next_open"))
+
+
 def predict_pairs(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """Positions of both legs (shares, after each bar's fills) and the portfolio value.
+    """Positions of both legs (shares held after each bar's fills, a trade still open at the
+    last bar included) and the portfolio value.
 
     `frame`: `timestamp` plus closes as `close_<A>`/`close_<B>` or `<A>`/`<B>` (opens as
-    `open_<A>`/`open_<B>` when known; fills are at the next bar's open, as backtrader)."""
+    `open_<A>`/`open_<B>` when known); orders fill on the next bar as the study's `fill` says
+    (its close, or its open as backtrader)."""
     from tradelab.strategies.pairs import PairData, backtest_pair
 
     a, b = config["asset_1"], config["asset_2"]
+    window = int(config["params"]["window"])
+    cols = _pairs_columns(config, frame) if isinstance(frame, pd.DataFrame) else {}
+    model, why = f"kalman_pairs {a}-{b}", f"a {window}-bar z-score window, then it trades"
+    closes = [cols.get("close_a", ""), cols.get("close_b", "")]
+    times = check_bars(frame, closes, min_bars=window + 1, model=model, why=why)
+    opens = [cols[k] for k in ("open_a", "open_b") if k in cols]
+    check_bars(frame, opens, min_bars=window + 1, model=model, why=why)
 
-    def column(kind: str, name: str) -> pd.Series | None:
-        for key in (f"{kind}_{name}", name if kind == "close" else None):
-            if key is not None and key in frame.columns:
-                return pd.Series(
-                    frame[key].to_numpy(dtype=np.float64),
-                    index=pd.DatetimeIndex(frame["timestamp"]),
-                    name=name,
-                )
-        return None
+    def leg(kind: str, which: str, name: str) -> pd.Series | None:
+        key = cols.get(f"{kind}_{which}")
+        values = None if key is None else frame[key].to_numpy(dtype=np.float64)
+        return None if values is None else pd.Series(values, index=times, name=name)
 
-    close_a, close_b = column("close", a), column("close", b)
-    if close_a is None or close_b is None:
-        raise ValueError(f"pairs model needs close columns for {a} and {b} (close_{a} or {a})")
     data = PairData.from_series(
-        close_a,
-        close_b,
-        open_a=column("open", a),
-        open_b=column("open", b),
+        leg("close", "a", a),
+        leg("close", "b", b),
+        open_a=leg("open", "a", a),
+        open_b=leg("open", "b", b),
         session_tz=config["study"].get("session_tz", "America/New_York"),
     )
-    bt = backtest_pair(data, config["params"], beta0=float(config["hedge_ratio"]), backend="numpy")
-    pos = np.zeros((data.n_bars, 2))
-    for fill in bt.fills.itertuples(index=False):
-        pos[int(fill.bar) :, int(fill.leg)] += float(fill.size)
+    bt = backtest_pair(
+        data,
+        config["params"],
+        beta0=float(config["hedge_ratio"]),
+        backend="numpy",
+        max_fills=2 * data.n_bars,
+        fill=_pairs_fill(config),
+    )
     return pd.DataFrame(
         {
             "timestamp": data.times,
-            f"position_{a}": pos[:, 0],
-            f"position_{b}": pos[:, 1],
+            f"position_{a}": bt.positions[:, 0],
+            f"position_{b}": bt.positions[:, 1],
             "value": bt.values.to_numpy(),
-        }
+        },
+        index=frame.index,
     )
+
+
+def _pairs_example(config: Mapping[str, Any]) -> InputExample:
+    a, b = config["asset_1"], config["asset_2"]
+    bars = example_bars(int(config["params"]["window"]) + 10, names=(a, b))
+    columns = ["timestamp", f"close_{a}", f"close_{b}", f"open_{a}", f"open_{b}"]
+    return InputExample(bars[columns], optional=(f"open_{a}", f"open_{b}"))
 
 
 PAIRS = register_family(
@@ -245,5 +308,6 @@ PAIRS = register_family(
         predict=predict_pairs,
         metric_names={"trades": "num_trades", "drawdown": "max_drawdown"},
         report_bars=_pairs_bars,
+        example=_pairs_example,
     )
 )

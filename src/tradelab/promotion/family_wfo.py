@@ -5,7 +5,9 @@ with the job's costs and sizing), `params` (the combination), `phases` (the job'
 the candidate's walk-forward metrics. The overlay re-runs exactly that combination
 (`tradelab-wfo +production=wfo/SMH`: a one-combination grid, no strategy expansion); the
 TradeStation inputs go to `wfo/<target>.json` in the production folder. The registered model
-returns the position (+1 long, -1 short, 0 flat) held after each bar and the equity.
+returns the position (+1 long, -1 short, 0 flat) held after each bar, as the reference
+simulation holds it (the fill bar counts, the exit bar does not, a trade still open at the
+last bar shows there), and the equity.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.promotion.families import FamilySpec, param_value, register_family
+from tradelab.promotion.families import (
+    FamilySpec,
+    InputExample,
+    check_bars,
+    example_bars,
+    param_value,
+    register_family,
+)
 from tradelab.promotion.rules import Candidate, Objective
 from tradelab.settings import from_plain
 from tradelab.wfo import Phase, WfoData, simulate_reference, strategy_from_config
@@ -57,6 +66,7 @@ def _config(candidate: Candidate, target: str) -> dict[str, Any]:
         "strategy": strategy,
         "params": params,
         "phases": job.get("phases", {}),
+        "phases_name": candidate.tags.get("phases"),
         "metrics": metrics,
     }
 
@@ -64,7 +74,11 @@ def _config(candidate: Candidate, target: str) -> dict[str, Any]:
 def _overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     strategy = copy.deepcopy(dict(config["strategy"]))
     return {
-        "defaults": [{"override /strategy": strategy["name"]}, {"override /grid": "single"}],
+        "defaults": [
+            {"override /strategy": strategy["name"]},
+            {"override /grid": "single"},
+            *([{"override /phases": config["phases_name"]}] if config.get("phases_name") else []),
+        ],
         "symbol": config["symbol"],
         "symbol2": config["symbol2"],
         "expand": False,
@@ -98,41 +112,64 @@ def _seed_files(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     }
 
 
-def predict_wfo(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """Simulate the promoted combination on `frame` (timestamp, open, high, low, close; `close2`
-    for dual variants): the first 100 bars warm the indicators up, then it trades."""
-    spec = strategy_from_config(from_plain(StrategyConfig, config["strategy"], "strategy"))
-    close2 = frame["close2"].to_numpy(dtype=np.float64) if "close2" in frame.columns else None
-    if spec.dual and close2 is None:
-        raise ValueError(f"{spec.name} needs a close2 column (the close of {config['symbol2']})")
-    n = len(frame)
-    if n <= _WARMUP + 1:
-        raise ValueError(f"need more than {_WARMUP + 1} bars, got {n}")
-    data = WfoData(
-        timestamps=pd.DatetimeIndex(frame["timestamp"])
-        .tz_localize(None)
-        .to_numpy("datetime64[ns]"),
+def _warmup(config: Mapping[str, Any]) -> int:
+    """Bars that only warm the indicators up: the sweep's `phases.warmup_bars`."""
+    return int((config.get("phases") or {}).get("warmup_bars", _WARMUP))
+
+
+def _bars(config: Mapping[str, Any], frame: pd.DataFrame, dual: bool) -> WfoData:
+    warmup = _warmup(config)
+    prices = ("open", "high", "low", "close", *(("close2",) if dual else ()))
+    times = check_bars(
+        frame,
+        prices,
+        min_bars=warmup + 2,
+        model=f"wfo {config['strategy']['name']}",
+        why=f"{warmup} warm the indicators up, then it trades",
+    )
+    return WfoData(
+        timestamps=times.tz_localize(None).to_numpy("datetime64[ns]"),
         open=frame["open"].to_numpy(np.float64),
         high=frame["high"].to_numpy(np.float64),
         low=frame["low"].to_numpy(np.float64),
         close=frame["close"].to_numpy(np.float64),
-        close2=close2,
+        close2=frame["close2"].to_numpy(np.float64) if dual else None,
         symbol=str(config["symbol"]),
     )
-    run = simulate_reference(data, spec, config["params"], Phase("live", 0, _WARMUP, n - 1, n - 1))
+
+
+def predict_wfo(config: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """Simulate the promoted combination on `frame` (timestamp, open, high, low, close; `close2`,
+    the close of `symbol2`, for dual variants): the sweep's warmup bars (`phases.warmup_bars`)
+    warm the indicators up, then it trades. Answer, for each bar, the position held after it
+    (+1 long, -1 short, 0 flat; a trade still open at the last bar included) and the equity."""
+    spec = strategy_from_config(from_plain(StrategyConfig, config["strategy"], "strategy"))
+    data = _bars(config, frame, spec.dual)
+    n, warmup = len(data.close), _warmup(config)
+    run = simulate_reference(data, spec, config["params"], Phase("live", 0, warmup, n - 1, n - 1))
     position = np.zeros(n)
-    for trade in run.trades:
-        position[int(trade["entry_bar"]) : int(trade["exit_bar"])] = float(trade["direction"])
+    position[warmup - 1 :] = np.sign(run.position)
     equity = np.full(n, np.nan)
-    equity[_WARMUP - 1 :] = run.equity[: n - _WARMUP + 1]
+    equity[warmup - 1 :] = run.equity
     return pd.DataFrame(
         {
-            "timestamp": frame["timestamp"].to_numpy(),
+            "timestamp": pd.DatetimeIndex(data.timestamps).tz_localize("UTC"),
             "close": data.close,
             "position": position,
             "equity": equity,
-        }
+        },
+        index=frame.index,
     )
+
+
+def _example(config: Mapping[str, Any]) -> InputExample:
+    spec = strategy_from_config(from_plain(StrategyConfig, config["strategy"], "strategy"))
+    bars = example_bars(_warmup(config) + 10)
+    columns = ["timestamp", "open", "high", "low", "close"]
+    if spec.dual:
+        bars["close2"] = example_bars(len(bars), seed=1)["close"]
+        columns.append("close2")
+    return InputExample(bars[columns])
 
 
 def _report_bars(config: Mapping[str, Any], store: Any) -> pd.DataFrame:
@@ -158,5 +195,6 @@ WFO = register_family(
         },
         app="wfo",
         report_bars=_report_bars,
+        example=_example,
     )
 )

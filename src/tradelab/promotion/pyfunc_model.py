@@ -2,7 +2,9 @@
 
 `mlflow.pyfunc.load_model("models:/tradelab.<family>.<target>@champion")` executes this file;
 the model's `model_config` holds the family and its production configuration, and `predict`
-answers with the family's positions/signals (strategies) or forecasts (forecasters).
+answers with the family's positions held after each bar (strategies) or forecasts stamped on
+the next sessions (forecasters). Versions carry a signature and an input example
+(`tradelab.promotion.registry.model_example`); bad bars raise `DataValidationError`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 versions that carry a production configuration, and the `@champion` / `@previous` aliases.
 
 `ModelRegistry` is what the promotion service needs; `MlflowRegistry` keeps it in the MLflow
-model registry (versions are working pyfunc models), `MemoryRegistry`
-(`tradelab.promotion.memory_registry`) in a dict for unit tests. Both pass the suite of
-`tradelab.testing.registry_contract`.
+model registry (versions are working pyfunc models with a signature and an input example),
+`MemoryRegistry` (`tradelab.promotion.memory_registry`) in a dict for unit tests. Both pass the
+suite of `tradelab.testing.registry_contract`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ import contextlib
 import json
 import math
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import pandas as pd
+
+from tradelab.promotion.families import InputExample
+from tradelab.promotion.families import family as family_spec
 from tradelab.promotion.rules import Champion
 from tradelab.tracking.mlflow_tracker import _retry
 
@@ -26,6 +31,7 @@ __all__ = [
     "MlflowRegistry",
     "ModelRegistry",
     "champion_from_tags",
+    "model_example",
     "model_name",
     "plain_config",
     "version_tags",
@@ -68,6 +74,43 @@ def plain_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Return `config` as a version stores it: JSON data (tuples become lists); raise
     `TypeError` for what JSON cannot hold, as MLflow refuses such a model config."""
     return json.loads(json.dumps(dict(config)))
+
+
+def _signature(example: InputExample, output: pd.DataFrame) -> Any:
+    """The signature inferred from the example and `predict`'s answer, with two changes: the
+    input `timestamp` is `any` (MLflow's datetime type refuses the UTC times bars carry; text
+    from a JSON request is parsed by `predict`) and the example's optional columns are not
+    required."""
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    with warnings.catch_warnings():  # the hint on integer columns: a step number is never NaN
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        inferred = infer_signature(example.frame, output)
+    inputs = [
+        ColSpec(
+            AnyType() if col.name == "timestamp" else col.type,
+            col.name,
+            required=col.name not in example.optional,
+        )
+        for col in inferred.inputs.inputs
+    ]
+    inferred.inputs = Schema(inputs)
+    return inferred
+
+
+def model_example(family: str, config: Mapping[str, Any]) -> tuple[Any, pd.DataFrame] | None:
+    """Return the signature and input example of a version carrying `config` (None when the
+    family gives no example): the family's example bars and what `predict` answers on them."""
+    try:
+        spec = family_spec(family)
+    except KeyError:
+        return None
+    if spec.example is None:
+        return None
+    example = spec.example(plain_config(config))
+    output = spec.predict(plain_config(config), example.frame.copy())
+    return _signature(example, output), example.frame
 
 
 @runtime_checkable
@@ -161,11 +204,13 @@ class MlflowRegistry:
         metrics: Mapping[str, float],
         tags: Mapping[str, str],
     ) -> str:
-        """Log a pyfunc model carrying `config` on run `run_id`, register it; return the version."""
+        """Log a pyfunc model carrying `config` on run `run_id` (with a signature and an input
+        example when the family gives one), register it; return the version."""
         import mlflow
         from mlflow.exceptions import MlflowException
 
         name = model_name(family, target)
+        signature, example = model_example(family, config) or (None, None)
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = Path(tmp) / "model"
             model_config = {"family": family, "target": target, "config": dict(config)}
@@ -173,6 +218,8 @@ class MlflowRegistry:
                 str(model_dir),
                 python_model=str(_CODE),
                 model_config=model_config,
+                signature=signature,
+                input_example=example,
                 pip_requirements=["tradelab"],
             )
             (model_dir / _CONFIG_FILE).write_text(json.dumps(model_config, indent=2, default=str))

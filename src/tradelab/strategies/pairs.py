@@ -7,19 +7,22 @@ Notation:
     z        (n_z, n_bars)        spread z-score of each distinct (filter, window), once
 
 Fills follow backtrader's defaults (see `tradelab.kernels.pairs`): market orders submitted on
-a bar's close fill at the next bar's open; with closes only, the open is the close (seed 001
-builds its OHLC from the close). The commission is a fraction of traded value.
+a bar's close fill at the next bar's open. `fill` chooses that open: `close` gives the kernel
+the closes as opens, as seed 001's feed does (its OHLC is built from the close), so orders fill
+at the next bar's close; `next_open` gives it the real opens (the closes when none were given).
+The commission is a fraction of traded value.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from tradelab.errors import DataValidationError
+from tradelab.errors import ConfigError, DataValidationError
 from tradelab.kalman import hedge_ratio_filter, rolling_zscore
 from tradelab.kernels.pairs import (
     FILL_DTYPE,
@@ -32,6 +35,7 @@ from tradelab.kernels.pairs import (
 )
 from tradelab.strategies._params import param_arrays
 from tradelab.strategies.bars import period_ends
+from tradelab.strategies.settings import KalmanPairsStudyConfig, PairsFill
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -158,12 +162,38 @@ class PairsEvaluation:
 
 @dataclass
 class PairBacktest:
-    """One parameter set in detail: metrics, value at every close, executed fills."""
+    """One parameter set in detail: metrics, value at every close, executed fills, and the
+    shares of each leg (columns: asset_1, asset_2) held after each bar's fills."""
 
     params: dict[str, float]
     metrics: dict[str, float]
     values: pd.Series
     fills: pd.DataFrame
+    positions: np.ndarray  # (n_bars, 2)
+
+
+def _positions(fills: np.ndarray, n_fills: int, n_bars: int) -> np.ndarray:
+    """Shares held after each bar: the running sum of the executed fills, as the kernel books
+    them; NaN from the bar of the last recorded fill on when the record is cut."""
+    kept = fills[: min(n_fills, fills.shape[0])]
+    per_bar = np.zeros((n_bars, 2))
+    np.add.at(per_bar, (kept["bar"], kept["leg"]), kept["size"])
+    out = np.cumsum(per_bar, axis=0)
+    if n_fills > kept.shape[0]:
+        out[int(kept["bar"][-1]) if kept.shape[0] else 0 :] = np.nan
+    return out
+
+
+def _fill_prices(data: PairData, fill: PairsFill | str) -> PairData:
+    """Return `data` with the opens the kernel fills at: real (`next_open`) or closes (`close`)."""
+    try:
+        mode = PairsFill(fill)
+    except ValueError:
+        known = [f.value for f in PairsFill]
+        raise ConfigError("fill", f"unknown fill {fill!r}; use one of {known}") from None
+    if mode is PairsFill.next_open:
+        return data
+    return dataclasses.replace(data, open_a=data.close_a, open_b=data.close_b)
 
 
 def _full_params(
@@ -237,13 +267,15 @@ def evaluate_pairs(
     backend: str = "auto",
     block_id: np.ndarray | None = None,
     n_blocks: int | None = None,
+    fill: PairsFill | str = KalmanPairsStudyConfig.fill,
 ) -> PairsEvaluation:
     """Backtest every parameter set (columns of equal length) in one kernel call.
 
     Unsearched parameters take `defaults` (else seed 001's values). `beta0` starts the hedge
     filter. With `block_id` (int, -1: not counted), also return per-block sums of per-bar
-    portfolio returns.
+    portfolio returns. `fill`: the next bar's `close` (seed 001) or its real `next_open`.
     """
+    data = _fill_prices(data, fill)
     n_sets, full = _full_params(columns, defaults)
     betas, z, frow, zrow = _z_rows(data, full, beta0, backend)
     blocks = np.zeros(0, dtype=np.int32) if block_id is None else np.asarray(block_id, np.int32)
@@ -285,8 +317,10 @@ def backtest_pair(
     beta0: float = 1.0,
     backend: str = "auto",
     max_fills: int = 100_000,
+    fill: PairsFill | str = KalmanPairsStudyConfig.fill,
 ) -> PairBacktest:
     """Backtest one parameter set, keeping the value curve and the executed fills."""
+    data = _fill_prices(data, fill)
     _, full = _full_params({k: [v] for k, v in (params or {}).items()}, None)
     betas, z, _, _ = _z_rows(data, full, beta0, backend)
     raw = np.zeros(N_METRICS)
@@ -312,4 +346,5 @@ def backtest_pair(
     for name in ("num_trades", "won_trades", "n_days", "rejected_orders"):
         metrics[name] = int(metrics[name])
     plain = {k: full[k][0].item() for k in SEARCHABLE}
-    return PairBacktest(plain, metrics, pd.Series(values, index=data.times, name="value"), table)
+    series = pd.Series(values, index=data.times, name="value")
+    return PairBacktest(plain, metrics, series, table, _positions(fills, n, data.n_bars))

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tradelab.kalman import local_level_filter
 from tradelab.kernels.residual import (
+    ER,
     N_METRICS,
     N_PARAMS,
     RM,
@@ -92,12 +93,15 @@ class ResidualEvaluation:
 
 @dataclass
 class ResidualBacktest:
-    """One parameter set in detail: metrics, equity at every close, closed trades."""
+    """One parameter set in detail: metrics, equity at every close, closed trades, and the
+    signed shares held after each bar's close (`positions`). A position still open at the
+    last bar is booked as an `end_of_data` trade and stays in `positions` at that bar."""
 
     params: dict[str, float]
     metrics: dict[str, float]
     equity: np.ndarray
     trades: pd.DataFrame
+    positions: np.ndarray
 
 
 def _close(close: np.ndarray) -> np.ndarray:
@@ -208,6 +212,19 @@ def evaluate_residual(
     return ResidualEvaluation(frame, ret_sum, ret_sq, block_n)
 
 
+def _positions(trades: np.ndarray, n_trades: int, n_bars: int) -> np.ndarray:
+    """Signed shares held after each bar, as the kernel's trade record gives them: held from
+    the entry bar's close up to, not including, the exit bar; an `end_of_data` trade through
+    the last bar. NaN after the last recorded exit when the record is cut at `max_trades`."""
+    out = np.zeros(n_bars)
+    for rec in trades[: min(n_trades, trades.shape[0])]:
+        end = n_bars if rec["reason"] == ER.end_of_data else int(rec["exit_bar"])
+        out[int(rec["entry_bar"]) : end] = rec["side"] * rec["shares"]
+    if n_trades > trades.shape[0]:
+        out[int(trades[-1]["exit_bar"]) if trades.shape[0] else 0 :] = np.nan
+    return out
+
+
 def backtest_residual(
     close: np.ndarray,
     params: Mapping[str, float] | None = None,
@@ -215,7 +232,7 @@ def backtest_residual(
     *,
     max_trades: int = 100_000,
 ) -> ResidualBacktest:
-    """Backtest one parameter set, keeping its equity curve and trade list."""
+    """Backtest one parameter set, keeping its equity curve, trade list and positions."""
     settings = settings or ResidualSettings()
     prices = _close(close)
     single = {k: [v] for k, v in (params or {}).items()}
@@ -251,7 +268,9 @@ def backtest_residual(
     table["reason"] = [EXIT_REASONS[i] for i in table["reason"]]
     values = dict(zip(METRIC_COLUMNS, (float(v) for v in metrics)))
     values["num_trades"] = int(values["num_trades"])
-    return ResidualBacktest({k: float(v[0]) for k, v in full.items()}, values, equity, table)
+    params_used = {k: float(v[0]) for k, v in full.items()}
+    positions = _positions(trades, n, prices.shape[0])
+    return ResidualBacktest(params_used, values, equity, table, positions)
 
 
 def seed_config(params: Mapping[str, float]) -> dict[str, float]:

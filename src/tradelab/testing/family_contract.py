@@ -14,7 +14,9 @@ round trip unchanged in effect (the overlay and seed files written from the stor
 those written from the fresh one); the overlay
 dumps as Hydra YAML; seed files are JSON under relative paths; `predict` answers with the
 documented columns, one row per input bar (strategies) or per forecast step, without touching
-its input; the objective's and gates' metrics are logged by the family's runs.
+its input; a strategy's last row is the position it holds now, as the answer on more bars holds
+it at that bar; the input example a registered version carries is answered; the objective's
+and gates' metrics are logged by the family's runs.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -219,6 +222,57 @@ def check_predict_answers_with_the_documented_columns(case: FamilyCase) -> None:
     pd.testing.assert_frame_equal(out, case.spec.predict(config, frame))
 
 
+def _held_bars(out: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    return (out[columns].to_numpy(dtype=float) != 0.0).any(axis=1)
+
+
+def check_predict_answers_what_is_held_now(case: FamilyCase) -> None:
+    """Strategies: the last row of `predict` on the bars up to a bar holds what the answer on
+    all bars holds at that bar (the position held after it: the fill bar counts, the exit bar
+    does not, a trade still open at the last bar shows), at the last entry, the last bar held
+    before the end and the last exit; the case's bars must hold a position somewhere."""
+    if case.rows is not None:
+        return  # forecasts answer per step, not per bar
+    config = plain_config(_config(case))
+    full = case.spec.predict(config, case.frame)
+    columns = [c for c in full.columns if c.startswith("position")]
+    assert columns, f"{case}: predict answers no position column: {list(full.columns)}"
+    held = _held_bars(full, columns)
+    assert held[:-1].any(), f"{case}: no position held before the last bar; use bars it trades"
+    before = np.concatenate([[False], held[:-1]])
+    cuts = {
+        int(np.flatnonzero(held & ~before)[-1]),
+        int(np.flatnonzero(held[:-1])[-1]),
+        *(int(t) for t in np.flatnonzero(~held & before)[-1:]),
+    }
+    for cut in sorted(cuts):
+        prefix = case.spec.predict(config, case.frame.iloc[: cut + 1])
+        now, then = prefix[columns].iloc[-1], full[columns].iloc[cut]
+        assert now.tolist() == then.tolist(), (
+            f"{case}: on the bars up to row {cut} predict holds {now.to_dict()} at the last bar; "
+            f"on all bars it holds {then.to_dict()} there"
+        )
+
+
+def check_input_example_is_answered(case: FamilyCase) -> None:
+    """The input example a registered version carries (when the family gives one) requires
+    only columns the case's bars have, lists its optional columns, and `predict` answers it with
+    the documented columns (the version's signature is inferred from that answer)."""
+    if case.spec.example is None:
+        return
+    config = plain_config(_config(case))
+    example = case.spec.example(config)
+    frame = example.frame
+    assert isinstance(frame, pd.DataFrame) and len(frame) > 0, f"{case}: empty input example"
+    assert "timestamp" in frame.columns, f"{case}: the input example has no timestamp column"
+    extra = sorted(set(example.optional) - set(frame.columns))
+    assert not extra, f"{case}: optional columns {extra} are not in the input example"
+    missing = sorted(set(frame.columns) - set(example.optional) - set(case.frame.columns))
+    assert not missing, f"{case}: the input example requires columns {missing} the bars lack"
+    out = case.spec.predict(config, frame.copy())
+    assert tuple(out.columns) == case.columns, f"{case}: example answered {list(out.columns)}"
+
+
 FAMILY_CHECKS: tuple[FamilyCheck, ...] = (
     check_family_is_registered,
     check_objective_and_gate_metrics_are_logged,
@@ -229,5 +283,7 @@ FAMILY_CHECKS: tuple[FamilyCheck, ...] = (
     check_seed_files_are_json_under_relative_paths,
     check_registry_round_trip_writes_the_same_files,
     check_predict_answers_with_the_documented_columns,
+    check_predict_answers_what_is_held_now,
+    check_input_example_is_answered,
 )
 """Every check of the family contract, in order."""

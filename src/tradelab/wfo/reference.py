@@ -26,11 +26,15 @@ __all__ = ["ReferenceRun", "simulate_reference"]
 
 @dataclass(frozen=True)
 class ReferenceRun:
-    """Closed round trips (`TRADE_DTYPE`, data bar indices), equity per traded bar, metrics."""
+    """Closed round trips (`TRADE_DTYPE`, data bar indices), equity and position per traded
+    bar, metrics. A trade still open after the last bar is in `position`, not in `trades`."""
 
     trades: np.ndarray
     equity: np.ndarray  # (phase.n_traded + 1,): capital, then equity after each traded bar
     metrics: dict[str, float]
+    # (phase.n_traded + 1,): 0, then the signed shares held after each traded bar (fills of
+    # that bar included: held after bar t means entered at or before t, not exited by t)
+    position: np.ndarray
 
 
 # -- indicators, one value per bar, None before enough history -------------------------------
@@ -162,6 +166,7 @@ def simulate_reference(
     entry_bar, entry_px, entry_cost = 0, 0.0, 0.0
     trades: list[tuple] = []
     equity = [capital]
+    held = [0.0]
 
     for t in range(t_first - 1, t_last + 1):
         stopped = entered = False
@@ -201,6 +206,7 @@ def simulate_reference(
                 entry_bar, entry_px, entry_cost = t, open_px, shares * comm
                 entered = True
             equity.append(cash + pos * shares * c[t])
+            held.append(pos * shares)
 
         # trailing stop for the next bar
         rr = bbw[t] * (1.0 / p["vol_threshold"])
@@ -244,7 +250,7 @@ def simulate_reference(
     eq = np.array(equity)
     open_trade = (entry_bar + w0, entry_px, entry_cost, pos * shares) if pos != 0 else None
     metrics = _metrics(eq, trade_arr, open_trade, data, phase, comm)
-    return ReferenceRun(trade_arr, eq, metrics)
+    return ReferenceRun(trade_arr, eq, metrics, np.array(held))
 
 
 def _segment_trade_pnls(

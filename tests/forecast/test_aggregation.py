@@ -24,10 +24,20 @@ def test_trimmed_mean_drops_k_from_each_tail_by_hand() -> None:
     assert aggregate(samples, "trimmed_mean_15")[0] == pytest.approx(4.5)
 
 
-def test_lower_trimmed_mean_drops_the_lower_tail_only_by_hand() -> None:
-    samples = _column([-50, 1, 2, 3, 4, 5, 6, 7, 8, 100])
-    assert aggregate(samples, "lower_trimmed_mean_10")[0] == pytest.approx(136 / 9)
-    assert aggregate(samples, "lower_trimmed_mean_20")[0] == pytest.approx(135 / 8)
+def test_lower_trimmed_mean_drops_the_upper_tail_only_by_hand() -> None:
+    # seed 002 lists it beside the low quantiles: it drops the LARGEST X% and leans low
+    samples = _column([8, -50, 3, 100, 1, 6, 2, 7, 5, 4])  # unsorted on purpose
+    # X = 10 -> k = 1: drop 100; mean of -50, 1..8 = -14 / 9
+    assert aggregate(samples, "lower_trimmed_mean_10")[0] == pytest.approx(-14 / 9)
+    # X = 20 -> k = 2: drop 100 and 8; mean of -50, 1..7 = -22 / 8
+    assert aggregate(samples, "lower_trimmed_mean_20")[0] == pytest.approx(-22 / 8)
+    assert aggregate(samples, "lower_trimmed_mean_20")[0] < aggregate(samples, "mean")[0]
+
+
+def test_lower_trimmed_mean_per_horizon_step_and_window() -> None:
+    # (windows=1, samples=4, horizon=2): each step drops its own largest sample
+    samples = np.array([[[1.0, 40.0], [2.0, 10.0], [30.0, 20.0], [3.0, 30.0]]])
+    np.testing.assert_allclose(aggregate(samples, "lower_trimmed_mean_25"), [[2.0, 20.0]])
 
 
 def test_plain_methods_match_numpy(rng: np.random.Generator) -> None:
@@ -43,7 +53,7 @@ def test_plain_methods_match_numpy(rng: np.random.Generator) -> None:
 def test_trimming_is_capped_so_a_sample_remains() -> None:
     samples = _column([1.0, 2.0, 30.0])
     assert aggregate(samples, "trimmed_mean_45")[0] == pytest.approx(2.0)
-    assert aggregate(samples, "lower_trimmed_mean_99")[0] == pytest.approx(30.0)
+    assert aggregate(samples, "lower_trimmed_mean_99")[0] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(

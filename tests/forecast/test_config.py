@@ -14,6 +14,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from tradelab.apps._runtime import conf_dir
 from tradelab.apps.schema import register_configs
 from tradelab.forecast.registry import adapter_class
+from tradelab.forecast.settings import model_config
 from tradelab.forecast.space import build_space
 
 PRIMARY = "defaults:\n  - paths: default\n  - model: toto\n  - study: forecast\n  - _self_\n"
@@ -33,11 +34,16 @@ def _compose(folder: Path, overrides: list[str]):
         return compose(config_name="forecast_only", overrides=overrides)
 
 
-@pytest.mark.parametrize("model", ["toto", "kronos", "kronos_ensemble"])
-def test_model_options_compose_and_their_spaces_parse(conf: Path, model: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [("toto", "toto"), ("kronos", "kronos_standard"), ("kronos_ensemble", "kronos_ensemble")],
+)
+def test_model_options_compose_and_their_spaces_parse(conf: Path, model: str, name: str) -> None:
     cfg = _compose(conf, [f"model={model}"])
     plain = OmegaConf.to_container(cfg, resolve=True)
-    assert plain["model"]["name"] == model
+    # results and runs go by seed 002's names; the option keeps its short name
+    assert plain["model"]["name"] == name == model_config(plain["model"]).name
+    assert model_config({"type": model}).name == name
     assert plain["model"]["weights_dir"].startswith("./models/")
     tunable = adapter_class(model).tunable
     space = build_space(plain["model"]["search_space"], tunable)

@@ -214,10 +214,11 @@ def test_full_tuning_path_with_ensemble_and_summary(
     results, summary = run_forecast_pipeline(bars, "AAPL", models, study, search, job=job)
     job.end()
 
-    assert [r.model for r in results] == ["toto", "kronos", "kronos_ensemble"]
+    assert [r.model for r in results] == ["toto", "kronos_standard", "kronos_ensemble"]
     for res in results:
         assert res.available and len(res.trials) == 2
         doc = read_result(tmp_path / "out" / res.model / "AAPL.json")
+        assert doc["model_type"] == res.model  # seed 002's folder and model_type agree
         assert doc["validation"]["pct_return_mae"] == pytest.approx(
             res.best_metrics["pct_return_mae"]
         )

@@ -209,3 +209,27 @@ def test_pipeline_without_weights_scores_baselines_only(bars: pd.DataFrame, tmp_
     entry = json.loads(path.read_text())["results"][0]
     assert entry["symbol"] == "AAPL" and entry["best_model"] in summary.candidates
     assert entry["best_mae"] == min(c["pct_return_mae"] for c in entry["candidates"].values())
+
+
+def test_kronos_standard_results_go_by_the_seed_name(bars: pd.DataFrame, tmp_path: Path) -> None:
+    from tradelab.forecast import summarize_symbol
+    from tradelab.forecast.settings import KronosModelConfig
+
+    # seed 002: hyperparams_optimized_all/kronos_standard/<SYM>.json, model_type kronos_standard
+    kronos = KronosModelConfig(
+        weights_dir=str(tmp_path / "k"),
+        tokenizer_dir=str(tmp_path / "t"),
+        search_space={"temperature": [0.1, 0.2]},
+    )
+    study = ForecastStudyConfig(output_dir=str(tmp_path / "out"), cache_dir=None)
+    walk = NoisyWalk()
+    search = OptunaSearchConfig(n_trials=2, batch_size=2, seed=1)
+    result = tune_forecaster(bars, kronos, study, search, symbol="AAPL", forecaster=walk)
+    assert result.model == result.model_type == "kronos_standard"
+    assert result.output_path == tmp_path / "out" / "kronos_standard" / "AAPL.json"
+    doc = read_result(result.output_path)
+    assert doc["model_type"] == doc["study"]["model"] == "kronos_standard"
+
+    summary = summarize_symbol(bars, "AAPL", [kronos], study, forecasters={"kronos_standard": walk})
+    entry = summary.to_dict()["candidates"]["kronos_standard"]
+    assert entry["kind"] == "model" and entry["details"]["model_type"] == "kronos_standard"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tradelab.errors import ModelUnavailableError
 from tradelab.forecast.settings import (
     BaselinesModelConfig,
     ForecastStudyConfig,
+    OnUnavailable,
     TotoModelConfig,
     model_config,
 )
@@ -67,6 +69,32 @@ def test_without_weights_every_model_is_skipped_and_the_baselines_compete(
     summary = json.loads((tmp_path / "results/forecast/AAPL/summary.json").read_text())
     metrics = json.loads(ctx.metrics_file.read_text())
     assert metrics["AAPL"]["best_mae"] == pytest.approx(summary["best_mae"]) == pytest.approx(best)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "on_unavailable"),
+    [
+        (False, OnUnavailable.error),
+        (False, OnUnavailable.baselines),
+        (True, OnUnavailable.baselines),
+    ],
+)
+def test_a_model_without_weights_is_skipped_for_that_reason(
+    tmp_path: Path, bars: pd.DataFrame, chosen: bool, on_unavailable: OnUnavailable
+) -> None:
+    tracker = MemoryTracker()
+    ctx = _context(tmp_path, bars, tracker)
+    missing = tmp_path / "models" / "toto" / "Toto-Open-Base-1.0"
+    models = [TotoModelConfig(weights_dir=str(missing))]
+    study = dataclasses.replace(_study(tmp_path), on_unavailable=on_unavailable)
+    run_forecast_job(ctx, study, SEARCH, models, chosen=chosen)
+
+    summary = json.loads((tmp_path / "results/forecast/AAPL/summary.json").read_text())
+    reason = summary["skipped"]["toto"]
+    assert reason.startswith(f"toto weights not found: {missing} is not a directory")
+    assert "no result file" not in reason
+    parent = next(r for r in tracker.runs() if r.parent_id is None)
+    assert json.loads(parent.tags["skipped_models"])["toto"] == reason
 
 
 def test_a_chosen_model_without_weights_stops_before_any_run(

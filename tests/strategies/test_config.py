@@ -43,6 +43,8 @@ def test_pairs_study_composes_with_the_72_grid() -> None:
     sizes = [len(v) for v in study.space.values()]
     assert sizes == [3, 2, 1, 2, 3, 2] and study.asset_1 == "DIA"
     assert study.strategy.commission == 0.0005 and str(study.objective) == "sharpe_then_dd"
+    # the YAML restates the settings' defaults (fill=close included)
+    assert study == KalmanPairsStudyConfig(asset_1="DIA", asset_2="SPY")
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradelab.errors import ConfigError
 from tradelab.search.settings import GridSearchConfig
-from tradelab.strategies.pairs import PairData, backtest_pair, evaluate_pairs
+from tradelab.strategies.pairs import PairBacktest, PairData, backtest_pair, evaluate_pairs
 from tradelab.strategies.reference import run_backtrader
 from tradelab.strategies.search import run_search
 
@@ -57,13 +58,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("seed", "opens", "params"), CASES)
-def test_matches_backtrader(seed: int, opens: bool, params: dict[str, float]) -> None:
-    times, legs = _legs(seed, 400, opens=opens)
-    params = dict(params)
-    beta0 = float(params.pop("hedge_ratio", 0.6))
-    ref = run_backtrader(times, legs, hedge_ratio=beta0, **params)
-    ours = backtest_pair(_data(times, legs), params, beta0=beta0)
+def _assert_matches(ours: PairBacktest, ref: dict[str, object]) -> None:
+    """Same fills (bar, leg, size, price, commission) and the same analyzer results."""
     fills = list(ours.fills[["bar", "leg", "size", "price", "commission"]].itertuples(index=False))
     assert len(fills) == len(ref["fills"]) > 0
     for mine, theirs in zip(fills, ref["fills"]):
@@ -77,9 +73,50 @@ def test_matches_backtrader(seed: int, opens: bool, params: dict[str, float]) ->
     assert ours.metrics["max_dd_abs"] == pytest.approx(ref["max_dd_abs"], rel=1e-9, abs=1e-9)
     assert ours.metrics["num_trades"] == ref["closed"]
     assert ours.metrics["won_trades"] == ref["won"]
-    assert ours.metrics["n_days"] == ref["n_days"] == 400
+    assert ours.metrics["n_days"] == ref["n_days"] == len(ours.values)
+
+
+@pytest.mark.parametrize(("seed", "opens", "params"), CASES)
+def test_matches_backtrader(seed: int, opens: bool, params: dict[str, float]) -> None:
+    times, legs = _legs(seed, 400, opens=opens)
+    params = dict(params)
+    beta0 = float(params.pop("hedge_ratio", 0.6))
+    ref = run_backtrader(times, legs, hedge_ratio=beta0, **params)
+    ours = backtest_pair(_data(times, legs), params, beta0=beta0, fill="next_open")
+    _assert_matches(ours, ref)
+    assert ours.metrics["n_days"] == 400
     if seed == 4:
         assert ours.metrics["rejected_orders"] > 0
+
+
+@pytest.mark.parametrize(("seed", "params"), [(c[0], c[2]) for c in CASES if c[1]])
+def test_close_fill_matches_backtrader_on_the_seeds_close_only_feed(
+    seed: int, params: dict[str, float]
+) -> None:
+    # seed 001 builds its OHLC from closes (open = close): orders fill at the next close,
+    # whatever the real opens were
+    times, legs = _legs(seed, 400, opens=True)
+    open_a, close_a, open_b, close_b = legs
+    assert np.all(open_a != close_a) and np.all(open_b != close_b)
+    params = dict(params)
+    beta0 = float(params.pop("hedge_ratio", 0.6))
+    ref = run_backtrader(times, (close_a, close_a, close_b, close_b), hedge_ratio=beta0, **params)
+    data = _data(times, legs)
+    ours = backtest_pair(data, params, beta0=beta0, fill="close")
+    _assert_matches(ours, ref)
+    assert backtest_pair(data, params, beta0=beta0).metrics == ours.metrics  # the default
+    batch = evaluate_pairs(data, {k: [v] for k, v in params.items()}, beta0=beta0, fill="close")
+    assert batch.metrics["final_value"].iloc[0] == pytest.approx(ref["value"], abs=0.01)
+    real_opens = backtest_pair(data, params, beta0=beta0, fill="next_open")
+    assert not np.array_equal(real_opens.fills["price"], ours.fills["price"])
+
+
+def test_an_unknown_fill_names_the_field() -> None:
+    times, legs = _legs(0, 120, opens=False)
+    with pytest.raises(ConfigError, match=r"'fill'.*next_open"):
+        backtest_pair(_data(times, legs), fill="vwap")
+    with pytest.raises(ConfigError, match="'fill'"):
+        evaluate_pairs(_data(times, legs), {"window": [20]}, fill="open")
 
 
 def test_grid_batch_matches_backtrader_on_a_sample() -> None:
@@ -99,28 +136,31 @@ def test_grid_batch_matches_backtrader_on_a_sample() -> None:
         assert row["num_trades"] == ref["closed"]
 
 
-def test_batch_equals_single_runs() -> None:
+@pytest.mark.parametrize("fill", ["close", "next_open"])
+def test_batch_equals_single_runs(fill: str) -> None:
     times, legs = _legs(8, 500, opens=True)
     data = _data(times, legs)
     grid = pd.MultiIndex.from_product(SEED_GRID.values(), names=list(SEED_GRID)).to_frame()
     columns = {k: grid[k].to_numpy() for k in SEED_GRID}
     columns["delta"] = np.where(np.arange(72) % 2 == 0, 1e-5, 1e-4)
-    batch = evaluate_pairs(data, columns, beta0=0.6).metrics
+    batch = evaluate_pairs(data, columns, beta0=0.6, fill=fill).metrics
     for i in range(0, 72, 7):
-        single = backtest_pair(data, {k: v[i] for k, v in columns.items()}, beta0=0.6).metrics
+        params = {k: v[i] for k, v in columns.items()}
+        single = backtest_pair(data, params, beta0=0.6, fill=fill).metrics
         for key, value in single.items():
             assert batch[key].iloc[i] == pytest.approx(value, rel=1e-12, nan_ok=True), key
 
 
-def test_orders_fill_at_the_next_open() -> None:
+@pytest.mark.parametrize("mode", ["next_open", "close"])
+def test_orders_fill_on_the_next_bar_at_the_chosen_price(mode: str) -> None:
     times, legs = _legs(9, 300, opens=True)
     open_a, close_a, open_b, close_b = legs
-    result = backtest_pair(_data(times, legs), {"entry_z": 1.0}, beta0=0.6)
+    result = backtest_pair(_data(times, legs), {"entry_z": 1.0}, beta0=0.6, fill=mode)
     assert not result.fills.empty
     for fill in result.fills.itertuples():
-        expected = open_a[fill.bar] if fill.leg == 0 else open_b[fill.bar]
-        assert fill.price == expected
-        assert fill.price != (close_a[fill.bar] if fill.leg == 0 else close_b[fill.bar])
+        opens, closes = (open_a, close_a) if fill.leg == 0 else (open_b, close_b)
+        assert fill.price == (opens if mode == "next_open" else closes)[fill.bar]
+        assert fill.price != (closes if mode == "next_open" else opens)[fill.bar]
         assert fill.commission == pytest.approx(abs(fill.size) * fill.price * 0.0005)
     assert set(result.fills["asset"]) == {"A", "B"}
 

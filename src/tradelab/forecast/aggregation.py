@@ -11,8 +11,9 @@ Methods (the `aggregate` parameter)
     trimmed_mean_X          sort; drop k = floor(n * X / 100) samples from EACH tail (the k
                             smallest and the k largest); mean of the n - 2k left.
                             0 <= X < 50; k is capped at (n - 1) // 2 so a sample remains.
-    lower_trimmed_mean_X    sort; drop the k = floor(n * X / 100) SMALLEST samples only; mean
-                            of the n - k left (a forecast leaning above the plain mean).
+    lower_trimmed_mean_X    sort; drop the k = floor(n * X / 100) LARGEST samples only; mean
+                            of the n - k smallest left (a forecast leaning below the plain
+                            mean, beside the low quantiles in seed 002's search space).
                             0 <= X < 100; k is capped at n - 1.
     quantile_Q              the Q quantile, 0 <= Q <= 1, linear interpolation between order
                             statistics (numpy's default), e.g. quantile_0.25
@@ -92,4 +93,4 @@ def aggregate(samples: np.ndarray, spec: str) -> np.ndarray:
         k = min(k, (n - 1) // 2)
         return ordered[..., k : n - k, :].mean(axis=-2)
     k = min(k, n - 1)
-    return ordered[..., k:, :].mean(axis=-2)
+    return ordered[..., : n - k, :].mean(axis=-2)

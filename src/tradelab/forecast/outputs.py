@@ -1,6 +1,9 @@
 """Result files in the seed's layout, written atomically.
 
 <output_dir>/<model>/<SYMBOL>.json
+    <model> is the model's `name`: seed 002's `toto`, `kronos_standard` (option `model=kronos`)
+    and `kronos_ensemble` by default; `model_type` is the seed's name of its type
+    (`ModelType.seed_name`).
     {"symbol": "AAPL", "model_type": "toto",
      "config": {"num_samples": 128, "aggregate": "trimmed_mean_15", ...},
      "validation": {"price_mae": 1.89, "pct_return_mae": 0.0152, "latency_s": 2.33, ...},

@@ -33,10 +33,17 @@ __all__ = [
 
 
 class ModelType(StrEnum):
+    """A model's `type` (also its `conf/model/<type>.yaml` option: `model=kronos`)."""
+
     toto = "toto"
     kronos = "kronos"
     kronos_ensemble = "kronos_ensemble"
     baselines = "baselines"
+
+    @property
+    def seed_name(self) -> str:
+        """Return the seed's name of this type: `model_type` in result files (seed 002)."""
+        return "kronos_standard" if self is ModelType.kronos else self.value
 
 
 class OnUnavailable(StrEnum):
@@ -77,10 +84,11 @@ class KronosModelConfig:
     (NeoQuasar/Kronos-Tokenizer-base) each hold `config.json` + `model.safetensors`.
     `sample_count` independent paths per forecast (batched copies of the context), averaged
     (`aggregate`). `top_k > 0` disables `top_p` upstream, so the search treats them as
-    exclusive. `batch_size`: most sequences per generate call (memory knob).
+    exclusive. `batch_size`: most sequences per generate call (memory knob). Its results
+    and runs go by the seed's name, `kronos_standard`; the config option is `model=kronos`.
     """
 
-    name: str = "kronos"
+    name: str = "kronos_standard"
     type: ModelType = ModelType.kronos
     weights_dir: str = "models/kronos/Kronos-small"
     tokenizer_dir: str = "models/kronos/Kronos-Tokenizer-base"
@@ -149,7 +157,8 @@ class RegimeSwitchConfig:
     each forecast origin; the threshold is the `vol_quantile` quantile of that rolling
     volatility over the history before the first validation window (no look-ahead).
     `high_vol_aggregate` re-aggregates the high-volatility model's cached samples (null: keep
-    its tuned aggregation).
+    its tuned aggregation). Models are named as in the results (`toto`, `kronos_standard`,
+    `kronos_ensemble`), as are `ensemble_members`.
     """
 
     vol_lookback: int = 20
@@ -165,9 +174,11 @@ class ForecastStudyConfig:
 
     `steps` forecast origins, `stride` bars apart, each forecasting `horizon` bars from the
     bars before it; the last origin's targets end at the last bar. `seed` drives every model's
-    sampling (the same for all trials: common random numbers). `output_dir` receives
-    `<model>/<SYMBOL>.json`. `sample_cache` reuses sampled paths across trials that differ
-    only in aggregation; `cache_dir` also keeps them on disk (null: memory only).
+    sampling (the same for all trials: common random numbers). `models` lists config options
+    (`conf/model/<option>.yaml`). `output_dir` receives `<name>/<SYMBOL>.json`, named by each
+    model's `name` (seed 002: `toto`, `kronos_standard`, `kronos_ensemble`). `sample_cache`
+    reuses sampled paths across trials that differ only in aggregation; `cache_dir` also keeps
+    them on disk (null: memory only).
     `on_unavailable`: `error` (missing weights stop the job before it starts) or `baselines`
     (score the baselines only and record why). Without `model=...` the app tunes every model
     of `models` that has weights (the others are reported unavailable) and always scores the

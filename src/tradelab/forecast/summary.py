@@ -36,11 +36,12 @@ from tradelab.forecast.aggregation import aggregate
 from tradelab.forecast.base import Forecaster
 from tradelab.forecast.cache import SampleCache
 from tradelab.forecast.outputs import read_result, result_path, write_strict_json
-from tradelab.forecast.registry import load_forecaster, model_name
+from tradelab.forecast.registry import check_available, load_forecaster, model_name
 from tradelab.forecast.settings import (
     BaselinesModelConfig,
     ForecastStudyConfig,
     ModelConfig,
+    ModelType,
     OnUnavailable,
     RegimeSwitchConfig,
 )
@@ -120,8 +121,9 @@ def summarize_symbol(
 
     Best configs are read from `<output_dir>/<model>/<SYMBOL>.json` (`output_dir` defaults
     to `study.output_dir`); each is evaluated again on the same windows (a shared or on-disk
-    `cache` makes that free). A model without a result file or without weights is listed in
-    `skipped` with the reason.
+    `cache` makes that free). A model that cannot run (weights or libraries missing) or has no
+    result file is listed in `skipped` with the reason, the missing weights first (they
+    explain a missing file). Model candidates record their seed `model_type` in `details`.
     """
     symbol = validate_symbol(symbol)
     study = study or ForecastStudyConfig()
@@ -135,8 +137,10 @@ def summarize_symbol(
     evaluations, skipped = _score_models(
         validator, symbol, models, out_dir, forecasters or {}, reference
     )
+    types = {model_name(m): ModelType(m.type).seed_name for m in models}
     for name, (_, ev) in evaluations.items():
-        candidates[name] = Candidate(name, "model", ev.metrics, {"config": ev.params})
+        details = {"model_type": types[name], "config": ev.params}
+        candidates[name] = Candidate(name, "model", ev.metrics, details)
     combos = (
         _ensemble_of_ensembles(validator, evaluations, study.ensemble_members, reference),
         _regime_switch(validator, evaluations, study.regime, reference),
@@ -164,20 +168,28 @@ def _score_models(
     forecasters: Mapping[str, Forecaster],
     reference: float,
 ) -> tuple[dict[str, tuple[Forecaster, Evaluation]], dict[str, str]]:
-    """Evaluate each model's stored best config; the others are skipped with the reason."""
+    """Evaluate each model's stored best config; the others are skipped with the reason.
+
+    A model that cannot run is skipped for that reason (missing weights or libraries) before
+    its result file is looked for: a missing file is only the consequence.
+    """
     evaluations: dict[str, tuple[Forecaster, Evaluation]] = {}
     skipped: dict[str, str] = {}
     for model in models:
         if isinstance(model, BaselinesModelConfig):
             continue
         name = model_name(model)
+        forecaster = forecasters.get(name)
+        reason = check_available(model) if forecaster is None else None
         path = result_path(out_dir, name, symbol)
-        if not path.is_file():
-            skipped[name] = f"no result file {path} (run the study first)"
+        if reason is None and not path.is_file():
+            reason = f"no result file {path} (run the study first)"
+        if reason is not None:
+            skipped[name] = reason
             continue
         stored = read_result(path)
         try:
-            forecaster = forecasters.get(name) or load_forecaster(model)
+            forecaster = forecaster or load_forecaster(model)
         except ModelUnavailableError as exc:
             skipped[name] = str(exc)
             continue

@@ -30,6 +30,7 @@ from tradelab.forecast.settings import (
     BaselinesModelConfig,
     ForecastStudyConfig,
     ModelConfig,
+    ModelType,
     OnUnavailable,
 )
 from tradelab.forecast.space import build_space, make_suggest, trial_params
@@ -72,7 +73,7 @@ class TrialRecord:
 
 @dataclass
 class ForecastStudyResult:
-    """What `tune_forecaster` found for one (symbol, model)."""
+    """What `tune_forecaster` found for one (symbol, model); `model_type` as seed 002 names it."""
 
     symbol: str
     model: str
@@ -163,8 +164,9 @@ def tune_forecaster(
     series = SeriesData.from_input(data)
     space = _model_space(model, series)  # config errors before anything runs
     validator = make_validator(series, study, cache)
+    model_type = ModelType(model.type).seed_name
     result = ForecastStudyResult(
-        symbol, name, str(model.type), available=True, windows=validator.fingerprint()
+        symbol, name, model_type, available=True, windows=validator.fingerprint()
     )
     forecaster = _forecaster(model, forecaster, study, result)
     result.baselines = score_baselines(validator, study.baselines)

@@ -5,7 +5,9 @@ Per symbol, one job in `forecast/<SYMBOL>`: the chosen model (`model=...`), or e
 baselines and the seed's two combinations scored on the same windows. Every scored model and
 baseline is a child run tagged `candidate=true` (promotion picks the lowest pct_return_mae);
 combinations are logged but not promotable (they need several models at once). A model's
-candidate run records its settings as the `model_config` JSON param (what promotion reloads).
+candidate run records its settings as the `model_config` JSON param (what promotion reloads)
+and its seed `model_type` (`kronos_standard` for `model=kronos`, whose runs and files go by
+that name too).
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def _log_candidates(job: Job, summary: SymbolSummary, models: Sequence[ModelConf
         promotable = cand.kind in ("model", "baseline")
         params: dict[str, Any] = {"model": name, "kind": cand.kind}
         if cand.kind == "model":
+            params["model_type"] = cand.details.get("model_type", name)
             params.update({f"config.{k}": v for k, v in (cand.details.get("config") or {}).items()})
             model = by_name.get(name)
             params["model_config"] = json.dumps(

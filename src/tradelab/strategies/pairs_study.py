@@ -42,7 +42,7 @@ from tradelab.strategies.pairs import (
 )
 from tradelab.strategies.plots import equity_figure
 from tradelab.strategies.search import run_search
-from tradelab.strategies.settings import KalmanPairsStudyConfig
+from tradelab.strategies.settings import KalmanPairsStudyConfig, PairsFill
 from tradelab.tracking import Job
 from tradelab.tracking.settings import TrackingConfig
 
@@ -178,7 +178,8 @@ def tune_pairs(
 ) -> PairsStudyResult:
     """Search the pairs strategy on asset_1 (`closes_a`) against asset_2 (`closes_b`).
 
-    Series are indexed by timestamp and named by ticker; opens default to the closes.
+    Series are indexed by timestamp and named by ticker; opens default to the closes and are
+    read only with `study.fill=next_open` (`close`, seed 001, fills at the next close).
     Defaults: `KalmanPairsStudyConfig()` (the seed's grid), `GridSearchConfig()`;
     `robustness` (default `RobustnessConfig()`) sets the overfitting statistics logged into
     the job.
@@ -187,6 +188,8 @@ def tune_pairs(
     search = search or GridSearchConfig()
     objective = check_objective(study.objective)
     _check_space(study.space)
+    if study.fill == PairsFill.close:
+        opens_a = opens_b = None  # the seed's feed: open = close (a missing open drops no bar)
     pair = PairData.from_series(
         closes_a, closes_b, open_a=opens_a, open_b=opens_b, session_tz=study.session_tz
     )
@@ -196,7 +199,12 @@ def tune_pairs(
         beta0 = ols_hedge_ratio(pair.close_a, pair.close_b)[0]
     defaults = dataclasses.asdict(study.strategy)
     evaluate = functools.partial(
-        evaluate_pairs, pair, defaults=defaults, beta0=beta0, backend=str(study.backend)
+        evaluate_pairs,
+        pair,
+        defaults=defaults,
+        beta0=beta0,
+        backend=str(study.backend),
+        fill=study.fill,
     )
     trials = run_search(study.space, lambda cols: evaluate(cols).metrics, objective, search)
     result = _result(study, pair, beta0, trials, objective, defaults)
@@ -233,7 +241,11 @@ def _result(
         row = trials.iloc[best]
         chosen = {k: row[k].item() if hasattr(row[k], "item") else row[k] for k in study.space}
         backtest = backtest_pair(
-            pair, {**defaults, **chosen}, beta0=beta0, backend=str(study.backend)
+            pair,
+            {**defaults, **chosen},
+            beta0=beta0,
+            backend=str(study.backend),
+            fill=study.fill,
         )
         best_config = _production_config(backtest.params, pair, beta0, study.note)
     return PairsStudyResult(

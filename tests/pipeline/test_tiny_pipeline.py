@@ -4,7 +4,10 @@ does nothing, metrics and plots are registered, and a WFO parameter re-runs only
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from .workspace import dvc, tiny_pipeline
+from tradelab.tracking.lineage import DVC_STAGE_TAG
+from tradelab.tracking.mlflow_tracker import MlflowTracker
+
+from .workspace import BIN, dvc, tiny_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +67,7 @@ def test_every_family_ran_and_went_through_promotion(run: Path) -> None:
         assert set(metrics) == strategies
         assert all(m["combinations"] >= 36 and 0.0 <= m["pbo"] <= 1.0 for m in metrics.values())
         assert sorted(p.name for p in (run / "reports" / "wfo" / target).glob("*.png")) == sorted(
-            f"plateaus_{s}_tiny.png" for s in strategies
+            f"plateaus_{s}_tiny-compact.png" for s in strategies
         )
         assert (run / "results" / target / "wfo").is_dir()
     for family in ("wfo", "kalman_residual", "kalman_pairs", "forecast"):
@@ -116,8 +122,8 @@ def test_metrics_and_plots_are_registered(run: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     plots = json.loads(result.stdout)["data"]
     for name in (
-        "reports/wfo/SMH/plateaus_atr_d_ls_tiny.png",
-        "reports/wfo/TQQQ-QQQ/plateaus_atr_d_duals_l_tiny.png",
+        "reports/wfo/SMH/plateaus_atr_d_ls_tiny-compact.png",
+        "reports/wfo/TQQQ-QQQ/plateaus_atr_d_duals_l_tiny-compact.png",
     ):
         assert plots[name][0]["type"] == "image"
         assert Path(plots[name][0]["url"]).stat().st_size > 1000
@@ -148,3 +154,75 @@ def test_changing_one_parameter_reruns_only_the_stages_reading_it(
         assert _pending(run) == expected
         assert _would_run(run) == expected
     assert _pending(run) == set()
+
+
+def _rows(md: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table under `## heading` of a summary.md."""
+    section = md.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+
+
+def test_the_summary_shows_every_sweep(run: Path) -> None:
+    summary = (run / "reports" / "summary.md").read_text()
+    sweeps = {
+        (target, strategy)
+        for path in (run / "metrics").glob("wfo_*.json")
+        for target, strategies in json.loads(path.read_text()).items()
+        for strategy in strategies
+    }
+    assert len(sweeps) == 4
+    wfo = _rows(summary, "Walk-forward optimization")
+    assert {(row[0], row[1]) for row in wfo} == sweeps and len(wfo) == len(sweeps)
+    assert all(cell and cell != "-" for row in wfo for cell in row), wfo
+    luck = {row[0] for row in _rows(summary, "Is it luck? Research-validity statistics")}
+    kalman = {
+        f"{path.parent.parent.name}/{path.parent.name}"
+        for path in (run / "results").glob("kalman_*/*/metrics.json")
+    }
+    assert {p.split("/")[0] for p in kalman} == {"kalman_residual", "kalman_pairs"}
+    assert luck == {f"wfo/{t} {s}" for t, s in sweeps} | kalman
+
+
+def test_the_pipeline_promotes_each_stages_latest_run(run: Path) -> None:
+    decisions = json.loads((run / "production" / "decisions" / "wfo.json").read_text())
+    assert (
+        "candidates: the latest invocation of each DVC stage in wfo/SMH "
+        "(pipelines/wfo/dvc.yaml:single@SMH: "
+    ) in decisions["SMH"]["reason"]
+    tracker = MlflowTracker(f"sqlite:///{run}/mlruns/mlflow.db", run / "mlruns" / "artifacts")
+    jobs = tracker.find_runs("wfo/TQQQ-QQQ", top_level=True)
+    assert {j.tags[DVC_STAGE_TAG] for j in jobs} == {"pipelines/wfo/dvc.yaml:dual@TQQQ-QQQ"}
+    assert len({j.tags["invocation"] for j in jobs}) == 1  # one call, two variants
+
+
+def test_a_cli_run_hashes_like_the_pipeline_stage(run: Path, tmp_path: Path) -> None:
+    """`tradelab-wfo` by hand with the stage's job (without its presentation overrides, into
+    another store and results folder) gives each variant's run the stage's config hash."""
+    lock = yaml.safe_load((run / "pipelines" / "wfo" / "dvc.lock").read_text())["stages"]
+    program, *overrides = shlex.split(lock["single@SMH"]["cmd"][0])
+    job = [o for o in overrides if not o.startswith(("progress=", "metrics_file="))]
+    assert program == "tradelab-wfo" and len(job) == len(overrides) - 2
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    where = [
+        f"tracking.uri={store}",
+        f"tracking.artifact_root={tmp_path}/artifacts",
+        f"paths.results_dir={tmp_path}/results",
+    ]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [str(BIN / program), *job, *where, f"hydra.run.dir={tmp_path}/hydra"],
+        cwd=run,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in env.items() if not k.startswith(("DVC_", "TRADELAB_"))},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def hashes(tracker: MlflowTracker) -> dict[str, str]:
+        return {r.name: r.tags["config_hash"] for r in tracker.find_runs("wfo/SMH", top_level=True)}
+
+    pipeline = hashes(MlflowTracker(f"sqlite:///{run}/mlruns/mlflow.db", run / "mlruns/artifacts"))
+    assert set(pipeline) == {"atr_d_ls-tiny", "atr_d_l-tiny"}
+    assert hashes(MlflowTracker(store, tmp_path / "artifacts")) == pipeline

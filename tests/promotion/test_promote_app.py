@@ -13,8 +13,9 @@ from tradelab.apps import promote as promote_app
 from tradelab.apps._runtime import conf_dir
 from tradelab.apps.schema import register_configs
 from tradelab.errors import ConfigError
-from tradelab.promotion import Decision, PromotionResult, Verdict
+from tradelab.promotion import Decision, MlflowRegistry, PromotionResult, Verdict
 from tradelab.promotion.rules import Check
+from tradelab.tracking.lineage import Lineage
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
 from .test_service import SPEC
@@ -60,3 +61,54 @@ def test_print_result_shows_verdict_reason_champion_and_checks(capsys) -> None:
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "REFUSE wfo/SMH: gate failed (champion: version 3)"
     assert [line.strip() for line in lines[1:]] == ["ok  min_trades: ok", "NO  max_pbo: too high"]
+
+
+def _sweep(tracker: MlflowTracker, target: str, score: float, window: int = 4) -> str:
+    """A parent run tagged as an app tags it in this environment (DVC variables included)."""
+    tags = Lineage.collect("h", data_hash="d1").tags()
+    with tracker.start_job(f"testfam/{target}", "sweep", tags=tags) as job:
+        return job.log_trial(
+            {"window": window}, {"score": score, "num_trades": 20}, tags={"candidate": "true"}
+        )
+
+
+def test_the_decisions_file_keeps_the_latest_decision_of_every_target(in_tmp: Path) -> None:
+    tracker = MlflowTracker("sqlite:///mlruns/mlflow.db", "mlruns/artifacts")
+    _sweep(tracker, "AAA", 2.0)
+    _sweep(tracker, "BBB", 1.0)
+    promote_app.run(_cfg(f"family={SPEC.name}", "gates.max_drawdown=null"))
+    path = in_tmp / "production" / "decisions" / "testfam.json"
+    assert json.loads(path.read_text())["BBB"]["verdict"] == "promote"
+    promote_app.run(_cfg(f"family={SPEC.name}", "target=AAA", "gates.max_drawdown=null"))
+    decisions = json.loads(path.read_text())
+    assert set(decisions) == {"AAA", "BBB"}  # a one-target promotion drops no other target
+    assert decisions["AAA"]["verdict"] == "keep" and decisions["BBB"]["verdict"] == "promote"
+
+
+def test_inside_dvc_exp_run_the_experiment_runs_compete(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = MlflowTracker("sqlite:///mlruns/mlflow.db", "mlruns/artifacts")
+    stage = "pipelines/wfo/dvc.yaml:single@AAA"
+    monkeypatch.setenv("DVC_STAGE", stage)
+    monkeypatch.setenv("TRADELAB_INVOCATION", "repro-demo")
+    _sweep(tracker, "AAA", 50.0, window=9)  # the older, bigger demo sweep of `dvc repro`
+    monkeypatch.setenv("DVC_EXP_NAME", "smoke-exp")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc123")
+    monkeypatch.setenv("TRADELAB_INVOCATION", "exp-smoke")
+    smoke = _sweep(tracker, "AAA", 2.0, window=3)
+    monkeypatch.delenv("DVC_EXP_NAME")
+    monkeypatch.setenv("TRADELAB_INVOCATION", "cli")
+    monkeypatch.delenv("DVC_STAGE")
+    _sweep(tracker, "AAA", 99.0, window=7)  # a later run outside DVC
+    monkeypatch.setenv("DVC_STAGE", "promote")  # the promote stage of the experiment
+    monkeypatch.setenv("DVC_EXP_NAME", "smoke-exp")
+    assert promote_app.run(_cfg(f"family={SPEC.name}", "gates.max_drawdown=null")) == 1
+    decision = json.loads((in_tmp / "production/decisions/testfam.json").read_text())["AAA"]
+    assert "DVC experiment 'smoke-exp'" in decision["reason"]
+    registry = MlflowRegistry.for_tracker(tracker)
+    champion = registry.champion(SPEC.name, "AAA")
+    assert champion is not None and champion.source_run == smoke
+    # candidates=all: every finished candidate on the latest data, wherever it ran
+    assert promote_app.run(_cfg(f"family={SPEC.name}", "candidates=all")) == 1
+    assert registry.config_of(SPEC.name, "AAA", "2")["window"] == 7

@@ -29,7 +29,9 @@ from tradelab.promotion import (
 from tradelab.promotion import service as service_module
 from tradelab.promotion.production import read_audit
 from tradelab.promotion.registry import model_name
+from tradelab.promotion.settings import CandidateScope, Scope
 from tradelab.tracking import MemoryTracker, Tracker
+from tradelab.tracking.lineage import DVC_EXPERIMENT_TAG, DVC_STAGE_TAG, INVOCATION_TAG
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
 
@@ -62,7 +64,13 @@ class Env:
     conf: Path
     prod: Path
 
-    def promote(self, gates: Gates | None = None, margin: float = 0.0, target: str = "AAA"):
+    def promote(
+        self,
+        gates: Gates | None = None,
+        margin: float = 0.0,
+        target: str = "AAA",
+        scope: Scope | None = None,
+    ):
         return promote_target(
             SPEC,
             target,
@@ -72,6 +80,7 @@ class Env:
             margin=margin,
             conf_dir=self.conf,
             production_dir=self.prod,
+            scope=scope,
         )
 
     def rollback(self, target: str = "AAA"):
@@ -151,8 +160,10 @@ def test_better_promoted_worse_refused_twice_changes_nothing_rollback_restores(e
     assert {p: p.read_bytes() for p in snapshot} == snapshot
 
     sweep(env, "AAA", [(20, 1.5)])  # worse than the champion
-    worse = env.promote()
-    assert worse.decision.verdict is Verdict.keep  # the best run overall is still the champion
+    worse = env.promote()  # only the latest sweep competes
+    assert worse.decision.verdict is Verdict.refuse and "not better" in worse.decision.reason
+    everything = env.promote(scope=Scope(CandidateScope.all))
+    assert everything.decision.verdict is Verdict.keep  # the best run overall is the champion
 
     sweep(env, "AAA", [(30, 3.0)])
     better = env.promote()
@@ -414,3 +425,95 @@ def test_library_code_prints_nothing(memory_env: Env, capsys: pytest.CaptureFixt
     memory_env.promote()
     memory_env.rollback()
     assert capsys.readouterr() == ("", "")
+
+
+# -- which runs compete: the latest sweep, the DVC experiment, the pipeline's stages ----------
+def tagged_sweep(
+    env: Env,
+    target: str,
+    score: float,
+    invocation: str,
+    *,
+    stage: str | None = None,
+    experiment: str | None = None,
+    window: int = 1,
+) -> str:
+    """One parent run as an app logs it (lineage tags of its invocation and DVC context) with
+    one candidate; return the candidate's id."""
+    tags = {"data_hash": "d1", INVOCATION_TAG: invocation}
+    if stage:
+        tags[DVC_STAGE_TAG] = stage
+    if experiment:
+        tags[DVC_EXPERIMENT_TAG] = experiment
+    with env.tracker.start_job(f"testfam/{target}", "sweep", tags=tags) as job:
+        return job.log_trial(
+            {"window": window}, {"score": score, "num_trades": 20}, tags={"candidate": "true"}
+        )
+
+
+def test_the_latest_sweep_competes_not_an_older_bigger_one(env: Env) -> None:
+    tagged_sweep(env, "AAA", 50.0, "demo-call")  # an older sweep on the same data
+    tagged_sweep(env, "AAA", 1.0, "smoke-call", window=2)  # one call, two variants
+    best = tagged_sweep(env, "AAA", 2.0, "smoke-call", window=3)
+    result = env.promote()
+    assert result.candidate_run == best
+    assert "candidates: the latest invocation of testfam/AAA (smoke-call; 2 job(s), " in (
+        result.decision.reason
+    )
+    assert len(find_candidates(env.tracker, "testfam", "AAA")) == 2
+    everything = find_candidates(env.tracker, "testfam", "AAA", Scope(CandidateScope.all))
+    assert len(everything) == 3
+
+
+def test_a_dvc_experiment_promotes_from_its_own_runs(memory_env: Env) -> None:
+    stage = "pipelines/wfo/dvc.yaml:single@AAA"
+    tagged_sweep(memory_env, "AAA", 50.0, "repro-1", stage=stage)
+    mine = tagged_sweep(memory_env, "AAA", 1.0, "exp-1", stage=stage, experiment="smoke-exp")
+    tagged_sweep(memory_env, "AAA", 99.0, "cli-1")  # a later run outside DVC
+    scope = Scope(dvc_experiment="smoke-exp", pipeline=True)
+    result = memory_env.promote(scope=scope)
+    assert result.candidate_run == mine
+    assert "each stage of DVC experiment 'smoke-exp' in testfam/AAA" in result.decision.reason
+
+
+def test_the_pipeline_promotes_the_latest_run_of_each_stage(memory_env: Env) -> None:
+    one, two = "pipelines/p/dvc.yaml:one@AAA", "pipelines/p/dvc.yaml:two@AAA"
+    tagged_sweep(memory_env, "AAA", 5.0, "repro-1", stage=one)  # superseded by repro-2
+    latest_one = tagged_sweep(memory_env, "AAA", 1.0, "repro-2", stage=one)
+    latest_two = tagged_sweep(memory_env, "AAA", 3.0, "repro-1", stage=two)
+    tagged_sweep(memory_env, "AAA", 99.0, "cli-1")  # outside the pipeline
+    scope = Scope(pipeline=True)
+    found = find_candidates(memory_env.tracker, "testfam", "AAA", scope)
+    assert {c.run_id for c in found} == {latest_one, latest_two}
+    result = memory_env.promote(scope=scope)
+    assert result.candidate_run == latest_two
+    assert f"each DVC stage in testfam/AAA ({two}: repro-1, {one}: repro-2;" in (
+        result.decision.reason
+    )
+
+
+def test_an_experiment_that_did_not_run_a_target_falls_back_to_the_pipeline(
+    memory_env: Env,
+) -> None:
+    stage = "pipelines/wfo/dvc.yaml:single@AAA"
+    tagged_sweep(memory_env, "AAA", 5.0, "repro-1", stage=stage)
+    latest = tagged_sweep(memory_env, "AAA", 1.0, "repro-2", stage=stage)
+    tagged_sweep(memory_env, "AAA", 99.0, "cli-1")
+    result = memory_env.promote(scope=Scope(dvc_experiment="gates-only", pipeline=True))
+    assert result.candidate_run == latest
+    assert "DVC experiment 'gates-only' ran nothing for AAA" in result.decision.reason
+
+
+def test_a_multirun_over_symbols_is_each_targets_latest_sweep(memory_env: Env) -> None:
+    on_aaa = tagged_sweep(memory_env, "AAA", 1.0, "multirun-1")
+    tagged_sweep(memory_env, "BBB", 1.0, "multirun-1")
+    on_bbb = tagged_sweep(memory_env, "BBB", 0.5, "single-bbb")
+    assert [c.run_id for c in find_candidates(memory_env.tracker, "testfam", "AAA")] == [on_aaa]
+    assert [c.run_id for c in find_candidates(memory_env.tracker, "testfam", "BBB")] == [on_bbb]
+
+
+def test_no_candidate_in_scope_says_where_it_looked(memory_env: Env) -> None:
+    tagged_sweep(memory_env, "AAA", 1.0, "cli-1")
+    result = memory_env.promote(scope=Scope(pipeline=True))
+    assert result.decision.verdict is Verdict.refuse and result.candidate_run is None
+    assert result.decision.reason.endswith("each DVC stage in testfam/AAA (none)")

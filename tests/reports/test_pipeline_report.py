@@ -1,10 +1,22 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+
+from tradelab.apps.wfo import _write_metrics_file
+from tradelab.jobs._tune import write_metrics
 from tradelab.promotion.production import append_audit
 from tradelab.reports.pipeline_report import build_report
+
+
+def _png(path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1])
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def _write(path: Path, obj) -> None:
@@ -58,6 +70,7 @@ def test_report_has_champions_results_and_statistics(tmp_path: Path) -> None:
         metrics / "kalman_pairs.json",
         {"sharpe": 0.05, "pbo": 0.6, "deflated_sharpe": 0.4, "n_trials": 72},
     )
+    _write(metrics / "kalman_residual.json", {"median_pbo": 0.3, "n_symbols": 1})
     report = build_report(
         results_dir=results,
         metrics_dir=metrics,
@@ -68,7 +81,8 @@ def test_report_has_champions_results_and_statistics(tmp_path: Path) -> None:
     assert "| kalman_pairs | DIA-SPY | 1 |" in md  # the rollback is the current state
     assert "## Kalman residual" in md and "| RIOT |" in md
     assert "## Forecast error by model and symbol" in md and "| AAPL | toto | model |" in md
-    assert "| kalman_pairs | 0.6 | 0.4 | 72 |" in md
+    assert "| kalman_pairs/DIA-SPY | 0.6 | 0.4 | - | - |" in md  # the pair's own file
+    assert "| kalman_residual/RIOT | 0.3 | - | - | - |" in md
     assert [f.name for f in report.figures] == ["forecast_error.png"]
     assert "figures/forecast_error.png" in md
     page = report.html.read_text()
@@ -84,3 +98,79 @@ def test_empty_run_still_reports(tmp_path: Path) -> None:
     )
     md = report.markdown.read_text()
     assert "No champion yet" in md and "No sweep logged PBO" in md
+
+
+def _rows(md: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table under `## heading`."""
+    section = md.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+
+
+def _wfo_headline(pbo: float) -> dict[str, float]:
+    return {
+        "combinations": 144.0,
+        "stable": 12.0,
+        "best_stability_score": 101.5,
+        "plateaus": 2.0,
+        "wall_s": 1.0,
+        "pbo": pbo,
+        "deflated_sharpe": 0.2,
+        "n_trials": 144.0,
+        "effective_trials": 3.0,
+    }
+
+
+def test_every_wfo_sweep_and_kalman_target_is_reported(tmp_path: Path) -> None:
+    """The metrics files as the apps write them: `{target: {strategy: {...}}}` per WFO job
+    (a NaN becomes null), flat files and per-target results for the Kalman families."""
+    metrics, results = tmp_path / "metrics", tmp_path / "results"
+    _write_metrics_file(
+        str(metrics / "wfo_SMH.json"),
+        "SMH",
+        {"atr_d_ls": _wfo_headline(0.4), "atr_d_l": {**_wfo_headline(0.3), "stable": math.nan}},
+    )
+    _write_metrics_file(
+        str(metrics / "wfo_TQQQ-QQQ.json"), "TQQQ-QQQ", {"atr_d_duals_l": _wfo_headline(0.9)}
+    )
+    for symbol, pbo in (("RIOT", 0.3), ("MARA", 0.6)):
+        stats = {"pbo": pbo, "deflated_sharpe": 0.5, "n_trials": 50.0, "effective_trials": 4.0}
+        write_metrics(results / "kalman_residual" / symbol / "metrics.json", stats)
+    write_metrics(metrics / "kalman_residual.json", {"median_pbo": 0.45, "n_symbols": 2})
+    write_metrics(metrics / "forecast.json", {"SPY": {"best_mae": 0.01, "n_candidates": 2}})
+    (results / "SMH" / "demo").mkdir(parents=True)
+    for png in (
+        results / "SMH" / "plateaus_atr_d_ls_demo.png",
+        results / "SMH" / "demo" / "plateaus_atr_d_l.png",
+    ):
+        _png(png)
+    report = build_report(
+        results_dir=results,
+        metrics_dir=metrics,
+        production_dir=tmp_path / "production",
+        out_dir=tmp_path / "reports",
+    )
+    md = report.markdown.read_text()
+    wfo = _rows(md, "Walk-forward optimization")
+    assert [row[:2] for row in wfo] == [
+        ["SMH", "atr_d_ls"],
+        ["SMH", "atr_d_l"],
+        ["TQQQ-QQQ", "atr_d_duals_l"],
+    ]
+    assert wfo[0][2:] == ["144", "12", "101.5", "2", "0.4", "0.2"]
+    assert wfo[1][3] == "-"  # the one value the job could not compute
+    luck = _rows(md, "Is it luck? Research-validity statistics")
+    assert [row[0] for row in luck] == [
+        "wfo/SMH atr_d_ls",
+        "wfo/SMH atr_d_l",
+        "wfo/TQQQ-QQQ atr_d_duals_l",
+        "kalman_residual/MARA",
+        "kalman_residual/RIOT",
+    ]
+    assert luck[3][1:] == ["0.6", "0.5", "50", "4"]
+    assert "not by PBO / deflated Sharpe" in md
+    assert sorted(f.name for f in report.figures) == [
+        "SMH_demo_plateaus_atr_d_l.png",
+        "SMH_plateaus_atr_d_ls_demo.png",
+    ]
+    assert "Plateaus of SMH: demo/atr_d_l" in md and "Plateaus of SMH: atr_d_ls_demo" in md

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -15,11 +16,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from tradelab.apps.schema import store_schemas
 from tradelab.settings import config_hash, from_plain
 from tradelab.tracking import Job, Lineage, Tracker, make_tracker
+from tradelab.tracking.lineage import INVOCATION_ENV, process_invocation
 from tradelab.tracking.settings import TrackingConfig
 
 __all__ = [
     "HASH_EXCLUDE",
     "conf_dir",
+    "invocation_id",
     "job_for",
     "plain",
     "run_config_hash",
@@ -30,8 +33,17 @@ __all__ = [
 
 T = TypeVar("T")
 
-HASH_EXCLUDE: tuple[str, ...] = ("hydra", "tracking", "paths")
-"""Top-level keys that change where a run is logged or written, not what it computes."""
+HASH_EXCLUDE: tuple[str, ...] = (
+    "hydra",
+    "tracking",
+    "paths",
+    "progress",
+    "metrics_file",
+    "metrics_dir",
+    "log_phase_tables",
+)
+"""Top-level keys that change where a run is logged or written, or how it is shown, not what it
+computes: a CLI run and the pipeline's stage command for the same job hash the same."""
 
 log = logging.getLogger("tradelab")
 
@@ -84,6 +96,22 @@ def hydra_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
+def invocation_id() -> str:
+    """Return the id every parent run of this app invocation shares: `$TRADELAB_INVOCATION`,
+    else one per Hydra multirun (its sweep folder, the same in every job), else one per
+    process."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if os.environ.get(INVOCATION_ENV) or not HydraConfig.initialized():
+        return process_invocation()
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return process_invocation()
+    sweep = str(Path(str(hydra_cfg.sweep.dir)).resolve())
+    return "multirun-" + hashlib.sha256(sweep.encode()).hexdigest()[:12]
+
+
 def job_for(
     tracker: Tracker,
     cfg: DictConfig,
@@ -105,6 +133,7 @@ def job_for(
         data_hash=data_hash,
         seed=int(cfg.seed),
         overrides=hydra_overrides(),
+        invocation=invocation_id(),
     )
     return tracker.start_job(
         experiment, run_name, tags=lineage.tags(), params=params, config=recorded

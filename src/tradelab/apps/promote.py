@@ -15,6 +15,7 @@ from tradelab.apps.schema import AppConfig, hydra_schema, twin_value
 from tradelab.atomic import write_if_changed
 from tradelab.errors import ConfigError
 from tradelab.promotion import (
+    FamilySpec,
     Gates,
     MlflowRegistry,
     PromotionResult,
@@ -23,7 +24,8 @@ from tradelab.promotion import (
     rollback_target,
     targets_of,
 )
-from tradelab.promotion.settings import DEFAULT_GATES, PromotionConfig
+from tradelab.promotion.settings import DEFAULT_GATES, CandidateScope, PromotionConfig, Scope
+from tradelab.tracking.lineage import DvcContext
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
 _COLOURS = {"promote": "green", "refuse": "yellow", "keep": "cyan"}
@@ -41,6 +43,9 @@ class PromoteAppConfig(AppConfig):
 
     `target` null promotes every target of `family` that has candidate runs. The candidate must
     beat the champion by `margin` (x |champion| when `relative_margin`, else absolute).
+    `candidates`: `latest` (per target, the latest sweep: the latest `tradelab-<app>`
+    invocation or multirun; inside `dvc exp run` that experiment's runs, inside `dvc repro` the
+    pipeline stages' latest runs) or `all` (every finished candidate on the latest data).
     """
 
     family: str = "wfo"
@@ -48,7 +53,72 @@ class PromoteAppConfig(AppConfig):
     action: PromoteAction = PromoteAction.promote
     margin: float = PromotionConfig.margin
     relative_margin: bool = PromotionConfig.relative_margin
+    candidates: CandidateScope = PromotionConfig.candidates
     gates: _Gates = field(default_factory=lambda: twin_value(DEFAULT_GATES))
+
+
+def scope_of(cfg: DictConfig, env: DvcContext | None = None) -> Scope:
+    """Return the scope of `cfg.candidates` in the DVC run this process belongs to (if any)."""
+    dvc = env if env is not None else DvcContext.from_env()
+    return Scope(
+        CandidateScope(str(cfg.candidates)),
+        dvc_experiment=dvc.experiment,
+        pipeline=dvc.stage is not None,
+    )
+
+
+def _gates(g: DictConfig) -> Gates:
+    return Gates(
+        min_trades=g.min_trades,
+        max_drawdown=g.max_drawdown,
+        min_phases_valid=g.min_phases_valid,
+        max_pbo=g.max_pbo,
+        min_deflated_sharpe=g.min_deflated_sharpe,
+        require_overfitting_stats=bool(g.require_overfitting_stats),
+    )
+
+
+def write_decisions(path: Path, decisions: dict[str, dict[str, str | None]]) -> None:
+    """Merge `decisions` into `path`: the file keeps the latest decision of every target."""
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        known = {}
+    merged = {**(known if isinstance(known, dict) else {}), **decisions}
+    write_if_changed(path, json.dumps(dict(sorted(merged.items())), indent=2) + "\n")
+
+
+def _one(
+    cfg: DictConfig,
+    spec: FamilySpec,
+    target: str,
+    tracker: MlflowTracker,
+    registry: MlflowRegistry,
+    conf_dir: Path,
+    deploy_dir: Path,
+) -> PromotionResult:
+    """Promote or roll back one target as `cfg.action` says."""
+    if str(cfg.action) == "rollback":
+        return rollback_target(
+            spec,
+            target,
+            tracker=tracker,
+            registry=registry,
+            conf_dir=conf_dir,
+            production_dir=deploy_dir,
+        )
+    return promote_target(
+        spec,
+        target,
+        tracker=tracker,
+        registry=registry,
+        gates=_gates(cfg.gates),
+        margin=float(cfg.margin),
+        relative=bool(cfg.relative_margin),
+        conf_dir=conf_dir,
+        production_dir=deploy_dir,
+        scope=scope_of(cfg),
+    )
 
 
 def run(cfg: DictConfig) -> int:
@@ -69,36 +139,7 @@ def run(cfg: DictConfig) -> int:
     decisions: dict[str, dict[str, str | None]] = {}
     promoted = 0
     for target in targets:
-        if str(cfg.action) == "rollback":
-            result = rollback_target(
-                spec,
-                target,
-                tracker=tracker,
-                registry=registry,
-                conf_dir=conf_dir,
-                production_dir=deploy_dir,
-            )
-        else:
-            g = cfg.gates
-            gates = Gates(
-                min_trades=g.min_trades,
-                max_drawdown=g.max_drawdown,
-                min_phases_valid=g.min_phases_valid,
-                max_pbo=g.max_pbo,
-                min_deflated_sharpe=g.min_deflated_sharpe,
-                require_overfitting_stats=bool(g.require_overfitting_stats),
-            )
-            result = promote_target(
-                spec,
-                target,
-                tracker=tracker,
-                registry=registry,
-                gates=gates,
-                margin=float(cfg.margin),
-                relative=bool(cfg.relative_margin),
-                conf_dir=conf_dir,
-                production_dir=deploy_dir,
-            )
+        result = _one(cfg, spec, target, tracker, registry, conf_dir, deploy_dir)
         print_result(result)
         promoted += int(result.decision.promote)
         decisions[target] = {
@@ -106,9 +147,7 @@ def run(cfg: DictConfig) -> int:
             "reason": result.decision.reason,
             "champion": result.champion,
         }
-    write_if_changed(
-        deploy_dir / "decisions" / f"{spec.name}.json", json.dumps(decisions, indent=2) + "\n"
-    )
+    write_decisions(deploy_dir / "decisions" / f"{spec.name}.json", decisions)
     return promoted
 
 

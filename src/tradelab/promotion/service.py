@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,18 @@ from typing import Any
 from tradelab.promotion.families import FamilySpec
 from tradelab.promotion.production import append_audit, read_audit, write_production_files
 from tradelab.promotion.registry import CHAMPION, PREVIOUS, ModelRegistry, model_name
-from tradelab.promotion.rules import Candidate, Decision, Gates, Verdict, decide, pick_best
+from tradelab.promotion.rules import (
+    Candidate,
+    Champion,
+    Decision,
+    Gates,
+    Verdict,
+    decide,
+    pick_best,
+)
+from tradelab.promotion.settings import CandidateScope, Scope
 from tradelab.tracking.base import Job, RunRecord, RunStatus, Tracker
+from tradelab.tracking.lineage import DVC_EXPERIMENT_TAG, DVC_STAGE_TAG, INVOCATION_TAG
 
 __all__ = [
     "CANDIDATE_TAG",
@@ -64,39 +73,109 @@ def _job_context(tracker: Tracker, run: RunRecord) -> dict[str, Any]:
     return context
 
 
-def find_candidates(tracker: Tracker, family: str, target: str) -> list[Candidate]:
-    """Return the finished candidate runs of `<family>/<target>` on the latest data, with their
-    parents' statistics and the parent job's resolved config as context."""
-    experiment = f"{family}/{target}"
+@dataclass(frozen=True)
+class _Found:
+    """A candidate and the job (parent run) that logged it."""
+
+    candidate: Candidate
+    job: RunRecord | None
+
+    def tag(self, key: str) -> str | None:
+        """Return the job's tag `key` (the candidate's own without a job)."""
+        return (self.job.tags if self.job else self.candidate.tags).get(key)
+
+    @property
+    def invocation(self) -> str:
+        """The app invocation that logged it (a job without the tag is its own invocation)."""
+        return self.tag(INVOCATION_TAG) or (self.job or self.candidate).run_id
+
+
+@dataclass(frozen=True)
+class _Selection:
+    candidates: list[Candidate]
+    rule: str  # which runs competed, said in the decision's reason
+
+
+def _gather(tracker: Tracker, experiment: str, target: str) -> list[_Found]:
+    """Return the finished candidates of `experiment` whose job finished, newest first, with
+    their parent's statistics and the parent job's resolved config as context."""
     runs = tracker.find_runs(
         experiment,
         tags={CANDIDATE_TAG: "true"},
         status=RunStatus.FINISHED,
         limit=_MAX_CANDIDATES,
     )
-    parents: dict[str, tuple[Mapping[str, float], dict[str, Any]] | None] = {}
+    parents: dict[str, tuple[RunRecord, dict[str, Any]] | None] = {}
     out = []
     for run in runs:
         metrics = dict(run.metrics)
         context: dict[str, Any] = {}
+        job = None
         if run.parent_id:
             if run.parent_id not in parents:
                 parent = tracker.get_run(run.parent_id)
                 finished = parent.status is RunStatus.FINISHED
                 parents[run.parent_id] = (
-                    (parent.metrics, _job_context(tracker, parent)) if finished else None
+                    (parent, _job_context(tracker, parent)) if finished else None
                 )
             known = parents[run.parent_id]
             if known is None:
                 continue  # a candidate of a failed or unfinished job is not a candidate
-            parent_metrics, context = known
+            job, context = known
             for key in PARENT_METRICS:
-                if key in parent_metrics and key not in metrics:
-                    metrics[key] = parent_metrics[key]
-        out.append(
-            Candidate(run.run_id, target, metrics, dict(run.params), dict(run.tags), context)
+                if key in job.metrics and key not in metrics:
+                    metrics[key] = job.metrics[key]
+        candidate = Candidate(
+            run.run_id, target, metrics, dict(run.params), dict(run.tags), context
         )
-    return _on_latest_data(tracker, experiment, out)
+        out.append(_Found(candidate, job))
+    return out
+
+
+def _latest_invocations(pool: list[_Found], per_stage: bool) -> tuple[list[_Found], str]:
+    """Keep the latest invocation of `pool` (newest first), or of each DVC stage in it."""
+    latest: dict[str | None, str] = {}
+    for found in pool:
+        latest.setdefault(found.tag(DVC_STAGE_TAG) if per_stage else None, found.invocation)
+    kept = [f for f in pool if latest[f.tag(DVC_STAGE_TAG) if per_stage else None] == f.invocation]
+    jobs = {f.job.run_id for f in kept if f.job}
+    which = ", ".join(f"{stage}: {inv}" if stage else inv for stage, inv in latest.items())
+    return kept, f"{which}; {len(jobs)} job(s), {len(kept)} candidate(s)"
+
+
+def _select(tracker: Tracker, family: str, target: str, scope: Scope) -> _Selection:
+    """Return the candidates of `<family>/<target>` that compete under `scope` (see `Scope`)."""
+    experiment = f"{family}/{target}"
+    found = _gather(tracker, experiment, target)
+    if scope.candidates is CandidateScope.all:
+        fresh = _on_latest_data(tracker, experiment, [f.candidate for f in found])
+        return _Selection(fresh, f"every finished candidate of {experiment} on the latest data")
+    where, per_stage = f"the latest invocation of {experiment}", False
+    if scope.dvc_experiment:
+        mine = [f for f in found if f.tag(DVC_EXPERIMENT_TAG) == scope.dvc_experiment]
+        label = f"DVC experiment {scope.dvc_experiment!r}"
+        if mine or not scope.pipeline:
+            found, per_stage = mine, True
+            where = f"the latest invocation of each stage of {label} in {experiment}"
+        else:
+            where = f"{label} ran nothing for {target}: the latest pipeline stage runs"
+    if scope.pipeline and not per_stage:
+        found, per_stage = [f for f in found if f.tag(DVC_STAGE_TAG)], True
+        if not scope.dvc_experiment:
+            where = f"the latest invocation of each DVC stage in {experiment}"
+    if not found:
+        return _Selection([], f"{where} (none)")
+    kept, detail = _latest_invocations(found, per_stage)
+    return _Selection([f.candidate for f in kept], f"{where} ({detail})")
+
+
+def find_candidates(
+    tracker: Tracker, family: str, target: str, scope: Scope | None = None
+) -> list[Candidate]:
+    """Return the finished candidate runs of `<family>/<target>` that compete under `scope`
+    (default: the latest sweep), with their parents' statistics and the parent job's resolved
+    config as context."""
+    return _select(tracker, family, target, scope or Scope()).candidates
 
 
 def _latest_data_hash(tracker: Tracker, experiment: str) -> str | None:
@@ -176,23 +255,16 @@ def _stale_note(decision: Decision, champion_version: str, data_hash: str | None
     return Decision(decision.verdict, f"{reason}; {note}", decision.checks)
 
 
-def promote_target(
+def _judge(
     spec: FamilySpec,
-    target: str,
-    *,
-    tracker: Tracker,
-    registry: ModelRegistry,
+    selection: _Selection,
+    champion: Champion | None,
     gates: Gates,
-    margin: float = 0.0,
-    relative: bool = True,
-    conf_dir: Path,
-    production_dir: Path,
-) -> PromotionResult:
-    """Promote the best candidate of `<family>/<target>` if it beats `@champion` and passes
-    the gates; reconcile the production files with `@champion` either way."""
-    candidates = find_candidates(tracker, spec.name, target)
-    best = pick_best(candidates, spec.objective)
-    champion = registry.champion(spec.name, target)
+    margin: float,
+    relative: bool,
+) -> tuple[Candidate | None, Decision]:
+    """Pick the best candidate and decide; the reason also says which runs competed."""
+    best = pick_best(selection.candidates, spec.objective)
     # a champion measured on other data is not comparable: fresh results that pass the gates win
     stale = (
         champion is not None
@@ -211,6 +283,48 @@ def promote_target(
     )
     if stale and champion is not None:
         decision = _stale_note(decision, champion.version, champion.data_hash)
+    reason = f"{decision.reason}; candidates: {selection.rule}"
+    return best, Decision(decision.verdict, reason, decision.checks)
+
+
+def _register(
+    spec: FamilySpec, target: str, registry: ModelRegistry, best: Candidate, job: Job
+) -> str:
+    """Return the registered version of `best` (registered now unless it already is)."""
+    version = registry.version_of_run(spec.name, target, best.run_id)
+    if version is None:
+        lineage = ("data_hash", "git_commit", "config_hash")
+        version = registry.register(
+            family=spec.name,
+            target=target,
+            config=spec.config(best, target),
+            run_id=job.run_id,
+            source_run=best.run_id,
+            metrics=best.metrics,
+            tags={k: best.tags.get(k, "unknown") for k in lineage},
+        )
+    return version
+
+
+def promote_target(
+    spec: FamilySpec,
+    target: str,
+    *,
+    tracker: Tracker,
+    registry: ModelRegistry,
+    gates: Gates,
+    margin: float = 0.0,
+    relative: bool = True,
+    conf_dir: Path,
+    production_dir: Path,
+    scope: Scope | None = None,
+) -> PromotionResult:
+    """Promote the best candidate of `<family>/<target>` under `scope` (default: the latest
+    sweep) if it beats `@champion` and passes the gates; reconcile the production files with
+    `@champion` either way. The decision's reason says which runs competed."""
+    selection = _select(tracker, spec.name, target, scope or Scope())
+    champion = registry.champion(spec.name, target)
+    best, decision = _judge(spec, selection, champion, gates, margin, relative)
     result = PromotionResult(
         spec.name,
         target,
@@ -221,18 +335,7 @@ def promote_target(
     with _log_decision(tracker, spec, target, decision, best, result.champion, "promote") as job:
         if decision.promote:
             assert best is not None
-            version = registry.version_of_run(spec.name, target, best.run_id)
-            if version is None:
-                lineage = ("data_hash", "git_commit", "config_hash")
-                version = registry.register(
-                    family=spec.name,
-                    target=target,
-                    config=spec.config(best, target),
-                    run_id=job.run_id,
-                    source_run=best.run_id,
-                    metrics=best.metrics,
-                    tags={k: best.tags.get(k, "unknown") for k in lineage},
-                )
+            version = _register(spec, target, registry, best, job)
             previous = champion.version if champion else None
             registry.set_aliases(spec.name, target, version, previous)
             result.champion = version

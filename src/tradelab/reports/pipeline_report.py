@@ -63,6 +63,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
+        if value.is_integer() and abs(value) < 1e12:
+            return str(int(value))  # counts (combinations, trials) in full
         return f"{value:.4g}"
     return str(value)
 
@@ -284,66 +286,123 @@ def _kalman_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list[P
         doc.table(pd.DataFrame(pairs))
 
 
+_WFO_COLUMNS = (
+    "combinations",
+    "stable",
+    "best_stability_score",
+    "plateaus",
+    "pbo",
+    "deflated_sharpe",
+)
+_VALIDITY_COLUMNS = ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+
+
+def _number(value: Any) -> Any:
+    """Return a metric value for a table cell: null (a NaN in the JSON) becomes NaN ("-")."""
+    return math.nan if value is None else value
+
+
+def _metric_sets(
+    data: Any, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Return every dict of metrics in a metrics file, with the keys that lead to it.
+
+    The apps nest them: `metrics/wfo_<T>.json` is `{target: {strategy: {...}}}` (a grid level
+    in between reads the same), `kalman_pairs.json` is flat, `forecast.json` per target.
+    """
+    if not isinstance(data, dict):
+        return []
+    nested = [(k, v) for k, v in data.items() if isinstance(v, dict)]
+    if not nested:
+        return [(path, data)] if data else []
+    out = []
+    for key, value in nested:
+        out.extend(_metric_sets(value, (*path, str(key))))
+    return out
+
+
+def _family_of(path: Path) -> str:
+    """Return `wfo` for `wfo_<TARGET>.json` (or `wfo.json`), else the file's stem."""
+    return "wfo" if path.stem == "wfo" or path.stem.startswith("wfo_") else path.stem
+
+
+def _wfo_rows(metrics_dir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted(metrics_dir.glob("wfo*.json")):
+        for keys, m in _metric_sets(_read_json(path)):
+            target = keys[0] if keys else path.stem.removeprefix("wfo_")
+            rows.append(
+                {
+                    "target": target,
+                    "strategy": "/".join(keys[1:]) or "-",
+                    **{k: _number(m.get(k, math.nan)) for k in _WFO_COLUMNS},
+                }
+            )
+    return rows
+
+
+def _plateau_plots(results_dir: Path) -> list[tuple[Path, str]]:
+    """Return the plateau plots of every WFO target, as (file, caption):
+    `results/<T>/plateaus_*.png`, or in a subfolder of `results/<T>/` (results keyed by grid)."""
+    found = sorted(results_dir.glob("*/**/plateaus_*.png"))
+    out = []
+    for path in found:
+        parts = path.relative_to(results_dir).parts
+        what = "/".join((*parts[1:-1], path.stem.removeprefix("plateaus_")))
+        out.append((path, f"Plateaus of {parts[0]}: {what}"))
+    return out
+
+
 def _wfo_section(
     doc: _Doc, results_dir: Path, metrics_dir: Path, fig_dir: Path, figures: list[Path]
 ) -> None:
-    plots = sorted(results_dir.glob("*/plateaus_*.png"))
-    summaries = sorted(metrics_dir.glob("wfo*.json"))
-    if not plots and not summaries:
+    plots = _plateau_plots(results_dir)
+    rows = _wfo_rows(metrics_dir)
+    if not plots and not rows:
         return
     doc.heading("Walk-forward optimization")
-    rows = []
-    for path in summaries:
-        data = _read_json(path) or {}
-        for job, m in data.items() if isinstance(data, dict) else []:
-            if isinstance(m, dict):
-                rows.append(
-                    {
-                        "job": job,
-                        **{
-                            k: m.get(k, math.nan)
-                            for k in (
-                                "combinations",
-                                "stable",
-                                "best_stability_score",
-                                "plateaus",
-                                "pbo",
-                                "deflated_sharpe",
-                            )
-                        },
-                    }
-                )
     if rows:
         doc.table(pd.DataFrame(rows))
-    for path in plots:
-        figures.append(_include(path, fig_dir, f"{path.parent.name}_{path.name}"))
-        doc.figure(
-            figures[-1], f"Plateaus of {path.parent.name}: {path.stem.removeprefix('plateaus_')}"
-        )
+    for path, caption in plots:
+        name = "_".join(path.relative_to(results_dir).parts)
+        figures.append(_include(path, fig_dir, name))
+        doc.figure(figures[-1], caption)
 
 
-def _validity_section(doc: _Doc, metrics_dir: Path) -> None:
-    rows = []
-    for path in sorted(metrics_dir.glob("*.json")):
-        data = _read_json(path)
-        if not isinstance(data, dict):
+def _validity_rows(results_dir: Path, metrics_dir: Path) -> list[dict[str, Any]]:
+    """Return one row per sweep that logged PBO / deflated Sharpe: in every metrics file of the apps
+    (each WFO target's strategies), or, for a family that also writes one file per target
+    (`results/<family>/<target>/metrics.json`: the Kalman families), in those files."""
+    families = {_family_of(p) for p in metrics_dir.glob("*.json")}
+    per_target: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(results_dir.glob("*/*/metrics.json")):
+        family, target = path.parent.parent.name, path.parent.name
+        if family not in families:
             continue
-        flat = (
-            {path.stem: data}
-            if "pbo" in data
-            else {f"{path.stem}:{k}": v for k, v in data.items() if isinstance(v, dict)}
+        per_target.setdefault(family, []).append(
+            {"sweep": f"{family}/{target}", "metrics": _read_json(path)}
         )
-        for name, m in flat.items():
-            if "pbo" in m or "deflated_sharpe" in m:
-                rows.append(
-                    {
-                        "sweep": name,
-                        "pbo": m.get("pbo", math.nan),
-                        "deflated_sharpe": m.get("deflated_sharpe", math.nan),
-                        "n_trials": m.get("n_trials", math.nan),
-                        "effective_trials": m.get("effective_trials", math.nan),
-                    }
-                )
+    found: list[dict[str, Any]] = []
+    for path in sorted(metrics_dir.glob("*.json")):
+        family = _family_of(path)
+        if family in per_target:
+            continue
+        for keys, m in _metric_sets(_read_json(path)):
+            name = f"{family}/{keys[0]}" if keys else family
+            found.append({"sweep": " ".join((name, *keys[1:])), "metrics": m})
+    for entries in per_target.values():
+        found.extend(entries)
+    rows = []
+    for entry in found:
+        m = entry["metrics"]
+        if isinstance(m, dict) and ("pbo" in m or "deflated_sharpe" in m):
+            values = {k: _number(m.get(k, math.nan)) for k in _VALIDITY_COLUMNS}
+            rows.append({"sweep": entry["sweep"], **values})
+    return rows
+
+
+def _validity_section(doc: _Doc, results_dir: Path, metrics_dir: Path) -> None:
+    rows = _validity_rows(results_dir, metrics_dir)
     doc.heading("Is it luck? Research-validity statistics")
     doc.text(
         "PBO: how often the in-sample winner lands in the bottom half out of sample "
@@ -354,6 +413,11 @@ def _validity_section(doc: _Doc, metrics_dir: Path) -> None:
         doc.table(pd.DataFrame(rows))
     else:
         doc.text("No sweep logged PBO / deflated Sharpe yet.")
+    if (metrics_dir / "forecast.json").exists():
+        doc.text(
+            "Forecast tuning is judged against the zero-return baseline (skill_vs_zero above), "
+            "not by PBO / deflated Sharpe."
+        )
 
 
 def build_report(
@@ -393,7 +457,7 @@ def build_report(
     _wfo_section(doc, results, metrics, fig_dir, figures)
     _kalman_section(doc, results, fig_dir, figures)
     _forecast_section(doc, results, fig_dir, figures)
-    _validity_section(doc, metrics)
+    _validity_section(doc, results, metrics)
     out.mkdir(parents=True, exist_ok=True)
     markdown = out / "summary.md"
     with atomic_path(markdown) as tmp:

@@ -3,6 +3,7 @@ parallel multirun jobs all recorded in one SQLite store."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -192,3 +193,21 @@ def test_ingest_step_refuses_raw_files_of_another_market(tmp_path: Path) -> None
     assert "data.seed=5" in ingest.stderr and "data.seed=7" in ingest.stderr
     assert "manifest.json" in ingest.stderr
     assert not list((tmp_path / "data").glob("store/*/*.parquet"))
+
+
+def test_a_new_market_after_the_pipeline_removed_the_base_datasets(tmp_path: Path) -> None:
+    """What `dvc repro` does after a change of market: DVC deletes the ingest stage's outputs
+    (1min, 1day) but not the `bars` stage's (5min); the stale derived bars must not block the
+    new market, and the next `bars` step rebuilds them from it."""
+    assert run_app("ingest", *TINY, cwd=tmp_path).returncode == 0
+    store_dir = tmp_path / "data/store"
+    for timeframe in ("1min", "1day"):
+        shutil.rmtree(store_dir / timeframe)
+    assert (store_dir / "5min/RIOT.parquet").exists()
+    again = run_app("ingest", *TINY, "data.seed=8", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    store = ParquetStore(store_dir, offline=True)
+    base = store.meta("RIOT", "1min")
+    derived = store.meta("RIOT", "5min")
+    assert base.market["seed"] == 8 and derived.market == base.market
+    assert derived.derived_from == base.content_hash

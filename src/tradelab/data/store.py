@@ -310,16 +310,29 @@ class ParquetStore:
         )
 
     def market_conflicts(
-        self, symbols: Iterable[str], market: Mapping[str, Any] | None
+        self,
+        symbols: Iterable[str],
+        market: Mapping[str, Any] | None,
+        *,
+        derived: bool = False,
     ) -> list[StoreMeta]:
-        """Return the datasets (any timeframe) of `symbols` that hold another market."""
+        """Return the datasets (any timeframe) of `symbols` that hold another market.
+
+        Derived datasets (resampled from a base timeframe) count only with `derived`: `derive`
+        rebuilds them whole from their base once it changes, so they are never spliced and do
+        not block an ingest (a pipeline that removes the base datasets before ingesting a new
+        market keeps its old 5-minute bars until the `bars` step replaces them); a replacement
+        removes them with the rest.
+        """
         wanted = None if market is None else dict(market)
         names = list(symbols)
         out = []
         for timeframe in self.timeframes():
             for symbol in names:
                 meta = self.meta(symbol, timeframe)
-                if meta is not None and meta.market != wanted:
+                if meta is None or (meta.derived_from is not None and not derived):
+                    continue
+                if meta.market != wanted:
                     out.append(meta)
         return out
 

@@ -174,7 +174,8 @@ def _ingest_tables(
         with store.staging() as staged:
             for symbol, frame in frames.items():
                 staged.write(symbol, data.timeframe, frame, source=source)
-            drop = [(m.symbol, m.timeframe) for m in store.market_conflicts(frames, None)]
+            conflicts = store.market_conflicts(frames, None, derived=True)
+            drop = [(m.symbol, m.timeframe) for m in conflicts]
             store.adopt(staged, drop)
     return {"rows_ingested": sum(len(f) for f in frames.values()), "symbols": len(frames)}
 
@@ -239,7 +240,7 @@ def _ingest_flat(
     with store.staging() as staged:
         metrics = _ingest_globs(staged, root, globs, wanted, data, settings.progress, market)
         written = {s for tf in staged.timeframes() for s in staged.symbols(tf)}
-        conflicts = store.market_conflicts(sorted(written | set(wanted)), market)
+        conflicts = store.market_conflicts(sorted(written | set(wanted)), market, derived=True)
         store.adopt(staged, [(m.symbol, m.timeframe) for m in conflicts], reset=globs)
     metrics["replaced_datasets"] = len(conflicts)
     return metrics

@@ -13,7 +13,7 @@ from tests.import_graph import GRAPH, MODULES, imports_of, package_of
 # Bottom to top: a package may import only from packages of lower layers (and itself).
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"tradelab", "atomic", "settings", "progress", "faults"},
+    {"tradelab", "atomic", "settings", "progress", "faults", "processes"},
     {"kernels", "kalman"},
     {"data", "search", "tracking"},
     {"robustness"},

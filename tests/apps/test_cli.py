@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-APPS = ["ingest", "wfo", "tune", "analyze", "promote", "report"]
+APPS = ["ingest", "wfo", "tune", "analyze", "promote", "report", "runs"]
 
 
 def run_app(app: str, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None):

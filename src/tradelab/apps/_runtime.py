@@ -1,4 +1,5 @@
-"""What every app shares: where the configs are, the tracker, lineage, signal handling."""
+"""What every app shares: where the configs are, the tracker, lineage, signal handling, and the
+repair of runs that crashed processes left RUNNING (before every app's body)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tradelab.apps.schema import store_schemas
 from tradelab.settings import config_hash, from_plain
-from tradelab.tracking import Job, Lineage, Tracker, make_tracker
+from tradelab.tracking import Job, Lineage, StaleRun, Tracker, make_tracker
 from tradelab.tracking.lineage import INVOCATION_ENV, process_invocation
 from tradelab.tracking.settings import TrackingConfig
 
@@ -25,6 +26,7 @@ __all__ = [
     "invocation_id",
     "job_for",
     "plain",
+    "repair_runs",
     "run_config_hash",
     "run_hydra_app",
     "settings",
@@ -84,7 +86,24 @@ def tracker_for(cfg: DictConfig) -> Tracker:
         uri=t.uri,
         artifact_root=t.artifact_root,
         busy_timeout_s=t.busy_timeout_s,
+        heartbeat_s=t.heartbeat_s,
     )
+
+
+def repair_runs(cfg: DictConfig) -> list[StaleRun]:
+    """End FAILED the runs of `cfg.tracking`'s store that crashed processes left RUNNING; log
+    each one."""
+    t = settings(TrackingConfig, cfg.tracking, "tracking")
+    repaired = tracker_for(cfg).repair_runs(stale_after_s=t.stale_after_s)
+    for item in repaired:
+        log.warning(
+            "run %s (%s, %s) was left RUNNING: ended FAILED, %s",
+            item.run.run_id,
+            item.run.experiment,
+            item.run.name,
+            item.reason,
+        )
+    return repaired
 
 
 def hydra_overrides() -> list[str]:
@@ -140,6 +159,15 @@ def job_for(
     )
 
 
+def _repair_before(cfg: DictConfig) -> None:
+    """Repair the runs crashed processes left RUNNING; a store that refuses is the body's
+    problem to report (housekeeping never stops the app)."""
+    try:
+        repair_runs(cfg)
+    except Exception as exc:
+        log.warning("could not repair runs left RUNNING (%s): %s", type(exc).__name__, exc)
+
+
 def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -149,9 +177,14 @@ def run_hydra_app(
     body: Callable[[DictConfig], Any],
     schema: type,
     groups: Mapping[str, Mapping[str, type]] | None = None,
+    *,
+    repair: bool = True,
 ) -> Callable[[], Any]:
     """Wrap `body(cfg)` as a Hydra console entry point using `conf/<config_name>.yaml`, with
-    `schema` as its primary schema and the settings classes of `groups` as option schemas."""
+    `schema` as its primary schema and the settings classes of `groups` as option schemas.
+
+    Before the body, runs left RUNNING by crashed processes are repaired (`repair_runs`) when
+    `repair` and `tracking.repair_on_start` say so."""
     import warnings
 
     import hydra
@@ -167,6 +200,8 @@ def run_hydra_app(
         with contextlib.suppress(ValueError):  # not the main thread (some launchers)
             signal.signal(signal.SIGTERM, _terminate_as_interrupt)
         OmegaConf.set_readonly(cfg, True)
+        if repair and cfg.tracking.repair_on_start:
+            _repair_before(cfg)
         return body(cfg)
 
     return _main

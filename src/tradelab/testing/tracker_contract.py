@@ -15,13 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tradelab.testing._assert import raises
 from tradelab.tracking.base import RunRecord, RunStatus, Tracker
 from tradelab.tracking.lineage import Lineage
+from tradelab.tracking.liveness import (
+    HEARTBEAT_TAG,
+    HOST_TAG,
+    PID_TAG,
+    PROCESS_START_TAG,
+    REPAIRED_TAG,
+    ProcessId,
+    heartbeat_tags,
+    process_start,
+)
 
 __all__ = ["LINEAGE", "TRACKER_CHECKS", "TrackerCheck", "check_id"]
 
@@ -49,6 +62,11 @@ def check_id(check: TrackerCheck) -> str:
 def _tick() -> None:
     """Let the clock move, so runs started one after the other have distinct start times."""
     time.sleep(0.005)
+
+
+def _own(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags a run was given (those tradelab records on every run left out)."""
+    return {k: v for k, v in tags.items() if not k.startswith("tradelab.")}
 
 
 # -- write side, read back -------------------------------------------------------------------
@@ -242,8 +260,8 @@ def check_get_run_returns_a_snapshot_without_backend_tags(tracker: Tracker, work
     assert "late" not in before.tags
     after = tracker.get_run(job.run_id)
     assert after.metrics == {"mae": 0.5, "later": 1.0} and after.tags["late"] == "yes"
-    assert after.tags == {"family": "forecast", "late": "yes"}, after.tags
-    assert tracker.get_run(child).tags == {"family": "forecast"}
+    assert _own(after.tags) == {"family": "forecast", "late": "yes"}, after.tags
+    assert _own(tracker.get_run(child).tags) == {"family": "forecast"}
     assert tracker.get_run(child).name == "t"
     with raises(dataclasses.FrozenInstanceError):
         after.name = "changed"  # type: ignore[misc]
@@ -267,6 +285,121 @@ def check_missing_runs_and_artifacts_are_errors(tracker: Tracker, workdir: Path)
     assert tracker.list_artifacts(job.run_id) == ["notes/a.txt"]
 
 
+# -- where runs run, and runs left RUNNING -----------------------------------------------------
+def check_every_run_records_its_process(tracker: Tracker, workdir: Path) -> None:
+    """Jobs, child runs and trials carry the host, pid and start time of their process."""
+    here = ProcessId.current()
+    with tracker.start_job("wfo/SMH", "job", tags=LINEAGE) as job:
+        with job.child("phase1") as child:
+            pass
+        trial = job.log_trial({"a": 1}, {"b": 1.0})
+    for run_id in (job.run_id, child.run_id, trial):
+        tags = tracker.get_run(run_id).tags
+        assert tags[HOST_TAG] == here.host and tags[PID_TAG] == str(os.getpid()), tags
+        assert tags.get(PROCESS_START_TAG) == process_start(os.getpid()), tags
+    assert PID_TAG not in job.inherited_tags  # lineage only: a rerun's children say their own
+
+
+def check_heartbeat_beats_until_the_job_ends(tracker: Tracker, workdir: Path) -> None:
+    """With `heartbeat_s` set, a job refreshes its heartbeat tag until it ends, then stops."""
+    tracker.heartbeat_s = 0.05
+    job = tracker.start_job("wfo/SMH", "long")
+    deadline = time.monotonic() + 10
+    while HEARTBEAT_TAG not in tracker.get_run(job.run_id).tags:
+        assert time.monotonic() < deadline, "no heartbeat within 10 s"
+        time.sleep(0.02)
+    with job.child("phase1") as child:
+        pass
+    job.end()
+    last = tracker.get_run(job.run_id).tags[HEARTBEAT_TAG]
+    time.sleep(0.25)
+    after = tracker.get_run(job.run_id)
+    assert after.status is RunStatus.FINISHED and after.tags[HEARTBEAT_TAG] == last
+    assert HEARTBEAT_TAG not in tracker.get_run(child.run_id).tags  # children follow their job
+
+
+def check_running_runs_and_end_run(tracker: Tracker, workdir: Path) -> None:
+    """`running_runs` lists the RUNNING runs of every experiment, newest first; `end_run` ends
+    one with tags, once."""
+    tracker.start_job("wfo/SMH", "done").end()
+    _tick()
+    first = tracker.start_job("wfo/SMH", "first")
+    _tick()
+    second = tracker.start_job("forecast/AAPL", "second")
+    _tick()
+    child = second.child("trial")
+    running = tracker.running_runs()
+    assert [r.run_id for r in running] == [child.run_id, second.run_id, first.run_id]
+    assert all(r.status is RunStatus.RUNNING for r in running)
+    assert {r.experiment for r in running} == {"wfo/SMH", "forecast/AAPL"}
+    assert tracker.end_run(first.run_id, RunStatus.FAILED, tags={"why": "test"})
+    ended = tracker.get_run(first.run_id)
+    assert ended.status is RunStatus.FAILED and ended.tags["why"] == "test"
+    assert not tracker.end_run(first.run_id, RunStatus.KILLED)  # no longer RUNNING
+    assert tracker.get_run(first.run_id).status is RunStatus.FAILED
+    with raises(KeyError):
+        tracker.end_run("0123456789abcdef0123456789abcdef", RunStatus.FAILED)
+    child.end()
+    second.end()
+    first.end()  # the job's own end after a repair changes nothing it need not
+    assert tracker.running_runs() == []
+
+
+def _dead_pid() -> int:
+    """Return the pid of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def check_repair_ends_runs_of_dead_processes_failed(tracker: Tracker, workdir: Path) -> None:
+    """Runs whose process is gone from this host, or whose other host's heartbeat is too old,
+    end FAILED with the reason (their RUNNING children too); live runs stay RUNNING."""
+    stale_after = 600.0
+    live = tracker.start_job("wfo/SMH", "live")
+    dead = tracker.start_job("wfo/SMH", "dead")
+    dead_child = dead.child("phase1")
+    dead_pid = _dead_pid()
+    dead.set_tags({PID_TAG: str(dead_pid)})
+    dead_child.set_tags({PID_TAG: str(dead_pid)})
+    far = {HOST_TAG: "elsewhere.invalid"}
+    lost = tracker.start_job("forecast/AAPL", "lost")
+    lost.set_tags({**far, **heartbeat_tags(time.time() - 2 * stale_after)})
+    lost_child = lost.child("trial")
+    busy = tracker.start_job("forecast/AAPL", "busy")
+    busy.set_tags({**far, **heartbeat_tags(time.time())})
+    finished = tracker.start_job("wfo/SMH", "finished")
+    finished.set_tags({PID_TAG: str(dead_pid)})
+    finished.end()
+    reused = None
+    if process_start(os.getpid()) is not None:  # the OS tells start times: a reused pid is seen
+        reused = tracker.start_job("wfo/SMH", "reused")
+        reused.set_tags({PROCESS_START_TAG: "1.00"})
+
+    found = {s.run.run_id: s.reason for s in tracker.stale_runs(stale_after_s=stale_after)}
+    expected = {dead.run_id, dead_child.run_id, lost.run_id, lost_child.run_id}
+    assert set(found) == expected | ({reused.run_id} if reused else set()), found
+    assert tracker.get_run(dead.run_id).status is RunStatus.RUNNING  # stale_runs changes nothing
+    repaired = tracker.repair_runs(stale_after_s=stale_after)
+    order = [s.run.run_id for s in repaired]
+    assert order.index(dead_child.run_id) < order.index(dead.run_id)  # children first
+    for run_id in found:
+        run = tracker.get_run(run_id)
+        assert run.status is RunStatus.FAILED and run.tags[REPAIRED_TAG] == found[run_id]
+    assert f"process {dead_pid} on host" in found[dead.run_id] and "gone" in found[dead.run_id]
+    assert found[dead_child.run_id].startswith(f"parent run {dead.run_id}: ")
+    assert "elsewhere.invalid" in found[lost.run_id] and "no sign of life" in found[lost.run_id]
+    if reused is not None:
+        assert "is now a process started at" in found[reused.run_id]
+    for kept in (live, busy):
+        assert tracker.get_run(kept.run_id).status is RunStatus.RUNNING
+    assert REPAIRED_TAG not in tracker.get_run(finished.run_id).tags
+    assert tracker.get_run(finished.run_id).status is RunStatus.FINISHED
+    assert tracker.repair_runs(stale_after_s=stale_after) == []  # nothing left to repair
+    live.end()
+    busy.end()
+
+
 TRACKER_CHECKS: tuple[TrackerCheck, ...] = (
     check_job_records_params_metrics_tags_and_config,
     check_trials_are_finished_children_with_lineage,
@@ -279,5 +412,9 @@ TRACKER_CHECKS: tuple[TrackerCheck, ...] = (
     check_find_runs_filters_and_orders_newest_first,
     check_get_run_returns_a_snapshot_without_backend_tags,
     check_missing_runs_and_artifacts_are_errors,
+    check_every_run_records_its_process,
+    check_heartbeat_beats_until_the_job_ends,
+    check_running_runs_and_end_run,
+    check_repair_ends_runs_of_dead_processes_failed,
 )
 """Every check of the tracker contract, in order."""

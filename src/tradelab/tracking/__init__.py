@@ -3,7 +3,14 @@ reads back what they logged as `RunRecord`s."""
 
 from __future__ import annotations
 
-from tradelab.tracking.base import Job, RunRecord, RunStatus, Tracker, validate_experiment_name
+from tradelab.tracking.base import (
+    Job,
+    RunRecord,
+    RunStatus,
+    StaleRun,
+    Tracker,
+    validate_experiment_name,
+)
 from tradelab.tracking.lineage import Lineage
 from tradelab.tracking.memory_tracker import MemoryTracker
 
@@ -13,6 +20,7 @@ __all__ = [
     "MemoryTracker",
     "RunRecord",
     "RunStatus",
+    "StaleRun",
     "Tracker",
     "make_tracker",
     "validate_experiment_name",
@@ -24,12 +32,16 @@ def make_tracker(
     uri: str = "sqlite:///mlruns/mlflow.db",
     artifact_root: str | None = "mlruns/artifacts",
     busy_timeout_s: float = 60.0,
+    heartbeat_s: float | None = None,
 ) -> Tracker:
-    """Build the tracker a config names (`mlflow` or `memory`)."""
+    """Build the tracker a config names (`mlflow` or `memory`); its jobs beat every
+    `heartbeat_s` (None: no heartbeat)."""
     if backend == "memory":
-        return MemoryTracker()
+        return MemoryTracker(heartbeat_s=heartbeat_s)
     if backend == "mlflow":
         from tradelab.tracking.mlflow_tracker import MlflowTracker
 
-        return MlflowTracker(uri, artifact_root, busy_timeout_s=busy_timeout_s)
+        return MlflowTracker(
+            uri, artifact_root, busy_timeout_s=busy_timeout_s, heartbeat_s=heartbeat_s
+        )
     raise ValueError(f"unknown tracking backend {backend!r}: use 'mlflow' or 'memory'")

@@ -4,6 +4,10 @@ Library code receives a `Tracker` (or a `Job`) and never touches MLflow's global
 The write side starts jobs and logs into them; the read side (`targets`, `find_runs`,
 `get_run`, `list_artifacts`, `load_text`, `load_dict`) answers with backend-neutral
 `RunRecord`s, so code that reads what was tracked (promotion) runs on every backend.
+
+Every run records the process that runs it and every job beats a heartbeat
+(`tradelab.tracking.liveness`); `Tracker.repair_runs` ends FAILED the RUNNING runs whose process
+is gone (`running_runs` and `end_run` are what each backend provides for it).
 """
 
 from __future__ import annotations
@@ -13,15 +17,26 @@ import json
 import math
 import re
 import tempfile
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Job", "RunRecord", "RunStatus", "Tracker", "validate_experiment_name"]
+from tradelab.tracking.liveness import (
+    REPAIRED_TAG,
+    Heartbeat,
+    ProcessId,
+    heartbeat_tags,
+    process_gone,
+    process_tags,
+    staleness,
+)
+
+__all__ = ["Job", "RunRecord", "RunStatus", "StaleRun", "Tracker", "validate_experiment_name"]
 
 _EXPERIMENT_RE = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
@@ -97,6 +112,19 @@ def validate_experiment_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class StaleRun:
+    """A RUNNING run whose process no longer runs, and why (the `tradelab.repaired` tag)."""
+
+    run: RunRecord
+    reason: str
+
+
+def with_process(tags: Mapping[str, str]) -> dict[str, str]:
+    """Return `tags` plus the tags recording this process (host, pid, start time)."""
+    return {**tags, **process_tags(ProcessId.current())}
+
+
 def status_for_exception(exc: BaseException | None) -> RunStatus:
     """Map how a block ended to the status its run should get."""
     if exc is None:
@@ -145,6 +173,7 @@ class Job(ABC):
 
     def __init__(self, inherited_tags: Mapping[str, str] | None = None) -> None:
         self._ended = False
+        self._heartbeat: Heartbeat | None = None
         self.inherited_tags: dict[str, str] = dict(inherited_tags or {})
 
     # -- what an implementation provides -------------------------------------------------
@@ -211,11 +240,20 @@ class Job(ABC):
             parent = str(Path(artifact_file).parent)
             self.log_artifact(target, None if parent == "." else parent)
 
+    def start_heartbeat(self, interval_s: float) -> None:
+        """Refresh the `tradelab.heartbeat` tag every `interval_s` until the run ends."""
+        if self._heartbeat is None and not self._ended:
+            self._heartbeat = Heartbeat(
+                interval_s, lambda: self.set_tags(heartbeat_tags()), f"heartbeat-{self.run_id}"
+            )
+
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
-        """End the run once; later calls do nothing."""
+        """End the run once (its heartbeat stops first); later calls do nothing."""
         if self._ended:
             return
         self._ended = True
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self._terminate(RunStatus(status))
 
     @property
@@ -242,7 +280,18 @@ class Job(ABC):
 
 class Tracker(ABC):
     """Creates jobs and reads back what they logged. One implementation per backend; all pass
-    the suite of `tradelab.testing.tracker_contract`."""
+    the suite of `tradelab.testing.tracker_contract`.
+
+    `heartbeat_s`: seconds between the heartbeats of each job (None: no heartbeat).
+    """
+
+    heartbeat_s: float | None = None
+
+    def _beating(self, job: Job) -> Job:
+        """Start `job`'s heartbeat when this tracker has one; return the job."""
+        if self.heartbeat_s is not None:
+            job.start_heartbeat(self.heartbeat_s)
+        return job
 
     @abstractmethod
     def start_job(
@@ -304,3 +353,73 @@ class Tracker(ABC):
 
             return yaml.safe_load(text)
         return json.loads(text)
+
+    # -- runs left RUNNING by a dead process -----------------------------------------------
+    @abstractmethod
+    def running_runs(self) -> list[RunRecord]:
+        """Return every RUNNING run of every experiment, newest first."""
+
+    @abstractmethod
+    def end_run(
+        self, run_id: str, status: RunStatus | str, *, tags: Mapping[str, Any] | None = None
+    ) -> bool:
+        """End a run this process holds no `Job` of: set `tags`, then `status`. Return False
+        (changing nothing) when the run is no longer RUNNING; raise `KeyError` for no such run."""
+
+    def stale_runs(
+        self,
+        *,
+        stale_after_s: float,
+        now: float | None = None,
+        gone: Callable[[ProcessId], str | None] = process_gone,
+    ) -> list[StaleRun]:
+        """Return the RUNNING runs whose process no longer runs (`liveness.staleness`), children
+        first; a child whose parent is RUNNING shares the parent's fate."""
+        running = self.running_runs()
+        by_id = {r.run_id: r for r in running}
+        here, clock = ProcessId.current(), time.time() if now is None else now
+        verdicts: dict[str, str | None] = {}
+
+        def verdict(run: RunRecord) -> str | None:
+            if run.run_id not in verdicts:
+                verdicts[run.run_id] = None  # a parent loop (never made by a Job) stays put
+                parent = by_id.get(run.parent_id) if run.parent_id else None
+                if parent is not None:
+                    why = verdict(parent)
+                    reason = None if why is None else f"parent run {parent.run_id}: {why}"
+                else:
+                    reason = staleness(
+                        run.tags,
+                        run.start_time,
+                        stale_after_s=stale_after_s,
+                        now=clock,
+                        here=here,
+                        gone=gone,
+                    )
+                verdicts[run.run_id] = reason
+            return verdicts[run.run_id]
+
+        def depth(run: RunRecord) -> int:
+            seen, node = 0, run
+            while node.parent_id in by_id and seen < len(by_id):
+                node, seen = by_id[node.parent_id], seen + 1
+            return seen
+
+        stale = [StaleRun(r, why) for r in running if (why := verdict(r)) is not None]
+        return sorted(stale, key=lambda s: depth(s.run), reverse=True)
+
+    def repair_runs(
+        self,
+        *,
+        stale_after_s: float,
+        now: float | None = None,
+        gone: Callable[[ProcessId], str | None] = process_gone,
+    ) -> list[StaleRun]:
+        """End FAILED every stale run (`stale_runs`, children before their parents), tagged
+        `tradelab.repaired` with the reason; return those it ended."""
+        repaired = []
+        for item in self.stale_runs(stale_after_s=stale_after_s, now=now, gone=gone):
+            tags = {REPAIRED_TAG: item.reason[:5000]}
+            if self.end_run(item.run.run_id, RunStatus.FAILED, tags=tags):
+                repaired.append(item)
+        return repaired

@@ -19,6 +19,7 @@ from tradelab.tracking.base import (
     clean_params,
     matches,
     validate_experiment_name,
+    with_process,
 )
 
 __all__ = ["MemoryJob", "MemoryRun", "MemoryTracker"]
@@ -126,14 +127,17 @@ class MemoryJob(Job):
 class MemoryTracker(Tracker):
     """Keeps runs in a dict; `runs()` lets tests inspect what a job logged."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, heartbeat_s: float | None = None) -> None:
         self._runs: dict[str, MemoryRun] = {}
+        self.heartbeat_s = heartbeat_s
 
     def _new_run(
         self, experiment: str, name: str, parent_id: str | None, tags: Mapping[str, str]
     ) -> MemoryRun:
         seq = next(_ids)
-        run = MemoryRun(f"mem{seq:06d}", experiment, name, parent_id, tags=dict(tags), seq=seq)
+        run = MemoryRun(
+            f"mem{seq:06d}", experiment, name, parent_id, tags=with_process(tags), seq=seq
+        )
         self._runs[run.run_id] = run
         return run
 
@@ -154,7 +158,7 @@ class MemoryTracker(Tracker):
             job.log_params(params)
         if config is not None:
             job.log_dict(dict(config), "config.yaml")
-        return job
+        return self._beating(job)
 
     def runs(self, experiment: str | None = None) -> list[MemoryRun]:
         """Return recorded runs, optionally of one experiment, in creation order."""
@@ -216,3 +220,18 @@ class MemoryTracker(Tracker):
         if run_id not in self._runs:
             raise KeyError(f"no run {run_id!r}")
         return self._runs[run_id]
+
+    def running_runs(self) -> list[RunRecord]:
+        running = [r for r in self._runs.values() if r.status is RunStatus.RUNNING]
+        running.sort(key=lambda r: (r.start_time, r.seq), reverse=True)
+        return [r.record() for r in running]
+
+    def end_run(
+        self, run_id: str, status: RunStatus | str, *, tags: Mapping[str, Any] | None = None
+    ) -> bool:
+        run = self._run(run_id)
+        if run.status is not RunStatus.RUNNING:
+            return False
+        run.tags.update({str(k): str(v) for k, v in (tags or {}).items()})
+        run.status = RunStatus(status)
+        return True

@@ -31,6 +31,7 @@ from tradelab.tracking.base import (
     clean_params,
     matches,
     validate_experiment_name,
+    with_process,
 )
 
 __all__ = ["MlflowJob", "MlflowTracker", "normalize_sqlite_uri"]
@@ -222,8 +223,10 @@ class MlflowTracker(Tracker):
         artifact_root: str | Path | None = "mlruns/artifacts",
         *,
         busy_timeout_s: float = 60.0,
+        heartbeat_s: float | None = None,
     ) -> None:
         self.uri = normalize_sqlite_uri(uri, busy_timeout_s)
+        self.heartbeat_s = heartbeat_s
         self.artifact_root = None if artifact_root is None else Path(artifact_root).resolve()
         self._experiment_ids: dict[str, str] = {}
         self.client = self._open_store()
@@ -280,11 +283,10 @@ class MlflowTracker(Tracker):
         return exp_id
 
     def _create_run(self, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
-        run = _retry(
-            lambda: self.client.create_run(
-                experiment_id, tags={**tags, _RUN_NAME_TAG: name}, run_name=name
-            )
-        )
+        """Create a run carrying `tags` and the tags of this process (one call: a run never
+        exists without saying where it runs)."""
+        all_tags = {**with_process(tags), _RUN_NAME_TAG: name}
+        run = _retry(lambda: self.client.create_run(experiment_id, tags=all_tags, run_name=name))
         return run.info.run_id
 
     def start_job(
@@ -309,7 +311,7 @@ class MlflowTracker(Tracker):
         except BaseException as exc:
             job.__exit__(type(exc), exc, None)
             raise
-        return job
+        return self._beating(job)
 
     # -- read side -----------------------------------------------------------------------
     def _experiment_name(self, experiment_id: str) -> str:
@@ -418,3 +420,50 @@ class MlflowTracker(Tracker):
         with tempfile.TemporaryDirectory() as tmp:
             local = _retry(lambda: self.client.download_artifacts(run_id, artifact_file, tmp))
             return Path(local).read_text()
+
+    def _experiments(self) -> dict[str, str]:
+        """Return {id: name} of every active experiment."""
+        found: dict[str, str] = {}
+        token = None
+        while True:
+            page = _retry(
+                lambda t=token: self.client.search_experiments(max_results=_PAGE, page_token=t)
+            )
+            found.update({e.experiment_id: e.name for e in page})
+            token = page.token
+            if not token:
+                return found
+
+    def running_runs(self) -> list[RunRecord]:
+        names = self._experiments()
+        ids = sorted(names)
+        out: list[RunRecord] = []
+        for start in range(0, len(ids), 100):  # a search takes a bounded list of experiments
+            token = None
+            while True:
+                page = _retry(
+                    lambda t=token, chunk=ids[start : start + 100]: self.client.search_runs(
+                        chunk,
+                        filter_string=f"attributes.status = '{RunStatus.RUNNING.value}'",
+                        max_results=_PAGE,
+                        page_token=t,
+                    )
+                )
+                out += [self._record(run, names[run.info.experiment_id]) for run in page]
+                token = page.token
+                if not token:
+                    break
+        return sorted(out, key=lambda r: r.start_time, reverse=True)
+
+    def end_run(
+        self, run_id: str, status: RunStatus | str, *, tags: Mapping[str, Any] | None = None
+    ) -> bool:
+        from mlflow.entities import RunTag
+
+        if self.get_run(run_id).status is not RunStatus.RUNNING:
+            return False
+        items = [RunTag(str(k), str(v)[:8000]) for k, v in (tags or {}).items()]
+        if items:
+            _retry(lambda: self.client.log_batch(run_id, tags=items))
+        _retry(lambda: self.client.set_terminated(run_id, RunStatus(status).value))
+        return True

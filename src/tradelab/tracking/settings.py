@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tradelab.errors import ConfigError
+
 __all__ = ["TrackingBackend", "TrackingConfig"]
 
 
@@ -21,6 +23,12 @@ class TrackingConfig:
     directory. `artifact_root` is the folder new experiments keep their artifacts in (null: the
     tracking server decides). `max_trial_runs` caps child runs per job for exhaustive grids;
     the full trials table is always an artifact.
+
+    Runs left RUNNING by a process that died (`kill -9`, a lost machine) are ended FAILED with a
+    `tradelab.repaired` tag at the start of every app (`repair_on_start`) and by `tradelab-runs
+    repair`: a run of this host when its process is gone, a run of another host when its last
+    heartbeat is older than `stale_after_s`. Every job beats every `heartbeat_s` (null: never;
+    runs of other hosts are then judged by their start time).
     """
 
     backend: TrackingBackend = TrackingBackend.mlflow
@@ -28,3 +36,18 @@ class TrackingConfig:
     artifact_root: str | None = "mlruns/artifacts"
     busy_timeout_s: float = 60.0
     max_trial_runs: int = 200
+    heartbeat_s: float | None = 60.0
+    stale_after_s: float = 1800.0
+    repair_on_start: bool = True
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_s is not None and self.heartbeat_s <= 0:
+            raise ConfigError("tracking.heartbeat_s", "must be > 0 (null: no heartbeat)")
+        if self.stale_after_s <= 0:
+            raise ConfigError("tracking.stale_after_s", "must be > 0")
+        if self.heartbeat_s is not None and self.stale_after_s <= 2 * self.heartbeat_s:
+            raise ConfigError(
+                "tracking.stale_after_s",
+                f"must exceed two heartbeats ({2 * self.heartbeat_s:g} s), or live runs of "
+                "other hosts would be ended",
+            )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tradelab import faults
 from tradelab.data.symbols import check_name, validate_symbol
 from tradelab.errors import ConfigError
 from tradelab.kernels.enums import METRIC_NAMES, N_METRICS
@@ -52,6 +53,13 @@ __all__ = [
 
 DEFAULT_CHUNK_SIZE = 10_000_000
 DEFAULT_BATCH_SIZE = 262_144
+
+CHUNK_DONE = faults.declare(
+    "wfo.chunk", "a WFO phase after its k-th chunk is committed to the cache (@k counts chunks)"
+)
+PHASE_DONE = faults.declare(
+    "wfo.phase", "a WFO sweep after its k-th phase is cached and logged, before the next (@k)"
+)
 
 
 def wfo_cache_dir(results_root: str | Path, symbol: str, strategy: str, sweep: str) -> Path:
@@ -222,6 +230,7 @@ def run_wfo(
             result.phases.append(pr)
             if on_phase is not None:
                 on_phase(k, pr)
+            faults.fault(PHASE_DONE)
     if cache_dir is not None:
         k = len(phases) + 1
         while (Path(cache_dir) / f"phase{k}").is_dir():
@@ -372,6 +381,7 @@ def _evaluate_chunks(
             rate = n_eval / max(time.perf_counter() - t_busy, 1e-9)
             advance(m, f"{rate:,.0f}/s")
         dest.commit(c + 1)
+        faults.fault(CHUNK_DONE)
     return n_eval
 
 

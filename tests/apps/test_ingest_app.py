@@ -3,6 +3,7 @@ parallel multirun jobs all recorded in one SQLite store."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from datetime import date
 from pathlib import Path
@@ -211,3 +212,50 @@ def test_a_new_market_after_the_pipeline_removed_the_base_datasets(tmp_path: Pat
     derived = store.meta("RIOT", "5min")
     assert base.market["seed"] == 8 and derived.market == base.market
     assert derived.derived_from == base.content_hash
+
+
+def _flat_files(root: Path) -> list[str]:
+    """Day files of SPY, RIOT and two other tickers (1 year of days, 2 sessions of minutes)."""
+    spec = MarketSpec(
+        seed=5, symbols=("SPY", "RIOT"), daily_years=1, minute_days=2, filler_tickers=2
+    )
+    market = generate_market(spec)
+    write_day_files(market.bars.daily, market.bars.minute, root)
+    return ["data=flatfiles", f"data.path={root}", "data.symbols=[SPY,RIOT]", "progress=false"]
+
+
+def test_a_bad_daily_file_leaves_every_timeframe_untouched(tmp_path: Path) -> None:
+    flat = _flat_files(tmp_path / "flat")
+    last = sorted((tmp_path / "flat/day_aggs_v1").rglob("*.csv.gz"))[-1]
+    good = last.read_bytes()
+    last.write_bytes(good[: len(good) // 2])  # a truncated download, read after the 1min files
+    failed = run_app("ingest", *flat, "timeframes=[5min]", cwd=tmp_path)
+    assert failed.returncode != 0 and last.name in failed.stderr
+    store = tmp_path / "data/store"
+    assert not [p for p in store.rglob("*") if p.is_file() and p.name != ".lock"]
+    last.write_bytes(good)
+    ok = run_app("ingest", *flat, "timeframes=[5min]", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    for timeframe in ("1min", "1day", "5min"):
+        assert sorted(p.name for p in (store / timeframe).glob("*.parquet")) == [
+            "RIOT.parquet",
+            "SPY.parquet",
+        ]
+    assert not list(store.glob(".staging-*")) and not (store / ".commit.json").exists()
+
+
+def test_rows_not_stored_are_printed_and_logged_per_reason(tmp_path: Path) -> None:
+    flat = _flat_files(tmp_path / "flat")
+    first = sorted((tmp_path / "flat/minute_aggs_v1").rglob("*.csv.gz"))[0]
+    lines = gzip.decompress(first.read_bytes()).decode().splitlines(keepends=True)
+    lines.insert(1, "brk/b" + lines[1][lines[1].index(",") :])  # a ticker no file may be named
+    first.write_bytes(gzip.compress("".join(lines).encode()))
+    result = run_app("ingest", *flat, "timeframes=[1day]", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Rows not stored" in result.stderr
+    assert "invalid symbol" in result.stderr and "outside universe" in result.stderr
+    metrics = _runs(tmp_path, "ingest/flatfiles")[0].data.metrics
+    assert metrics["rows_skipped/invalid_symbol"] == 1
+    filler_days = 2 * 390 * 2 + 2 * len(list((tmp_path / "flat/day_aggs_v1").rglob("*.gz")))
+    assert metrics["rows_skipped/outside_universe"] == filler_days
+    assert metrics["rows_skipped"] == filler_days + 1

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tradelab.data import ParquetStore, read_long_table, read_wide_closes
+from tradelab.data import ParquetStore, ValidationReport, read_long_table, read_wide_closes
 from tradelab.errors import DataError, DataValidationError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -103,3 +103,15 @@ def test_wide_close_table_and_symbol_column(tmp_path) -> None:
     )
     assert set(out) == {"AAA", "BBB"}
     assert out["AAA"]["timestamp"].iloc[0] == pd.Timestamp("2024-01-02 14:30", tz="UTC")
+
+
+def test_dropped_rows_are_reported(tmp_path) -> None:
+    text = (FIXTURES / "SMH_yahoo.csv").read_text().splitlines()
+    text[4] = "01/05/2024,null,null,null,null,null,null"
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(text) + "\n")
+    report = ValidationReport(source="csv")
+    frames = read_long_table(
+        path, columns=YAHOO, symbol="SMH", date_format="%m/%d/%Y", on_bad="drop", report=report
+    )
+    assert len(frames["SMH"]) == 14 and report.rows_not_stored() == {"non-numeric value": 1}

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 from tradelab.data import ingest_flat_files
 from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND
+from tradelab.data.ingest import ALL_SYMBOLS, STATE_FILE, IngestState
 
 
 def test_rerun_skips_ingested_days_and_reads_only_new_ones(raw_dir, store) -> None:
@@ -34,3 +36,83 @@ def test_changed_day_file_replaces_its_session(raw_dir, store) -> None:
     summary = ingest_flat_files(store, raw_dir, f"{DAY_KIND}/**/*.csv.gz", "1day", ["SPY"])
     assert summary.files_read == 1
     assert store.read("SPY", "1day")["volume"].iloc[-1] == 12345.0
+
+
+MINUTES = f"{MINUTE_KIND}/**/*.csv.gz"
+
+
+def _edit_rows(path, ticker: str, edit) -> None:
+    """Rewrite the rows of `ticker` in a day file with `edit(fields) -> fields`."""
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines(keepends=True)
+    out = [
+        ",".join(edit(line.rstrip("\n").split(","))) + "\n"
+        if line.startswith(f"{ticker},")
+        else line
+        for line in lines
+    ]
+    path.write_bytes(gzip.compress("".join(out).encode()))
+
+
+def test_new_symbols_read_the_days_already_ingested_for_others(raw_dir, store) -> None:
+    first = ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY"])
+    assert first.files_read == 3 and store.meta("RIOT", "1min") is None
+    more = ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY", "RIOT"])
+    assert more.files_read == 3 and more.symbols == {"RIOT": 3 * 390}  # SPY is not read again
+    assert len(store.read("RIOT", "1min")) == 3 * 390
+    assert store.meta("RIOT", "1min").ranges == store.meta("SPY", "1min").ranges
+    again = ingest_flat_files(store, raw_dir, MINUTES, "1min", ["RIOT", "SPY"])
+    assert again.files_read == 0 and again.files_skipped == 3
+
+
+def test_a_changed_file_is_read_again_for_the_symbols_not_in_that_ingest(raw_dir, store) -> None:
+    ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY", "RIOT"])
+    last = sorted((raw_dir / MINUTE_KIND).rglob("*.csv.gz"))[-1]
+    _edit_rows(last, "RIOT", lambda f: [*f[:1], "777", *f[2:]])
+    assert ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY"]).files_read == 1
+    riot = ingest_flat_files(store, raw_dir, MINUTES, "1min", ["RIOT"])
+    assert riot.files_read == 1
+    bars = store.read("RIOT", "1min")
+    assert len(bars) == 3 * 390 and (bars["volume"].iloc[-390:] == 777.0).all()
+    assert (bars["volume"].iloc[:-390] != 777.0).all()
+
+
+def test_a_state_without_symbols_reads_its_days_again_once(raw_dir, store) -> None:
+    ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY"])
+    state_path = store.root / "1min" / STATE_FILE
+    state = IngestState.load(state_path)
+    state_path.write_text(json.dumps(state.digests))  # the format before symbols were recorded
+    content = store.meta("SPY", "1min").content_hash
+    assert ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY"]).files_read == 3
+    assert store.meta("SPY", "1min").content_hash == content
+    assert ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY"]).files_read == 0
+
+
+def test_the_state_stores_each_group_of_symbols_once() -> None:
+    state = IngestState()
+    days = [f"2026-01-{d:02d}" for d in (2, 5, 6, 7, 8)]
+    for day in days:
+        state.record(day, f"d{day}", {"SPY", "QQQ"})
+    for day in days[2:]:
+        state.record(day, f"d{day}", {"RIOT"})
+    state.record(days[3], "changed", {"RIOT"})  # a changed file: only RIOT read it since
+    raw = json.loads(state.to_json())
+    groups = {tuple(g["symbols"]): g["days"] for g in raw["groups"]}
+    assert groups == {
+        ("QQQ", "SPY"): [[days[0], days[2]], [days[4], days[4]]],
+        ("RIOT",): [[days[2], days[4]]],
+    }
+    assert IngestState._from_v2(raw) == state
+    assert state.needed(days[3], "changed", ["SPY", "RIOT"]) == {"SPY"}
+    assert state.needed(days[3], "again", ["SPY", "RIOT"]) == {"SPY", "RIOT"}
+    assert state.needed(days[0], f"d{days[0]}", None) == {ALL_SYMBOLS}
+
+
+def test_rows_not_stored_are_counted_per_reason(raw_dir, store) -> None:
+    first = sorted((raw_dir / MINUTE_KIND).rglob("*.csv.gz"))[0]
+    _edit_rows(first, "SOFI", lambda f: ["sofi!", *f[1:]])  # tickers that cannot be file names
+    others = ingest_flat_files(store, raw_dir, MINUTES, "1min", ["SPY"]).report.skipped
+    assert others == {"invalid symbol": 390, "outside universe": 3 * 390 * 6 - 390}
+    every = ingest_flat_files(store, raw_dir, MINUTES, "1min", None)
+    assert every.report.skipped == {"invalid symbol": 390}
+    assert sorted(every.symbols) == ["DIA", "MARA", "QQQ", "RIOT", "SOFI", "SPY", "TQQQ"]
+    assert len(store.read("SOFI", "1min")) == 2 * 390

@@ -15,7 +15,7 @@ from tradelab.apps._runtime import job_for, plain, run_hydra_app, settings, trac
 from tradelab.apps.schema import AppConfig
 from tradelab.data import ParquetStore
 from tradelab.data.settings import DATA_SOURCES, UniverseConfig, data_config
-from tradelab.jobs.ingest import IngestJobConfig, run_ingest
+from tradelab.jobs.ingest import IngestJobConfig, IngestResult, run_ingest
 from tradelab.settings import from_plain
 
 __all__ = ["GROUPS", "IngestAppConfig", "IngestStep", "run"]
@@ -36,7 +36,9 @@ class IngestAppConfig(AppConfig):
     `bars` derives the other `timeframes`; `all` does the three. Ingesting another synthetic
     market (`data.mode`, `data.seed`, `data.end`, `data.daily_years`) or another source into a
     symbol's datasets refuses; `replace=true` rebuilds the ingested symbols' datasets from this
-    data alone (swapped in after everything is read and validated).
+    data alone. All or nothing: every dataset the call writes (all timeframes and symbols, the
+    derived bars) is staged and validated first, then committed at once; the summary prints
+    the rows not stored per reason (invalid symbol, outside universe, dropped, duplicate).
     """
 
     data: Any = MISSING
@@ -71,26 +73,38 @@ def run(cfg: DictConfig) -> str:
     )
     store = ParquetStore(cfg.paths.store_dir, offline=bool(cfg.offline))
     open_job = functools.partial(job_for, tracker_for(cfg), cfg)
-    data_hash, coverage = run_ingest(data, universe, job_settings, store, open_job)
-    _print_summary(coverage, store.root, data_hash)
-    return data_hash
+    result = run_ingest(data, universe, job_settings, store, open_job)
+    _print_summary(result, store.root)
+    return result.data_hash
 
 
-def _print_summary(coverage: list[dict[str, Any]], root: Path, data_hash: str) -> None:
+def _print_summary(result: IngestResult, root: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console(stderr=True)
     by_tf: dict[str, list[dict[str, Any]]] = {}
-    for row in coverage:
+    for row in result.coverage:
         by_tf.setdefault(row["timeframe"], []).append(row)
-    table = Table(title=f"Parquet store {root} (data hash {data_hash})")
+    table = Table(title=f"Parquet store {root} (data hash {result.data_hash})")
     for col in ("timeframe", "symbols", "rows", "from", "to"):
         table.add_column(col)
     for tf, rows in by_tf.items():
         start = min(date.fromisoformat(r["coverage_start"]) for r in rows)
         end = max(date.fromisoformat(r["coverage_end"]) for r in rows)
         table.add_row(tf, str(len(rows)), f"{sum(r['rows'] for r in rows):,}", str(start), str(end))
-    Console(stderr=True).print(table)
+    console.print(table)
+    changed = result.committed
+    console.print(f"committed: {changed.moved} files written, {changed.deleted} deleted")
+    if result.skipped:
+        skipped = Table(title="Rows not stored")
+        skipped.add_column("reason")
+        skipped.add_column("rows", justify="right")
+        for reason, count in sorted(result.skipped.items()):
+            skipped.add_row(reason, f"{count:,}")
+        console.print(skipped)
+    else:
+        console.print("rows not stored: none")
 
 
 main = run_hydra_app("ingest", run, IngestAppConfig, GROUPS)

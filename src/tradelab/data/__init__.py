@@ -9,6 +9,7 @@ from tradelab.data.fetchers import FlatFileFetcher, SyntheticFetcher
 from tradelab.data.flatfiles import read_day_files, scan_day_files, write_day_files
 from tradelab.data.ingest import IngestSummary, ingest_flat_files
 from tradelab.data.resample import resample_bars
+from tradelab.data.staging import StoreTransaction, store_transaction
 from tradelab.data.store import ParquetStore, StoreMeta, frame_hash
 from tradelab.data.symbols import validate_symbol, validate_symbols
 from tradelab.data.synthetic import GENERATOR_VERSION, MarketSpec, generate_market
@@ -26,6 +27,7 @@ __all__ = [
     "Member",
     "ParquetStore",
     "StoreMeta",
+    "StoreTransaction",
     "SyntheticFetcher",
     "ValidationReport",
     "empty_bars",
@@ -38,6 +40,7 @@ __all__ = [
     "resample_bars",
     "scan_day_files",
     "select_universe",
+    "store_transaction",
     "universe_symbols",
     "validate_bars",
     "validate_symbol",

@@ -17,7 +17,7 @@ import pandas as pd
 
 from tradelab.data.bars import EXCHANGE_TZ
 from tradelab.data.symbols import validate_symbol
-from tradelab.data.validation import OnBad, validate_bars
+from tradelab.data.validation import OnBad, ValidationReport, validate_bars
 from tradelab.errors import DataError
 
 __all__ = ["read_long_table", "read_wide_closes"]
@@ -63,8 +63,10 @@ def read_long_table(
     timezone: str = EXCHANGE_TZ,
     adjust_close_column: str | None = None,
     on_bad: OnBad = "error",
+    report: ValidationReport | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Read a long OHLCV table; map columns; return validated bars per symbol."""
+    """Read a long OHLCV table; map columns; return validated bars per symbol (what validation
+    did is added to `report`)."""
     path = Path(path)
     raw = _load(path)
     mapping = {k: columns.get(k, k) for k in _CANONICAL}
@@ -111,9 +113,11 @@ def read_long_table(
         groups = {validate_symbol(s): (names == s).to_numpy() for s in sorted(names.unique())}
     out = {}
     for sym, mask in groups.items():
-        out[sym], _ = validate_bars(
+        out[sym], seen = validate_bars(
             frame.loc[mask].reset_index(drop=True), source=path, on_bad=on_bad, rows=rows[mask]
         )
+        if report is not None:
+            report.add(seen)
     return out
 
 
@@ -123,8 +127,10 @@ def read_wide_closes(
     date_column: str = "date",
     date_format: str | None = None,
     on_bad: OnBad = "error",
+    report: ValidationReport | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Read a wide close table (`date` + one column per ticker) into close-only daily bars."""
+    """Read a wide close table (`date` + one column per ticker) into close-only daily bars
+    (what validation did is added to `report`)."""
     path = Path(path)
     raw = _load(path)
     if date_column not in raw.columns:
@@ -151,7 +157,9 @@ def read_wide_closes(
         )
         frame["timestamp"] = frame["timestamp"].astype("datetime64[ns, UTC]")
         if len(frame):
-            out[sym], _ = validate_bars(
+            out[sym], seen = validate_bars(
                 frame, source=path, on_bad=on_bad, rows=rows[present.to_numpy()]
             )
+            if report is not None:
+                report.add(seen)
     return out

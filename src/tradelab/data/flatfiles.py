@@ -25,7 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from tradelab import faults
 from tradelab.data.bars import EXCHANGE_TZ, timestamps_ns
+from tradelab.data.symbols import is_symbol
 from tradelab.data.validation import OnBad, ValidationReport, check_rows, order_and_dedupe
 from tradelab.errors import DataError
 
@@ -56,6 +58,11 @@ _TYPES = {
     "transactions": pa.int64(),
 }
 _ROW_RE = re.compile(r"Row #(\d+)")
+DAY_FILE = faults.declare(
+    "ingest.day_file", "an ingestion after the k-th day file is read, before the next (@k)"
+)
+INVALID_SYMBOL = "invalid symbol"
+OUTSIDE_UNIVERSE = "outside universe"
 _COLUMN_RE = re.compile(r"In CSV column #(\d+)")
 
 
@@ -143,34 +150,53 @@ def read_day_files(
     """Read `files` once, keep `symbols` (all when None), validate, split per symbol."""
     wanted = None if symbols is None else pa.array(sorted(set(symbols)), pa.string())
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (*FLAT_COLUMNS, "_row", "_file")}
+    skipped: dict[str, int] = {}
     for i, f in enumerate(files):
         table = _read_one(f.path)
-        tickers = table["ticker"]
-        if wanted is not None:
-            mask = pc.fill_null(pc.is_in(tickers, value_set=wanted), False).to_numpy(
-                zero_copy_only=False
-            )
-            idx = np.flatnonzero(mask)
-        else:
-            idx = np.arange(table.num_rows)
-        if len(idx) == 0:
-            if progress is not None:
-                progress(i + 1, len(files))  # type: ignore[operator]
-            continue
-        taken = table.take(pa.array(idx))
-        for col in FLAT_COLUMNS:
-            if col in taken.column_names:
-                arr = taken[col].to_numpy(zero_copy_only=False)
-            else:
-                arr = np.zeros(len(idx), dtype=np.int64)
-            if col != "ticker" and arr.dtype == object:
-                arr = pd.to_numeric(pd.Series(arr), errors="coerce").to_numpy()
-            parts[col].append(arr)
-        parts["_row"].append(idx + 1)
-        parts["_file"].append(np.full(len(idx), i, dtype=np.int32))
+        idx = np.flatnonzero(_selected(table["ticker"], wanted, skipped))
+        if len(idx):
+            taken = table.take(pa.array(idx))
+            for col in FLAT_COLUMNS:
+                if col in taken.column_names:
+                    arr = taken[col].to_numpy(zero_copy_only=False)
+                else:
+                    arr = np.zeros(len(idx), dtype=np.int64)
+                if col != "ticker" and arr.dtype == object:
+                    arr = pd.to_numeric(pd.Series(arr), errors="coerce").to_numpy()
+                parts[col].append(arr)
+            parts["_row"].append(idx + 1)
+            parts["_file"].append(np.full(len(idx), i, dtype=np.int32))
         if progress is not None:
             progress(i + 1, len(files))  # type: ignore[operator]
+        faults.fault(DAY_FILE)
+    batch = _split(parts, files, on_bad)
+    batch.report.skipped = {k: v for k, v in skipped.items() if v}
+    return batch
 
+
+def _selected(
+    tickers: pa.ChunkedArray, wanted: pa.Array | None, skipped: dict[str, int]
+) -> np.ndarray:
+    """Mask of the rows to keep: wanted tickers (every valid one when `wanted` is None); count
+    the others as skipped, by reason (an invalid ticker, or one outside the wanted symbols)."""
+    if wanted is None:
+        counts = pc.value_counts(tickers)
+        keep = [v for v in counts.field("values").to_pylist() if is_symbol(v)]
+        wanted = pa.array(keep, pa.string())
+    mask = pc.fill_null(pc.is_in(tickers, value_set=wanted), False)
+    others = pc.value_counts(pc.filter(tickers, pc.invert(mask)))
+    for value, count in zip(
+        others.field("values").to_pylist(), others.field("counts").to_pylist(), strict=True
+    ):
+        reason = OUTSIDE_UNIVERSE if is_symbol(value) else INVALID_SYMBOL
+        skipped[reason] = skipped.get(reason, 0) + int(count)
+    return mask.to_numpy(zero_copy_only=False)
+
+
+def _split(
+    parts: dict[str, list[np.ndarray]], files: Sequence[DayFile], on_bad: OnBad
+) -> FlatFileBatch:
+    """Validate the rows read and split them per symbol."""
     report = ValidationReport(source="flat files")
     if not parts["_row"]:
         return FlatFileBatch({}, report, list(files))

@@ -13,17 +13,18 @@ everything) fetches only the missing ranges through the fetcher and merges. With
 with a warning; a request inside a gap, or one whose answer would have a hole, is a `DataError`
 naming the missing ranges. Datasets of different synthetic markets (`StoreMeta.market`) never
 merge: that would splice two unrelated price paths.
+
+Writers that touch several datasets stage them and commit them together
+(`tradelab.data.staging`); opening a store completes a commit a crash interrupted
+(`tradelab.data.journal`), so readers see the store before or after a commit, never a mix.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import shutil
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,7 @@ import pyarrow.parquet as pq
 from tradelab.atomic import write_bytes_atomic
 from tradelab.data.bars import BAR_COLUMNS, EXCHANGE_TZ, timeframe_minutes, timestamps_ns
 from tradelab.data.coverage import DateRange, merge_ranges, missing_ranges
+from tradelab.data.journal import JOURNAL, recover, store_lock
 from tradelab.data.resample import resample_bars
 from tradelab.data.symbols import validate_symbol
 from tradelab.data.validation import OnBad, ValidationReport, validate_bars
@@ -137,7 +139,11 @@ def _day_bounds(start: date, end: date) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 class ParquetStore:
-    """Validated bars per symbol and timeframe, with coverage-aware `get`."""
+    """Validated bars per symbol and timeframe, with coverage-aware `get`.
+
+    Opening a store whose last commit a crash interrupted completes that commit first
+    (`tradelab.data.journal`), so a reader sees the store before or after it, never a mix.
+    """
 
     def __init__(
         self, root: str | Path, fetcher: Fetcher | None = None, *, offline: bool = False
@@ -145,18 +151,33 @@ class ParquetStore:
         self.root = Path(root)
         self.fetcher = fetcher
         self.offline = offline
+        if (self.root / JOURNAL).exists():
+            with store_lock(self.root):
+                recover(self.root)
 
     # -- paths and metadata ----------------------------------------------------------------
     def dataset_path(self, symbol: str, timeframe: str) -> Path:
+        """Return where this store writes the dataset (`<root>/<timeframe>/<SYMBOL>.parquet`)."""
         timeframe_minutes(timeframe)
         return self.root / timeframe / f"{validate_symbol(symbol)}.parquet"
 
     def meta_path(self, symbol: str, timeframe: str) -> Path:
         return self.dataset_path(symbol, timeframe).with_suffix(".meta.json")
 
+    def source_path(self, symbol: str, timeframe: str) -> Path:
+        """Return the file reads of the dataset come from (a staged store may read its base)."""
+        return self.dataset_path(symbol, timeframe)
+
+    def bookkeeping_path(self, timeframe: str, name: str) -> Path:
+        """Return the file a bookkeeping record (`_<name>`) of `timeframe` is read from."""
+        timeframe_minutes(timeframe)
+        if not name.startswith("_") or "/" in name:
+            raise ValueError(f"bookkeeping file names start with '_': {name!r}")
+        return self.root / timeframe / name
+
     def meta(self, symbol: str, timeframe: str) -> StoreMeta | None:
         """Return the dataset's metadata (from the Parquet file itself), None when absent."""
-        path = self.dataset_path(symbol, timeframe)
+        path = self.source_path(symbol, timeframe)
         if not path.exists():
             return None
         try:
@@ -177,7 +198,7 @@ class ParquetStore:
         self, symbol: str, timeframe: str, start: date | None = None, end: date | None = None
     ) -> pd.DataFrame:
         """Return cached bars (sessions `start`..`end`, inclusive); never fetches."""
-        path = self.dataset_path(symbol, timeframe)
+        path = self.source_path(symbol, timeframe)
         if not path.exists():
             raise DataError(f"no {timeframe} data for {symbol} in the store", file=path)
         try:
@@ -350,44 +371,6 @@ class ParquetStore:
         if not self.root.exists():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _is_timeframe(p.name))
-
-    # -- replacing datasets ----------------------------------------------------------------
-    @contextlib.contextmanager
-    def staging(self) -> Iterator[ParquetStore]:
-        """Yield an empty store beside this one (same file system); removed afterwards."""
-        folder = self.root.with_name(f".{self.root.name}.staging-{os.getpid()}")
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            yield ParquetStore(folder, offline=True)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def adopt(
-        self,
-        staged: ParquetStore,
-        drop: Iterable[tuple[str, str]] = (),
-        reset: Iterable[str] = (),
-    ) -> None:
-        """Move every file of `staged` into this store (one rename each), then delete the
-        datasets `drop` names ((symbol, timeframe) pairs) unless `staged` brought them, and the
-        bookkeeping files (`_*`) of the `reset` timeframes that `staged` did not bring."""
-        brought = set()
-        for timeframe in staged.timeframes():
-            folder = staged.root / timeframe
-            files = sorted(folder.iterdir(), key=lambda p: (p.suffix != ".parquet", p.name))
-            for path in files:  # each dataset's Parquet file first, then the readable copies
-                target = self.root / timeframe / path.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-                brought.add((timeframe, path.name))
-        for symbol, timeframe in drop:
-            if (timeframe, f"{symbol}.parquet") not in brought:
-                self.dataset_path(symbol, timeframe).unlink(missing_ok=True)
-                self.meta_path(symbol, timeframe).unlink(missing_ok=True)
-        for timeframe in reset:
-            for path in (self.root / timeframe).glob("_*"):
-                if (timeframe, path.name) not in brought:
-                    path.unlink()
 
     # -- serving ranges --------------------------------------------------------------------
     def get(

@@ -6,17 +6,22 @@ import re
 
 from tradelab.errors import InvalidSymbolError
 
-__all__ = ["check_name", "validate_symbol", "validate_symbols"]
+__all__ = ["check_name", "is_symbol", "validate_symbol", "validate_symbols"]
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,14}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,79}$")
 
 
+def is_symbol(symbol: object) -> bool:
+    """Return whether `symbol` is a safe ticker (upper case, no path characters)."""
+    return isinstance(symbol, str) and bool(_SYMBOL_RE.match(symbol)) and symbol not in {".", ".."}
+
+
 def validate_symbol(symbol: object) -> str:
     """Return `symbol` if it is a safe ticker (upper case, no path characters), else raise."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or symbol in {".", ".."}:
+    if not is_symbol(symbol):
         raise InvalidSymbolError(symbol)
-    return symbol
+    return symbol  # type: ignore[return-value]
 
 
 def validate_symbols(symbols: object) -> list[str]:

@@ -27,7 +27,8 @@ _REQUIRED = ("timestamp", *PRICE_COLUMNS, "volume")
 
 @dataclass
 class ValidationReport:
-    """What validation saw and did."""
+    """What validation saw and did. `dropped`: bad rows dropped (`on_bad="drop"`) per rule;
+    `skipped`: rows not read at all per reason (`invalid symbol`, `outside universe`)."""
 
     source: str
     rows_in: int = 0
@@ -35,6 +36,7 @@ class ValidationReport:
     duplicates: int = 0
     reordered: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: ValidationReport) -> None:
         """Accumulate another report (same source family) into this one."""
@@ -44,6 +46,17 @@ class ValidationReport:
         self.reordered += other.reordered
         for rule, count in other.dropped.items():
             self.dropped[rule] = self.dropped.get(rule, 0) + count
+        for reason, count in other.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    def rows_not_stored(self) -> dict[str, int]:
+        """Rows read or seen but not stored, per reason: skipped, dropped, duplicate."""
+        out = {**self.skipped}
+        for rule, count in self.dropped.items():
+            out[rule] = out.get(rule, 0) + count
+        if self.duplicates:
+            out["duplicate timestamp"] = out.get("duplicate timestamp", 0) + self.duplicates
+        return {k: v for k, v in out.items() if v}
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

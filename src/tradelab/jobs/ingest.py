@@ -1,25 +1,32 @@
 """Ingestion as a tracked job: raw data (synthetic market, flat files, CSV) -> validated
 Parquet store -> derived timeframes, with the store's coverage logged.
 
+All or nothing: one call stages every dataset it writes (every timeframe and symbol, the
+incremental state of the day files, the derived bars of the `bars` step), validates it all,
+then commits it in one journal (`tradelab.data.staging`). A bad file anywhere, or a crash
+before the commit, leaves the store as it was; a crash during the commit is completed at the
+next open of the store. Rows not stored are counted per reason (`rows_skipped/<reason>`).
+
 A synthetic market's identity (`MarketSpec.identity`: generator version, mode, seed, end,
 years) is recorded in every dataset it writes. Ingesting data of another market (or another
 source) into a symbol's datasets refuses before anything is written, unless `replace`: then
-everything is ingested into a staging store first and the affected datasets are swapped in
-(one rename each); the symbols' datasets of the old market that the new data does not rewrite
-are removed.
+the symbols' datasets are rebuilt from this data alone, and their datasets of the old market
+that the new data does not rewrite are removed, in the same commit.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tradelab import faults
 from tradelab.atomic import write_bytes_atomic
 from tradelab.data import (
     GENERATOR_VERSION,
@@ -33,7 +40,7 @@ from tradelab.data import (
     validate_symbols,
     write_day_files,
 )
-from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND
+from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND, OUTSIDE_UNIVERSE
 from tradelab.data.settings import (
     CsvDataConfig,
     CsvLayout,
@@ -42,13 +49,17 @@ from tradelab.data.settings import (
     SyntheticDataConfig,
     UniverseConfig,
 )
+from tradelab.data.staging import CommitSummary, StoreTransaction, store_transaction
+from tradelab.data.validation import ValidationReport
 from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
 from tradelab.progress import progress_callback
+from tradelab.tracking import Job
 
 __all__ = [
     "GENERATOR_VERSION",
     "IngestJobConfig",
+    "IngestResult",
     "market_spec",
     "run_ingest",
     "store_coverage",
@@ -57,6 +68,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("tradelab.ingest")
+TIMEFRAME = faults.declare(
+    "ingest.timeframe", "an ingestion after the k-th timeframe's day files are staged (@k)"
+)
+DERIVED = faults.declare("ingest.derived", "the bars step after the k-th derived dataset (@k)")
+STAGED = faults.declare(
+    "ingest.staged", "an ingestion after everything is staged and validated, before the commit"
+)
 
 
 @dataclass(frozen=True)
@@ -142,11 +160,15 @@ def synthetic_identity(data: SyntheticDataConfig) -> dict[str, Any]:
     return spec.identity()
 
 
-def _read_tables(data: CsvDataConfig) -> dict[str, pd.DataFrame]:
+def _read_tables(data: CsvDataConfig, report: ValidationReport) -> dict[str, pd.DataFrame]:
     on_bad = data.on_bad_rows.value
     if data.layout is CsvLayout.wide:
         return read_wide_closes(
-            data.path, date_column=data.date_column, date_format=data.date_format, on_bad=on_bad
+            data.path,
+            date_column=data.date_column,
+            date_format=data.date_format,
+            on_bad=on_bad,
+            report=report,
         )
     return read_long_table(
         data.path,
@@ -158,25 +180,33 @@ def _read_tables(data: CsvDataConfig) -> dict[str, pd.DataFrame]:
         timezone=data.timezone,
         adjust_close_column=data.adjust_close_column,
         on_bad=on_bad,
+        report=report,
     )
 
 
 def _ingest_tables(
-    data: CsvDataConfig, wanted: list[str] | None, store: ParquetStore, replace: bool
+    data: CsvDataConfig,
+    wanted: list[str] | None,
+    txn: StoreTransaction,
+    replace: bool,
+    report: ValidationReport,
 ) -> dict[str, float]:
-    frames = {s: f for s, f in _read_tables(data).items() if wanted is None or s in wanted}
+    """Stage the CSV/Parquet table's symbols (with `replace`, from this data alone)."""
+    tables = _read_tables(data, report)
+    frames = {s: f for s, f in tables.items() if wanted is None or s in wanted}
+    outside = sum(len(f) for s, f in tables.items() if s not in frames)
+    if outside:
+        report.skipped[OUTSIDE_UNIVERSE] = report.skipped.get(OUTSIDE_UNIVERSE, 0) + outside
     source = f"csv:{Path(data.path).name}"
     if not replace:
-        store.require_market(frames, None, source)
+        txn.store.require_market(frames, None, source)
         for symbol, frame in frames.items():
-            store.merge(symbol, data.timeframe, frame, source=source)
+            txn.view.merge(symbol, data.timeframe, frame, source=source)
     else:
-        with store.staging() as staged:
-            for symbol, frame in frames.items():
-                staged.write(symbol, data.timeframe, frame, source=source)
-            conflicts = store.market_conflicts(frames, None, derived=True)
-            drop = [(m.symbol, m.timeframe) for m in conflicts]
-            store.adopt(staged, drop)
+        for symbol, frame in frames.items():
+            txn.fresh.write(symbol, data.timeframe, frame, source=source)
+        conflicts = txn.store.market_conflicts(frames, None, derived=True)
+        txn.remove((m.symbol, m.timeframe) for m in conflicts)
     return {"rows_ingested": sum(len(f) for f in frames.values()), "symbols": len(frames)}
 
 
@@ -188,7 +218,9 @@ def _ingest_globs(
     data: SyntheticDataConfig | FlatFilesDataConfig,
     progress: bool,
     market: dict[str, Any] | None,
+    report: ValidationReport,
 ) -> dict[str, float]:
+    """Stage every timeframe's day files into `store` (a staged store of the transaction)."""
     metrics: dict[str, float] = {}
     for timeframe, pattern in globs.items():
         with progress_callback(f"ingest {timeframe}", enabled=progress, unit="files") as bar:
@@ -203,6 +235,7 @@ def _ingest_globs(
                 progress=bar,
                 market=market,
             )
+        report.add(summary.report)
         metrics.update(
             {
                 f"files_read_{timeframe}": summary.files_read,
@@ -221,32 +254,37 @@ def _ingest_globs(
             summary.rows,
             summary.rows_per_second,
         )
+        faults.fault(TIMEFRAME)
     return metrics
 
 
 def _ingest_flat(
-    store: ParquetStore,
+    txn: StoreTransaction,
     root: Path,
     globs: dict[str, str],
     wanted: list[str],
     data: SyntheticDataConfig | FlatFilesDataConfig,
     settings: IngestJobConfig,
+    report: ValidationReport,
 ) -> dict[str, float]:
-    """Ingest the day files; refuse (or, with `replace`, swap out) datasets of another market."""
+    """Stage the day files; refuse (or, with `replace`, swap out) datasets of another market."""
     market = synthetic_identity(data) if isinstance(data, SyntheticDataConfig) else None
+    store, progress = txn.store, settings.progress
     if not settings.replace:
-        store.require_market(wanted, market, data.source)  # before anything is written
-        return _ingest_globs(store, root, globs, wanted, data, settings.progress, market)
-    with store.staging() as staged:
-        metrics = _ingest_globs(staged, root, globs, wanted, data, settings.progress, market)
-        written = {s for tf in staged.timeframes() for s in staged.symbols(tf)}
-        conflicts = store.market_conflicts(sorted(written | set(wanted)), market, derived=True)
-        store.adopt(staged, [(m.symbol, m.timeframe) for m in conflicts], reset=globs)
+        store.require_market(wanted, market, data.source)  # before anything is read
+        return _ingest_globs(txn.view, root, globs, wanted, data, progress, market, report)
+    metrics = _ingest_globs(txn.fresh, root, globs, wanted, data, progress, market, report)
+    fresh = txn.fresh
+    written = {s for tf in fresh.timeframes() for s in fresh.symbols(tf)}
+    conflicts = store.market_conflicts(sorted(written | set(wanted)), market, derived=True)
+    txn.remove((m.symbol, m.timeframe) for m in conflicts)
+    txn.reset(globs)
     metrics["replaced_datasets"] = len(conflicts)
     return metrics
 
 
 def _derive_bars(store: ParquetStore, timeframes: tuple[str, ...]) -> int:
+    """Stage the derived `timeframes` of every 1min dataset that needs rebuilding."""
     derived = 0
     for timeframe in timeframes:
         if timeframe in ("1min",) or (timeframe == "1day" and store.symbols("1day")):
@@ -254,7 +292,19 @@ def _derive_bars(store: ParquetStore, timeframes: tuple[str, ...]) -> int:
         for symbol in store.symbols("1min"):
             store.derive(symbol, timeframe)
             derived += 1
+            faults.fault(DERIVED)
     return derived
+
+
+def _skip_metrics(report: ValidationReport) -> dict[str, float]:
+    """`rows_skipped/<reason>` for every reason a row was not stored, and their total."""
+    counts = report.rows_not_stored()
+    out = {
+        f"rows_skipped/{re.sub(r'[^a-z0-9]+', '_', k.lower()).strip('_')}": float(v)
+        for k, v in counts.items()
+    }
+    out["rows_skipped"] = float(sum(counts.values()))
+    return out
 
 
 def store_coverage(store: ParquetStore) -> list[dict[str, Any]]:
@@ -280,49 +330,94 @@ def store_coverage(store: ParquetStore) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest call left: the store's hash and coverage, the rows not stored per
+    reason, and the files its commit moved into (or deleted from) the store."""
+
+    data_hash: str
+    coverage: list[dict[str, Any]]
+    skipped: dict[str, int] = field(default_factory=dict)
+    committed: CommitSummary = field(default_factory=CommitSummary)
+
+
+def _raw_step(
+    data: DataConfig,
+    settings: IngestJobConfig,
+    store: ParquetStore,
+    wanted: list[str] | None,
+    job: Job,
+    metrics: dict[str, float],
+) -> tuple[Path, dict[str, str]]:
+    """Write the synthetic raw files (step raw/all); return the day files' root and globs."""
+    if isinstance(data, SyntheticDataConfig):
+        root = Path(data.raw_dir)
+        globs = {"1min": f"{MINUTE_KIND}/**/*.csv.gz", "1day": f"{DAY_KIND}/**/*.csv.gz"}
+        if settings.step == "all" and not settings.replace:  # refuse before rewriting raw files
+            store.require_market(wanted or [], market_spec(data).identity(), data.source)
+        if settings.step in ("all", "raw"):
+            manifest = write_synthetic_raw(market_spec(data), root)
+            metrics["raw_files"] = manifest["files"]
+            if manifest.get("planted"):
+                job.log_dict(manifest["planted"], "planted.json")
+        return root, globs
+    if isinstance(data, FlatFilesDataConfig):
+        pairs = (("1min", data.minute_glob), ("1day", data.day_glob))
+        return Path(data.path), {tf: g for tf, g in pairs if g}
+    return Path(), {}
+
+
+def _stage_and_commit(
+    data: DataConfig,
+    settings: IngestJobConfig,
+    store: ParquetStore,
+    wanted: list[str] | None,
+    source: tuple[Path, dict[str, str]],
+    report: ValidationReport,
+    metrics: dict[str, float],
+) -> CommitSummary:
+    """Stage the ingest and bars steps, validate everything, then commit it all at once."""
+    step = settings.step
+    if step == "raw":
+        return CommitSummary()
+    with store_transaction(store) as txn:
+        if step in ("all", "ingest"):
+            if isinstance(data, CsvDataConfig):
+                chosen = wanted if settings.symbols else None
+                metrics.update(_ingest_tables(data, chosen, txn, settings.replace, report))
+            else:
+                assert wanted is not None
+                metrics.update(_ingest_flat(txn, *source, wanted, data, settings, report))
+        if step in ("all", "bars"):
+            metrics["derived_datasets"] = _derive_bars(txn.view, settings.timeframes)
+        faults.fault(STAGED)
+        return txn.commit()
+
+
 def run_ingest(
     data: DataConfig,
     universe: UniverseConfig,
     settings: IngestJobConfig,
     store: ParquetStore,
     open_job: OpenJob,
-) -> tuple[str, list[dict[str, Any]]]:
-    """Run the ingestion steps in one tracked run; return the store's hash and coverage."""
-    step = settings.step
+) -> IngestResult:
+    """Run the ingestion steps in one tracked run, writing the store all or nothing."""
     wanted = _wanted_symbols(data, universe, settings.symbols)
-    with open_job(experiment=f"ingest/{data.source}", run_name=f"ingest-{step}") as job:
+    with open_job(experiment=f"ingest/{data.source}", run_name=f"ingest-{settings.step}") as job:
         metrics: dict[str, float] = {}
-        root, globs = Path(), {}
-        if isinstance(data, SyntheticDataConfig):
-            root = Path(data.raw_dir)
-            globs = {"1min": f"{MINUTE_KIND}/**/*.csv.gz", "1day": f"{DAY_KIND}/**/*.csv.gz"}
-            if step == "all" and not settings.replace:  # refuse before rewriting the raw files
-                store.require_market(wanted or [], market_spec(data).identity(), data.source)
-            if step in ("all", "raw"):
-                manifest = write_synthetic_raw(market_spec(data), root)
-                metrics["raw_files"] = manifest["files"]
-                if manifest.get("planted"):
-                    job.log_dict(manifest["planted"], "planted.json")
-        elif isinstance(data, FlatFilesDataConfig):
-            root = Path(data.path)
-            pairs = (("1min", data.minute_glob), ("1day", data.day_glob))
-            globs = {tf: g for tf, g in pairs if g}
-        if step in ("all", "ingest"):
-            if isinstance(data, CsvDataConfig):
-                chosen = wanted if settings.symbols else None
-                metrics.update(_ingest_tables(data, chosen, store, settings.replace))
-            else:
-                assert wanted is not None
-                metrics.update(_ingest_flat(store, root, globs, wanted, data, settings))
-        if step in ("all", "bars"):
-            metrics["derived_datasets"] = _derive_bars(store, settings.timeframes)
+        report = ValidationReport(source=data.source)
+        source = _raw_step(data, settings, store, wanted, job, metrics)
+        committed = _stage_and_commit(data, settings, store, wanted, source, report, metrics)
         coverage = store_coverage(store)
         data_hash = store.content_hash()
+        metrics.update(_skip_metrics(report))
         metrics["datasets"] = len(coverage)
+        metrics["files_committed"] = committed.moved
+        metrics["files_deleted"] = committed.deleted
         job.log_metrics(metrics)
         job.set_tags({"data_hash": data_hash, "store_dir": str(store.root)})
         with tempfile.TemporaryDirectory() as tmp:
             table = Path(tmp) / "coverage.csv"
             pd.DataFrame(coverage).to_csv(table, index=False)
             job.log_artifact(table)
-    return data_hash, coverage
+    return IngestResult(data_hash, coverage, report.rows_not_stored(), committed)

@@ -14,8 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from tradelab.apps._runtime import conf_dir
 from tradelab.apps.schema import register_configs
-from tradelab.apps.tune import run
+from tradelab.apps.tune import optuna_dir, run
 from tradelab.errors import ConfigError
+from tradelab.tracking.settings import TrackingBackend, TrackingConfig
 
 from .test_cli import run_app
 
@@ -165,3 +166,14 @@ def test_an_unknown_study_kind_is_named(tmp_path: Path) -> None:
     cfg = _compose(tmp_path, ["study=custom"], {"study/custom.yaml": "kind: anneal\n"})
     with pytest.raises(ConfigError, match=r"study\.kind"):
         run(cfg)
+
+
+def test_optuna_studies_live_in_journals_beside_the_mlflow_store(tmp_path: Path) -> None:
+    cfg = _compose(tmp_path, ["search=optuna"], {})
+    assert cfg.search.storage == "auto" and cfg.search.study_name is None
+    local = TrackingConfig(uri=f"sqlite:///{tmp_path}/store/mlflow.db")
+    assert optuna_dir(local, tmp_path / "root") == tmp_path / "store" / "optuna"
+    assert optuna_dir(TrackingConfig(), tmp_path) == Path("mlruns/optuna").absolute()
+    server = TrackingConfig(uri="http://mlflow.internal:5000", artifact_root=None)
+    assert optuna_dir(server, tmp_path) == tmp_path / "mlruns" / "optuna"
+    assert optuna_dir(TrackingConfig(backend=TrackingBackend.memory), tmp_path) is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tradelab import faults
 from tradelab.errors import ConfigError, InvalidSymbolError, ModelUnavailableError
 from tradelab.forecast import read_result, tune_forecaster
 from tradelab.forecast.settings import (
@@ -17,6 +18,7 @@ from tradelab.forecast.settings import (
     TotoModelConfig,
     model_config,
 )
+from tradelab.jobs._tune import TrialRunsOnce
 from tradelab.search.settings import OptunaSearchConfig
 from tradelab.tracking import MemoryTracker
 
@@ -103,7 +105,7 @@ def test_a_journal_study_resumes(bars: pd.DataFrame, tmp_path: Path) -> None:
         output_dir=tmp_path / "out",
         forecaster=NoisyWalk(),
     )
-    assert first.study_name == "forecast-SPY-toto" and len(first.trials) == 4
+    assert first.study_name.startswith("forecast-SPY-toto-") and len(first.trials) == 4
     second = tune_forecaster(
         bars,
         _model(tmp_path),
@@ -233,3 +235,49 @@ def test_kronos_standard_results_go_by_the_seed_name(bars: pd.DataFrame, tmp_pat
     summary = summarize_symbol(bars, "AAPL", [kronos], study, forecasters={"kronos_standard": walk})
     entry = summary.to_dict()["candidates"]["kronos_standard"]
     assert entry["kind"] == "model" and entry["details"]["model_type"] == "kronos_standard"
+
+
+def _tune(bars: pd.DataFrame, tmp_path: Path, journal: str, job=None, forecaster=None):
+    return tune_forecaster(
+        bars,
+        _model(tmp_path),
+        ForecastStudyConfig(),
+        replace(SEARCH, storage=f"journal:{tmp_path / journal}"),
+        symbol="SPY",
+        job=job,
+        output_dir=tmp_path / "out",
+        forecaster=forecaster or NoisyWalk(),
+    )
+
+
+def test_a_stopped_study_resumes_and_logs_each_trial_once(
+    bars: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = _tune(bars, tmp_path, "reference.journal")
+    tracker = MemoryTracker()
+    # trial 5 told, the error comes before its run is logged; trials 6-7 were in flight
+    monkeypatch.setattr(faults, "_hits", {})
+    monkeypatch.setenv(faults.ENV, "optuna.trial.told@6:raise")
+    with pytest.raises(faults.InjectedFault):
+        with TrialRunsOnce(tracker.start_job("forecast/SPY", "toto"), tracker) as job:
+            _tune(bars, tmp_path, "s.journal", job)
+    monkeypatch.delenv(faults.ENV)
+    with TrialRunsOnce(tracker.start_job("forecast/SPY", "toto"), tracker) as job:
+        resumed = _tune(bars, tmp_path, "s.journal", job)
+
+    assert [t.number for t in resumed.trials] == list(range(6, 12))  # this run's trials
+    assert resumed.best_params == reference.best_params
+    assert resumed.best_metrics["pct_return_mae"] == reference.best_metrics["pct_return_mae"]
+    finished = [r for r in tracker.runs() if r.parent_id == job.run_id]
+    trial_runs = sorted(r.name for r in finished if r.name.startswith("trial_"))
+    assert trial_runs == [f"trial_{k:04d}" for k in range(12)]  # the whole study, each once
+    assert {r.tags["optuna_study"] for r in finished} == {resumed.study_name}
+
+    # a rerun of the finished study: no model call, no trial run logged again, the same best
+    walk = NoisyWalk()
+    with TrialRunsOnce(tracker.start_job("forecast/SPY", "toto"), tracker) as again_job:
+        again = _tune(bars, tmp_path, "s.journal", again_job, forecaster=walk)
+    assert walk.calls == 0 and again.trials == [] and again.best_params == reference.best_params
+    assert [r for r in tracker.runs() if r.parent_id == again_job.run_id] == []
+    doc = read_result(tmp_path / "out" / "toto" / "SPY.json")
+    assert doc["study"]["study_name"] == resumed.study_name

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tradelab.search import SearchSpace, optimize_batched
+from tradelab.search import SearchSpace, optimize_batched, trial_metrics
 
 
 def test_ranges_values_and_size() -> None:
@@ -59,7 +59,7 @@ def test_batched_tpe_finds_the_optimum_and_resumes(tmp_path) -> None:
     )
     assert calls == [8] * 5
     assert abs(study.best_params["x"] - 1.5) < 0.6 and study.best_params["k"] == 0
-    assert "x2" in study.best_trial.user_attrs
+    assert "x2" in trial_metrics(study.best_trial)
     resumed = optimize_batched(
         space, evaluate, n_trials=44, batch_size=8, storage=storage, study_name="s"
     )

@@ -216,3 +216,31 @@ def test_pairs_study_optuna_and_fixed_pair() -> None:
     )
     slope = np.polyfit(closes["SPY"], closes["DIA"], 1)[0]
     assert ols.hedge_ratio == pytest.approx(slope, rel=1e-9)
+
+
+def test_optuna_studies_are_named_after_their_target_and_resume(tmp_path) -> None:
+    from .test_pairs import _legs
+
+    times, (_, close_a, _, close_b) = _legs(21, 400, opens=False)
+    legs = (pd.Series(close_a, index=times, name="A"), pd.Series(close_b, index=times, name="B"))
+    study = KalmanPairsStudyConfig(hedge_ratio=0.6)
+    search = OptunaSearchConfig(
+        n_trials=8, batch_size=4, n_startup_trials=4, storage=f"journal:{tmp_path / 'p.journal'}"
+    )
+    tracker = MemoryTracker()
+    with tracker.start_job("kalman_pairs/A-B", "optuna") as job:
+        first = tune_pairs(*legs, study, search, job)
+    trial_runs = [r for r in tracker.runs() if r.name.startswith("trial-")]
+    names = {r.tags["optuna_study"] for r in trial_runs}
+    assert len(trial_runs) == 8 and len(names) == 1
+    assert names.pop().startswith("kalman_pairs-A-B-")
+    again = tune_pairs(*legs, study, search)  # the finished study, read back: the same table
+    pd.testing.assert_frame_equal(first.trials, again.trials)
+    assert list(first.trials["trial"]) == list(range(8))
+
+    riot = _minute_frames()["RIOT"]
+    residual = OptunaSearchConfig(n_trials=4, batch_size=4, storage=search.storage)
+    table = tune_residual({"RIOT": riot}, search=residual).symbols["RIOT"].trials
+    resumed = tune_residual({"RIOT": riot}, search=residual).symbols["RIOT"].trials
+    pd.testing.assert_frame_equal(table, resumed)
+    assert table["num_trades"].dtype == np.int64  # dtypes as the evaluator returns them

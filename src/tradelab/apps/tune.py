@@ -3,7 +3,8 @@
 One MLflow experiment per target (`kalman_residual/RIOT`, `kalman_pairs/DIA-SPY`,
 `forecast/AAPL`), a parent run per (target, search), a child run per trial; the best trial is
 tagged `candidate=true` for promotion. The study's `kind` picks the job (`tradelab.jobs`);
-this app only turns the composed config into the jobs' typed settings.
+this app only turns the composed config into the jobs' typed settings. Optuna studies with
+`search.storage=auto` live in `optuna/<family>.journal` beside the MLflow store.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ from tradelab.search.settings import (
     search_config,
 )
 from tradelab.strategies.settings import KalmanPairsStudyConfig, KalmanResidualStudyConfig
-from tradelab.tracking.settings import TrackingConfig
+from tradelab.tracking.mlflow_tracker import sqlite_path
+from tradelab.tracking.settings import TrackingBackend, TrackingConfig
 
-__all__ = ["GROUPS", "TuneAppConfig", "main", "model_configs", "run"]
+__all__ = ["GROUPS", "TuneAppConfig", "main", "model_configs", "optuna_dir", "run"]
 
 
 @dataclass
@@ -84,15 +86,35 @@ GROUPS: dict[str, dict[str, type]] = {
 }
 
 
+def optuna_dir(tracking: TrackingConfig, root_dir: str | Path) -> Path | None:
+    """Where `search.storage=auto` keeps Optuna journals: `optuna/` beside the MLflow store
+    (its SQLite file or local folder), `<root_dir>/mlruns/optuna` for a tracking server; None
+    (memory) when runs are not stored."""
+    if tracking.backend == TrackingBackend.memory:
+        return None
+    uri = tracking.uri
+    db = sqlite_path(uri)
+    if db is not None:
+        folder = db.parent
+    elif uri.startswith("file:") or "://" not in uri:
+        folder = Path(uri.removeprefix("file://").removeprefix("file:"))
+    else:
+        folder = Path(root_dir) / "mlruns"
+    return (folder / "optuna").absolute()
+
+
 def _context(cfg: DictConfig) -> TuneContext:
     tracking = settings(TrackingConfig, cfg.tracking, "tracking")
+    tracker = tracker_for(cfg)
     return TuneContext(
         store=ParquetStore(cfg.paths.store_dir, offline=True),
-        open_job=functools.partial(job_for, tracker_for(cfg), cfg),
+        open_job=functools.partial(job_for, tracker, cfg),
         results_dir=Path(cfg.paths.results_dir),
         metrics_file=Path(cfg.metrics_file) if cfg.metrics_file else None,
         max_trial_runs=tracking.max_trial_runs,
         progress=bool(cfg.progress),
+        optuna_dir=optuna_dir(tracking, cfg.paths.root_dir),
+        tracker=tracker,
     )
 
 

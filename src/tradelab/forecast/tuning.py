@@ -5,6 +5,12 @@ config checks (search space, aggregations) -> data and windows -> model weights 
 -> study (a child run per trial through the job) -> `<output_dir>/<model>/<SYMBOL>.json`.
 Every trial uses the same sampling seed (common random numbers), so trials differ only by
 their parameters, and the sample cache serves trials that differ only in aggregation.
+The study is named `forecast-<SYMBOL>-<model>-<hash>` (the model settings, the windows, the
+seed, the search settings but `n_trials`, the source of `tradelab.forecast` and
+`tradelab.search`): with persistent storage a rerun resumes it, and
+the best of all its evaluated trials is the result. Trial runs are named `trial_<k>` for the
+k-th evaluated trial; those of earlier runs are logged too, after the study (a job that keeps
+each trial's run once skips the ones a finished job already holds).
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +40,16 @@ from tradelab.forecast.settings import (
 )
 from tradelab.forecast.space import build_space, make_suggest, trial_params
 from tradelab.forecast.validation import ValidationPlan, Validator
-from tradelab.search import BatchResult, SearchSpace, optimize_batched
+from tradelab.search import (
+    BatchResult,
+    SearchSpace,
+    evaluated_trials,
+    name_study,
+    optimize_batched,
+    trial_metrics,
+)
 from tradelab.search.settings import OptunaSearchConfig
+from tradelab.settings import to_plain
 from tradelab.tracking import Job
 
 __all__ = [
@@ -178,6 +191,11 @@ def tune_forecaster(
         return result
 
     tunable = adapter_class(model.type).tunable  # type: ignore[attr-defined]
+    if not search.study_name:
+        shaping = (to_plain(model), validator.fingerprint(), study.seed)
+        prefix = f"forecast-{symbol}-{result.model}"
+        named = name_study(prefix, search, *shaping, code=("forecast",))
+        search = dataclasses.replace(search, study_name=named)
     trials = _Trials(forecaster, tunable_defaults(model, tunable), validator, result)
     trials.run(space, search, job=job, progress=progress)
     document = _result_document(result, validator, study)
@@ -239,7 +257,6 @@ class _Trials:
         self.validator = validator
         self.result = result
         self.reference = result.baselines["zero_return"]["pct_return_mae"]
-        self.pending: deque[tuple[dict[str, Any], dict[str, float]]] = deque()
 
     def run(
         self,
@@ -251,13 +268,11 @@ class _Trials:
     ) -> None:
         """Run the study to `search.n_trials`; record the best trial in the result."""
         result = self.result
-        storage = search.storage
-        study_name = search.study_name or (
-            f"forecast-{result.symbol}-{result.model}" if storage else None
-        )
+        result.study_name = search.study_name
 
         def on_result(res: BatchResult) -> None:
-            self.record(res, job)
+            params = self.forecaster.resolved_params(trial_params(self.defaults, res.params))
+            self.record(res.index, res.number, params, dict(res.metrics), res.value, job)
             if progress is not None:
                 progress(len(result.trials), search.n_trials)
 
@@ -268,14 +283,17 @@ class _Trials:
             batch_size=search.batch_size,
             direction="minimize",
             seed=search.seed,
-            storage=storage,
-            study_name=study_name,
+            storage=search.storage,
+            study_name=search.study_name,
             n_startup_trials=search.n_startup_trials,
             suggest=make_suggest(space),
             on_result=on_result,
+            max_retries=search.max_retries,
+            stale_after_s=search.stale_after_s,
         )
-        result.study_name = study_name
-        completed = [t for t in study.trials if t.value is not None and math.isfinite(t.value)]
+        evaluated = evaluated_trials(study, search.n_trials)
+        self.log_earlier(evaluated, job)
+        completed = [t for t in evaluated if t.value is not None and math.isfinite(t.value)]
         if not completed:
             raise RuntimeError(
                 f"every {result.model} trial for {result.symbol} failed; nothing is written"
@@ -284,7 +302,18 @@ class _Trials:
         result.best_params = self.forecaster.resolved_params(
             trial_params(self.defaults, best.params)
         )
-        result.best_metrics = {k: float(v) for k, v in best.user_attrs.items()}
+        result.best_metrics = trial_metrics(best)
+
+    def log_earlier(self, evaluated: list[Any], job: Job | None) -> None:
+        """Log the trials earlier runs of the study evaluated (a job that keeps each trial's
+        run once, as `tradelab.jobs` gives, skips those already logged)."""
+        if job is None:
+            return
+        mine = {record.number for record in self.result.trials}
+        for index, trial in enumerate(evaluated):
+            if index not in mine:
+                params = self.forecaster.resolved_params(trial_params(self.defaults, trial.params))
+                self.log(job, index, trial.number, params, trial_metrics(trial))
 
     def evaluate_batch(
         self, batch: list[dict[str, Any]]
@@ -298,33 +327,44 @@ class _Trials:
                 ev = self.validator.evaluate(self.forecaster, params, reference_mae=self.reference)
             except RuntimeError as exc:  # e.g. out of memory for one configuration
                 log.warning("%s trial failed with %s: %s", self.result.model, params, exc)
-                self.pending.append((params, {}))
                 values.append(float("nan"))
                 metrics.append({})
                 continue
             self.result.model_calls += ev.model_calls
             self.result.model_calls_uncached += self.validator.n_windows
-            self.pending.append((params, ev.metrics))
             values.append(ev.metrics["pct_return_mae"])
             metrics.append(ev.metrics)
         return values, metrics
 
-    def record(self, res: BatchResult, job: Job | None) -> None:
-        """Log one finished trial as a child run and keep it in the result."""
-        params, metrics = self.pending.popleft()
-        run_id = None
-        if job is not None:
-            run_id = job.log_trial(
-                params,
-                metrics or {"failed": 1.0},
-                name=f"trial_{res.number:04d}",
-                tags={
-                    "model": self.result.model,
-                    "symbol": self.result.symbol,
-                    "cache_hit": metrics.get("model_calls") == 0,
-                },
-            )
-        self.result.trials.append(TrialRecord(res.number, params, res.value, dict(metrics), run_id))
+    def record(
+        self,
+        index: int,
+        number: int,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        value: float,
+        job: Job | None,
+    ) -> None:
+        """Log one trial of this run as a child run and keep it in the result."""
+        run_id = None if job is None else self.log(job, index, number, params, metrics)
+        self.result.trials.append(TrialRecord(index, params, value, dict(metrics), run_id))
+
+    def log(
+        self, job: Job, index: int, number: int, params: dict[str, Any], metrics: dict[str, float]
+    ) -> str:
+        """Log trial `index` (Optuna's `number`) as a finished child run; return its id."""
+        finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+        tags = {
+            "model": self.result.model,
+            "symbol": self.result.symbol,
+            "cache_hit": metrics.get("model_calls") == 0,
+            "optuna_trial": number,
+        }
+        if self.result.study_name:
+            tags["optuna_study"] = self.result.study_name
+        return job.log_trial(
+            params, finite or {"failed": 1.0}, name=f"trial_{index:04d}", tags=tags
+        )
 
 
 def _result_document(
@@ -368,6 +408,8 @@ def _log_baselines(job: Job, result: ForecastStudyResult) -> None:
 
 def _log_study(job: Job, result: ForecastStudyResult) -> None:
     best = result.best_metrics or {}
+    if result.study_name:
+        job.set_tags({"optuna_study": result.study_name})
     job.log_params({f"best.{k}": v for k, v in (result.best_params or {}).items()})
     job.log_metrics(
         {

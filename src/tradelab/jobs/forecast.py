@@ -7,7 +7,8 @@ baseline is a child run tagged `candidate=true` (promotion picks the lowest pct_
 combinations are logged but not promotable (they need several models at once). A model's
 candidate run records its settings as the `model_config` JSON param (what promotion reloads)
 and its seed `model_type` (`kronos_standard` for `model=kronos`, whose runs and files go by
-that name too).
+that name too). Optuna studies live in the `forecast` journal (`TuneContext.search_for`): a
+rerun resumes each model's study, and logs no trial run a finished job already holds.
 """
 
 from __future__ import annotations
@@ -100,13 +101,17 @@ def _tune_symbol(
 ) -> SymbolSummary:
     """Tune (the chosen model, or every model with weights) and score one symbol's candidates."""
     tunable = [m for m in models if not isinstance(m, BaselinesModelConfig)]
+    search = ctx.search_for(search, "forecast")
+    trials_job = ctx.trial_runs_once(job)
     if explicit:
         label = f"{symbol} {model_name(models[0])}"
         with progress_callback(label, enabled=ctx.progress, unit="trials") as bar:
-            tune_forecaster(bars, models[0], study, search, symbol=symbol, job=job, progress=bar)
+            tune_forecaster(
+                bars, models[0], study, search, symbol=symbol, job=trials_job, progress=bar
+            )
         summary = summarize_symbol(bars, symbol, tunable, study, job=job)
     else:
-        _, summary = run_forecast_pipeline(bars, symbol, tunable, study, search, job=job)
+        _, summary = run_forecast_pipeline(bars, symbol, tunable, study, search, job=trials_job)
     _log_candidates(job, summary, models)
     if summary.skipped:
         job.set_tags({"skipped_models": json.dumps(summary.skipped)[:5000]})

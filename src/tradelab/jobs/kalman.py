@@ -5,6 +5,8 @@ Residual: per symbol (`symbol`, or every universe symbol with 1-minute data) one
 `kalman_residual/universe`. Pairs: screen the tickers, tune the configured or best pair in
 `kalman_pairs/<A-B>`. Seed-format outputs go under `<results>/<study>/<target>/`, with a
 `metrics.json` DVC can show; the headline metrics per target go to the context's metrics file.
+Optuna studies live in the family's journal (`TuneContext.search_for`): a rerun of the same
+job resumes its study, and logs no trial run a finished job already holds.
 """
 
 from __future__ import annotations
@@ -118,8 +120,8 @@ def _residual_symbol(
         result = tune_residual(
             {symbol: bars},
             study,
-            search,
-            job,
+            ctx.search_for(search, "kalman_residual"),
+            ctx.trial_runs_once(job),
             max_trial_runs=ctx.max_trial_runs,
             robustness=robustness,
         )
@@ -213,8 +215,8 @@ def run_pairs_job(
             closes[first].rename(first),
             closes[second].rename(second),
             chosen,
-            search,
-            job,
+            ctx.search_for(search, "kalman_pairs"),
+            ctx.trial_runs_once(job),
             opens_a=opens[first].rename(first),
             opens_b=opens[second].rename(second),
             max_trial_runs=ctx.max_trial_runs,

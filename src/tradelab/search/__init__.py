@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from tradelab.search.grid import Grid
-from tradelab.search.optuna_search import BatchResult, make_storage, optimize_batched
+from tradelab.search.optuna_search import (
+    BatchResult,
+    evaluated_trials,
+    fail_abandoned,
+    make_storage,
+    name_study,
+    optimize_batched,
+    resolve_storage,
+    trial_metrics,
+)
 from tradelab.search.space import Dimension, SearchSpace
 
 __all__ = [
@@ -11,6 +20,11 @@ __all__ = [
     "Dimension",
     "Grid",
     "SearchSpace",
+    "evaluated_trials",
+    "fail_abandoned",
     "make_storage",
+    "name_study",
     "optimize_batched",
+    "resolve_storage",
+    "trial_metrics",
 ]

@@ -11,6 +11,8 @@ from tradelab.errors import ConfigError
 from tradelab.settings import from_plain
 
 __all__ = [
+    "STORAGE_AUTO",
+    "STORAGE_MEMORY",
     "GridSearchConfig",
     "OptunaSearchConfig",
     "RandomSearchConfig",
@@ -49,25 +51,41 @@ class RandomSearchConfig:
         _at_least(self, ("n_trials",), 1)
 
 
+STORAGE_AUTO = "auto"
+STORAGE_MEMORY = "memory"
+
+
 @dataclass(frozen=True)
 class OptunaSearchConfig:
     """TPE through ask/tell; `batch_size` trials are evaluated in one kernel call.
 
-    `storage` null keeps the study in memory; `journal:<path>` uses a journal file (safe for
-    parallel processes); any SQLAlchemy URL uses a database. Studies resume by name.
+    `storage`: `auto` (the default) keeps studies in a journal file beside the MLflow store
+    (`mlruns/optuna/<family>.journal`; in memory when runs are not stored, or when a library
+    function is called directly); `memory` (or null) in memory; `journal:<path>` a journal file
+    (safe for parallel processes); any SQLAlchemy URL a database. `study_name` null: named after
+    the target and a hash of everything that shapes the trials (space, objective, study and
+    search settings but `n_trials`, the data, the source of the packages that compute them), so
+    a rerun of the same job resumes its study to `n_trials` and a changed job starts a new one.
+    A trial left RUNNING by a process that died is failed and queued again, at most
+    `max_retries` times; one of another machine only once it started more than
+    `stale_after_s` seconds ago (null: never).
     """
 
     kind: SearchKind = SearchKind.optuna
     n_trials: int = 30
     batch_size: int = 8
     seed: int = 42
-    storage: str | None = None
+    storage: str | None = STORAGE_AUTO
     study_name: str | None = None
     n_startup_trials: int = 10
+    max_retries: int = 2
+    stale_after_s: float | None = None
 
     def __post_init__(self) -> None:
         _at_least(self, ("n_trials", "batch_size"), 1)
-        _at_least(self, ("n_startup_trials",), 0)
+        _at_least(self, ("n_startup_trials", "max_retries"), 0)
+        if self.stale_after_s is not None and self.stale_after_s <= 0:
+            raise ConfigError("search.stale_after_s", f"must be > 0, got {self.stale_after_s}")
 
 
 def _at_least(settings: Any, names: tuple[str, ...], low: int) -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 from tradelab.errors import ConfigError, DataValidationError
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import GridSearchConfig, SearchConfig
+from tradelab.settings import to_plain
 from tradelab.strategies._io import write_csv_atomic, write_json_atomic
 from tradelab.strategies._logging import log_frame, log_trials
 from tradelab.strategies._robustness import block_evaluator, study_statistics
@@ -41,7 +42,7 @@ from tradelab.strategies.pairs import (
     evaluate_pairs,
 )
 from tradelab.strategies.plots import equity_figure
-from tradelab.strategies.search import run_search
+from tradelab.strategies.search import named_study, run_search, study_tags
 from tradelab.strategies.settings import KalmanPairsStudyConfig, PairsFill
 from tradelab.tracking import Job
 from tradelab.tracking.settings import TrackingConfig
@@ -206,6 +207,7 @@ def tune_pairs(
         backend=str(study.backend),
         fill=study.fill,
     )
+    search = _named(search, study, pair, beta0)
     trials = run_search(study.space, lambda cols: evaluate(cols).metrics, objective, search)
     result = _result(study, pair, beta0, trials, objective, defaults)
     if job is not None:
@@ -222,6 +224,16 @@ def tune_pairs(
         equity=equity,
     )
     return result
+
+
+def _named(
+    search: SearchConfig, study: KalmanPairsStudyConfig, pair: PairData, beta0: float
+) -> SearchConfig:
+    """Name an Optuna study after the pair, the settings that shape its trials and the bars."""
+    shaping = {k: v for k, v in to_plain(study).items() if k not in ("screen", "note")}
+    arrays = (pair.times.asi8, pair.open_a, pair.close_a, pair.open_b, pair.close_b)
+    prefix = f"kalman_pairs-{pair.asset_1}-{pair.asset_2}"
+    return named_study(search, prefix, shaping, beta0, *arrays, pair.period_end)
 
 
 def _result(
@@ -281,7 +293,9 @@ def _log_pair(
             "n_trials": len(result.trials),
         }
     )
-    log_trials(job, result.trials, params, METRIC_COLUMNS, objective, max_trial_runs)
+    job.set_tags(study_tags(search))
+    tags = study_tags(search)
+    log_trials(job, result.trials, params, METRIC_COLUMNS, objective, max_trial_runs, tags=tags)
     log_frame(job, result.trials, "trials.parquet")
     log_frame(job, result.results, "kalman_param_optimization_results.csv")
     if result.backtest is None or result.best_config is None:

@@ -31,6 +31,7 @@ from tradelab.errors import ConfigError, DataValidationError
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search import SearchSpace
 from tradelab.search.settings import GridSearchConfig, RandomSearchConfig, SearchConfig
+from tradelab.settings import to_plain
 from tradelab.strategies._io import write_json_atomic
 from tradelab.strategies._logging import log_frame, log_trials
 from tradelab.strategies._robustness import block_evaluator, study_statistics
@@ -52,13 +53,15 @@ from tradelab.strategies.residual import (
     evaluate_residual,
     seed_config,
 )
-from tradelab.strategies.search import run_search
+from tradelab.strategies.search import named_study, run_search, study_tags
 from tradelab.strategies.settings import KalmanResidualStudyConfig
 from tradelab.tracking import Job
 from tradelab.tracking.settings import TrackingConfig
 
 __all__ = ["ResidualStudyResult", "SymbolStudy", "save_residual_study", "tune_residual"]
 
+# study settings that filter symbols or describe results, not what a symbol's trials score
+_NOT_SHAPING = ("max_last_price", "min_bars", "target_return")
 _LOGGED_METRICS = (
     "total_return",
     "sharpe",
@@ -218,6 +221,8 @@ def _study_symbol(
     defaults = {k: float(getattr(cfg.strategy, k)) for k in SEARCHABLE}
     objective = str(cfg.objective)
     evaluate = functools.partial(evaluate_residual, close, defaults=defaults, settings=settings)
+    shaping = {k: v for k, v in to_plain(cfg).items() if k not in _NOT_SHAPING}
+    search = named_study(search, f"kalman_residual-{symbol}", shaping, times.asi8, close)
     trials = run_search(cfg.space, lambda cols: evaluate(cols).metrics, objective, search)
     order = rank_trials(objective, trials)
     best = int(order[0]) if len(order) and math.isfinite(trials["score"].iloc[order[0]]) else None
@@ -259,8 +264,17 @@ def _log_symbol(
             "objective": str(cfg.objective),
         }
     )
+    job.set_tags(study_tags(search))
     params = list(cfg.space)
-    log_trials(job, study.trials, params, METRIC_COLUMNS, str(cfg.objective), max_trial_runs)
+    log_trials(
+        job,
+        study.trials,
+        params,
+        METRIC_COLUMNS,
+        str(cfg.objective),
+        max_trial_runs,
+        tags=study_tags(search),
+    )
     log_frame(job, study.trials, "trials.parquet")
     if study.backtest is None:
         job.set_tags({"best": "none: no trial qualified"})

@@ -5,18 +5,29 @@ is one kernel call: `columns` maps each parameter to an array of values (one per
 evaluator returns a metrics frame with one row per set. Grids are decoded by mixed radix in
 chunks, never as one Python object per combination. The result is the trials table:
 `trial`, the parameters, the metrics and `score` (the objective; NaN when excluded).
+
+An Optuna study's table is read back from the study, so a resumed study's table holds the
+trials of every run of it: the first `n_trials` evaluated trials, `trial` numbering them in
+order (the same table as an uninterrupted run's).
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tradelab.search import SearchSpace, optimize_batched
+from tradelab import faults
+from tradelab.search import (
+    SearchSpace,
+    evaluated_trials,
+    name_study,
+    optimize_batched,
+    trial_metrics,
+)
 from tradelab.search.grid import Grid
 from tradelab.search.settings import (
     GridSearchConfig,
@@ -26,9 +37,33 @@ from tradelab.search.settings import (
 )
 from tradelab.strategies.objectives import objective_scores
 
-__all__ = ["Evaluator", "run_search"]
+__all__ = ["SEARCHED", "Evaluator", "named_study", "run_search", "study_tags"]
 
 Evaluator = Callable[[dict[str, np.ndarray]], pd.DataFrame]
+
+SEARCHED = faults.declare(
+    "kalman.search.done", "a Kalman study searched, before its best trial and trial runs are logged"
+)
+
+
+# the packages whose code computes a Kalman trial's metrics
+STUDY_CODE = ("kalman", "kernels", "strategies")
+
+
+def named_study(search: SearchConfig, prefix: str, *parts: Any) -> SearchConfig:
+    """Give an Optuna search without `study_name` the name `<prefix>-<hash of the search, the
+    parts and the code>` (`tradelab.search.name_study`); other searches pass through."""
+    if not isinstance(search, OptunaSearchConfig) or search.study_name:
+        return search
+    name = name_study(prefix, search, *parts, code=STUDY_CODE)
+    return dataclasses.replace(search, study_name=name)
+
+
+def study_tags(search: SearchConfig) -> dict[str, str]:
+    """Tags naming the Optuna study a run belongs to (none for other searches)."""
+    if isinstance(search, OptunaSearchConfig) and search.study_name:
+        return {"optuna_study": search.study_name}
+    return {}
 
 
 def _typed(values: Sequence[Any], column: np.ndarray) -> np.ndarray:
@@ -72,12 +107,15 @@ def run_search(
     if not sp.dimensions:
         raise ValueError("space: needs at least one parameter")
     if isinstance(search, GridSearchConfig):
-        return _grid(sp, evaluate, objective, search.chunk_size)
-    if isinstance(search, RandomSearchConfig):
+        table = _grid(sp, evaluate, objective, search.chunk_size)
+    elif isinstance(search, RandomSearchConfig):
         rows = sp.sample(search.n_trials, search.seed)
         cols = _columns(sp, rows)
-        return _table(np.arange(len(rows)), cols, evaluate(cols), objective)
-    return _optuna(sp, evaluate, objective, search)
+        table = _table(np.arange(len(rows)), cols, evaluate(cols), objective)
+    else:
+        table = _optuna(sp, evaluate, objective, search)
+    faults.fault(SEARCHED)
+    return table
 
 
 def _grid(sp: SearchSpace, evaluate: Evaluator, objective: str, chunk_size: int) -> pd.DataFrame:
@@ -98,20 +136,16 @@ def _optuna(
     sp: SearchSpace, evaluate: Evaluator, objective: str, search: OptunaSearchConfig
 ) -> pd.DataFrame:
     """Batched TPE: each batch of `batch_size` trials is one `evaluate` call."""
-    frames: list[pd.DataFrame] = []
-    numbers: list[int] = []
+    schema: list[pd.DataFrame] = []
 
     def evaluate_batch(batch: list[dict[str, Any]]) -> tuple[list[float], list[dict[str, float]]]:
-        cols = _columns(sp, batch)
-        metrics = evaluate(cols)
-        frame = _table(np.zeros(len(batch)), cols, metrics, objective)
-        frames.append(frame)
+        metrics = evaluate(_columns(sp, batch))
+        if not schema:
+            schema.append(metrics.iloc[:0])
         numeric = metrics.select_dtypes("number").astype(float)
-        return list(frame["score"]), [
-            {k: v for k, v in row.items() if math.isfinite(v)} for row in numeric.to_dict("records")
-        ]
+        return list(objective_scores(objective, metrics)), numeric.to_dict("records")
 
-    optimize_batched(
+    study = optimize_batched(
         sp,
         evaluate_batch,
         n_trials=search.n_trials,
@@ -120,10 +154,23 @@ def _optuna(
         storage=search.storage,
         study_name=search.study_name,
         n_startup_trials=search.n_startup_trials,
-        on_result=lambda result: numbers.append(result.number),
+        max_retries=search.max_retries,
+        stale_after_s=search.stale_after_s,
     )
-    if not frames:
-        return _table(np.zeros(0), _columns(sp, []), evaluate(_columns(sp, [])), objective)
-    table = pd.concat(frames, ignore_index=True)
-    table["trial"] = np.asarray(numbers, dtype=np.int64)
-    return table
+    trials = evaluated_trials(study, search.n_trials)
+    empty = schema[0] if schema else evaluate(_columns(sp, []))  # columns and dtypes
+    metrics = _restore(pd.DataFrame([trial_metrics(t) for t in trials]), empty)
+    return _table(
+        np.arange(len(trials)), _columns(sp, [t.params for t in trials]), metrics, objective
+    )
+
+
+def _restore(frame: pd.DataFrame, empty: pd.DataFrame) -> pd.DataFrame:
+    """Give metrics read back from a study the evaluator's columns and dtypes."""
+    out = frame.reindex(columns=empty.columns)
+    for name, dtype in empty.dtypes.items():
+        column = out[name]
+        if dtype.kind in "iub" and column.isna().any():
+            continue  # a missing value keeps the column float
+        out[name] = column.astype(dtype)
+    return out

@@ -63,6 +63,13 @@ def test_print_result_shows_verdict_reason_champion_and_checks(capsys) -> None:
     assert [line.strip() for line in lines[1:]] == ["ok  min_trades: ok", "NO  max_pbo: too high"]
 
 
+def test_print_result_says_when_it_finished_an_interrupted_promotion(capsys) -> None:
+    result = PromotionResult("wfo", "SMH", Decision(Verdict.promote, "better"), "2", recovered=True)
+    promote_app.print_result(result)
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == "PROMOTE wfo/SMH: better (champion: version 2) (completed after a crash)"
+
+
 def _sweep(tracker: MlflowTracker, target: str, score: float, window: int = 4) -> str:
     """A parent run tagged as an app tags it in this environment (DVC variables included)."""
     tags = Lineage.collect("h", data_hash="d1").tags()

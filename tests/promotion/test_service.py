@@ -4,6 +4,7 @@ and on a real SQLite MLflow store (integration), the same scenarios on both."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tradelab import faults
 from tradelab.promotion import (
     FamilySpec,
     Gates,
@@ -27,7 +29,8 @@ from tradelab.promotion import (
     rollback_target,
 )
 from tradelab.promotion import service as service_module
-from tradelab.promotion.production import read_audit
+from tradelab.promotion.journal import unfinished
+from tradelab.promotion.production import JOURNAL, append_audit, read_audit, read_journal
 from tradelab.promotion.registry import model_name
 from tradelab.promotion.settings import CandidateScope, Scope
 from tradelab.tracking import MemoryTracker, Tracker
@@ -105,6 +108,20 @@ def _env(kind: str, tmp_path: Path) -> Env:
 @pytest.fixture(params=["memory", "mlflow"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     return _env(request.param, tmp_path)
+
+
+@pytest.fixture
+def arm(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | None], None]:
+    """Arm a fault point (`point[@n]`) to raise in this process, or disarm (None)."""
+
+    def _arm(point: str | None) -> None:
+        monkeypatch.setattr(faults, "_hits", {})
+        if point is None:
+            monkeypatch.delenv(faults.ENV, raising=False)
+        else:
+            monkeypatch.setenv(faults.ENV, f"{point}:raise")
+
+    return _arm
 
 
 @pytest.fixture
@@ -199,25 +216,25 @@ def test_gate_refusal_is_logged_as_a_decision_run(env: Env) -> None:
     assert not (env.conf / "testfam" / "AAA.yaml").exists()
 
 
-def test_crash_between_registry_and_config_write_is_repaired_by_a_rerun(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+def test_crash_between_registry_and_config_write_is_finished_by_a_rerun(
+    env: Env, arm: Callable[[str | None], None]
 ) -> None:
-    sweep(env, "AAA", [(10, 2.0)])
-    real = service_module.write_production_files
-
-    def crash(**kwargs):
-        raise RuntimeError("power cut")
-
-    monkeypatch.setattr(service_module, "write_production_files", crash)
-    with pytest.raises(RuntimeError, match="power cut"):
+    """The rerun finishes the interrupted promotion: it is audited as a promotion (not a
+    reconciliation), on both backends."""
+    [trial] = sweep(env, "AAA", [(10, 2.0)])
+    arm("promotion.ready")
+    with pytest.raises(faults.InjectedFault):
         env.promote()
     assert env.registry.alias_version("testfam", "AAA", "champion") == "1"
-    assert not (env.conf / "testfam").exists() or not list((env.conf / "testfam").iterdir())
-    monkeypatch.setattr(service_module, "write_production_files", real)
+    assert not (env.conf / "testfam" / "AAA.yaml").exists()
+    arm(None)
     rerun = env.promote()
-    assert rerun.decision.verdict is Verdict.keep
+    assert rerun.decision.verdict is Verdict.promote and rerun.recovered
     assert yaml.safe_load((env.conf / "testfam" / "AAA.yaml").read_text())["window"] == 10
-    assert [r["action"] for r in read_audit(env.prod)] == ["reconcile"]
+    [record] = read_audit(env.prod)
+    assert (record["action"], record["champion"], record["previous"]) == ("promote", "1", None)
+    assert record["source_run"] == trial and record["reason"] == rerun.decision.reason
+    assert env.promote().decision.verdict is Verdict.keep and len(read_audit(env.prod)) == 1
 
 
 def test_registered_model_is_a_working_pyfunc(mlflow_env: Env) -> None:
@@ -517,3 +534,209 @@ def test_no_candidate_in_scope_says_where_it_looked(memory_env: Env) -> None:
     result = memory_env.promote(scope=Scope(pipeline=True))
     assert result.decision.verdict is Verdict.refuse and result.candidate_run is None
     assert result.decision.reason.endswith("each DVC stage in testfam/AAA (none)")
+
+
+# -- crashes: the write-ahead journal finishes what a crash interrupted -----------------------
+def _after(method: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """Make `MemoryRegistry.<method>` crash right after it did its work."""
+
+    def patch(monkeypatch: pytest.MonkeyPatch) -> None:
+        real = getattr(MemoryRegistry, method)
+
+        def crashing(self, *args, **kwargs):
+            real(self, *args, **kwargs)
+            raise faults.InjectedFault(f"crash after {method}")
+
+        monkeypatch.setattr(MemoryRegistry, method, crashing)
+
+    return patch
+
+
+PROMOTE_CRASHES = {
+    "intent": "promotion.intent",
+    "registered": _after("register"),
+    "aliases": _after("set_aliases"),
+    "ready": "promotion.ready",
+    "file-1": "promotion.file@1",
+    "file-2": "promotion.file@2",
+    "before-audit": "promotion.audit.before",
+    "after-audit": "promotion.audit.after",
+    "done": "promotion.done",
+}
+
+
+def _crash_at(
+    where: str | Callable[[pytest.MonkeyPatch], None],
+    arm: Callable[[str | None], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if isinstance(where, str):
+        arm(where)
+    else:
+        where(monkeypatch)
+
+
+def _normal(records: list[dict]) -> list[dict]:
+    """Audit records without their time and intent id."""
+    return [{k: v for k, v in r.items() if k not in ("time", "intent")} for r in records]
+
+
+def _two_promotions(env: Env) -> tuple[str, str]:
+    """Promote a first sweep, then log a second that beats it; return both candidates."""
+    [first] = sweep(env, "AAA", [(10, 2.0)])
+    assert env.promote().champion == "1"
+    [second] = sweep(env, "AAA", [(30, 3.0)])
+    return first, second
+
+
+@pytest.mark.parametrize("where", list(PROMOTE_CRASHES.values()), ids=list(PROMOTE_CRASHES))
+def test_a_crash_at_any_step_of_a_promotion_is_finished_exactly_by_the_rerun(
+    memory_env: Env,
+    arm: Callable[[str | None], None],
+    monkeypatch: pytest.MonkeyPatch,
+    where,
+) -> None:
+    env = memory_env
+    first, second = _two_promotions(env)
+    _crash_at(where, arm, monkeypatch)
+    with pytest.raises(faults.InjectedFault):
+        env.promote()
+    [crashed] = env.tracker.find_runs("promotion/testfam.AAA", limit=1)
+    assert crashed.status.value == "FAILED"
+    monkeypatch.undo()
+    arm(None)
+    rerun = env.promote()
+    assert rerun.decision.verdict in (Verdict.promote, Verdict.keep)  # keep: it was done
+    assert rerun.champion == "2" and rerun.recovered == (where != "promotion.done")
+    records = read_audit(env.prod)
+    assert _normal(records)[1] == {
+        "action": "promote",
+        "family": "testfam",
+        "target": "AAA",
+        "champion": "2",
+        "previous": "1",
+        "source_run": second,
+        "reason": crashed.tags["reason"],
+        "files": [str(env.conf / "testfam/AAA.yaml"), str(env.prod / "testfam/AAA/prod.json")],
+    }
+    assert len(records) == 2 and records[0]["source_run"] == first
+    assert env.registry.aliases("testfam", "AAA") == {"champion": "2", "previous": "1"}
+    assert [v.version for v in env.registry.versions("testfam", "AAA")] == ["1", "2"]
+    assert yaml.safe_load((env.conf / "testfam/AAA.yaml").read_text())["window"] == 30
+    assert json.loads((env.prod / "testfam/AAA/prod.json").read_text()) == {"window": 30}
+    assert unfinished(env.prod, "testfam", "AAA") == []
+    assert env.promote().decision.verdict is Verdict.keep and len(read_audit(env.prod)) == 2
+    back = env.rollback()  # the rollback history is intact
+    assert back.champion == "1" and env.registry.aliases("testfam", "AAA") == {"champion": "1"}
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["promotion.intent", _after("set_aliases"), "promotion.file@1", "promotion.audit.after"],
+    ids=["intent", "aliases", "file-1", "after-audit"],
+)
+def test_an_interrupted_rollback_is_finished_not_repeated(
+    memory_env: Env,
+    arm: Callable[[str | None], None],
+    monkeypatch: pytest.MonkeyPatch,
+    where,
+) -> None:
+    env = memory_env
+    for window, score in ((10, 1.0), (20, 2.0), (30, 3.0)):
+        sweep(env, "AAA", [(window, score)])
+        assert env.promote().decision.promote
+    _crash_at(where, arm, monkeypatch)
+    with pytest.raises(faults.InjectedFault):
+        env.rollback()
+    monkeypatch.undo()
+    arm(None)
+    again = env.rollback()
+    assert again.recovered and again.champion == "2"
+    assert env.registry.aliases("testfam", "AAA") == {"champion": "2", "previous": "1"}
+    record = _normal(read_audit(env.prod))[-1]
+    assert (record["action"], record["champion"], record["previous"], record["replaced"]) == (
+        "rollback",
+        "2",
+        "1",
+        "3",
+    )
+    assert [r["action"] for r in read_audit(env.prod)] == ["promote"] * 3 + ["rollback"]
+    assert yaml.safe_load((env.conf / "testfam/AAA.yaml").read_text())["window"] == 20
+
+
+def test_an_interrupted_promotion_is_finished_before_a_rollback(
+    memory_env: Env, arm: Callable[[str | None], None]
+) -> None:
+    env = memory_env
+    _two_promotions(env)
+    arm("promotion.intent")
+    with pytest.raises(faults.InjectedFault):
+        env.promote()
+    arm(None)
+    back = env.rollback()  # finishes promoting version 2, then rolls it back
+    assert not back.recovered and back.champion == "1"
+    assert [r["action"] for r in read_audit(env.prod)] == ["promote", "promote", "rollback"]
+    runs = [r.name for r in env.tracker.find_runs("promotion/testfam.AAA")]
+    assert runs[:2] == ["rollback-promote", "recover-promote"]
+
+
+def test_an_interrupted_reconciliation_lists_every_file_it_rewrote(
+    memory_env: Env, arm: Callable[[str | None], None]
+) -> None:
+    env = memory_env
+    sweep(env, "AAA", [(10, 2.0)])
+    env.promote()
+    (env.conf / "testfam/AAA.yaml").unlink()
+    (env.prod / "testfam/AAA/prod.json").unlink()
+    arm("promotion.file@1")
+    with pytest.raises(faults.InjectedFault):
+        env.promote()
+    assert (env.conf / "testfam/AAA.yaml").exists()  # the first file was rewritten
+    arm(None)
+    rerun = env.promote()
+    assert rerun.recovered and rerun.decision.verdict is Verdict.keep
+    record = read_audit(env.prod)[-1]
+    assert record["action"] == "reconcile" and record["files"] == [
+        str(env.conf / "testfam/AAA.yaml"),
+        str(env.prod / "testfam/AAA/prod.json"),
+    ]
+    assert json.loads((env.prod / "testfam/AAA/prod.json").read_text()) == {"window": 10}
+
+
+def test_the_journal_records_the_intent_before_the_registry_changes(
+    memory_env: Env, arm: Callable[[str | None], None]
+) -> None:
+    env = memory_env
+    _, second = _two_promotions(env)
+    arm("promotion.intent")
+    with pytest.raises(faults.InjectedFault):
+        env.promote()
+    [intent] = unfinished(env.prod, "testfam", "AAA")
+    assert (intent.action, intent.champion, intent.previous, intent.source_run) == (
+        "promote",
+        None,  # not registered yet
+        "1",
+        second,
+    )
+    assert intent.files == [
+        str(env.conf / "testfam/AAA.yaml"),
+        str(env.prod / "testfam/AAA/prod.json"),
+    ]
+    assert intent.register is not None and intent.register["config"] == {
+        "symbol": "AAA",
+        "window": 30,
+    }
+    assert [v.version for v in env.registry.versions("testfam", "AAA")] == ["1"]
+    arm(None)
+    env.promote()
+    ops = [r["op"] for r in read_journal(env.prod)]
+    assert ops == ["intent", "ready", "done"] * 2  # the rerun finished the second intent
+
+
+def test_a_torn_last_line_is_skipped_and_not_glued_to_the_next(tmp_path: Path) -> None:
+    append_audit(tmp_path, {"action": "promote", "champion": "1"})
+    with open(tmp_path / "promotions.jsonl", "a") as handle:
+        handle.write('{"action": "prom')  # a power cut mid-write
+    append_audit(tmp_path, {"action": "rollback", "champion": "2"})
+    assert [r["action"] for r in read_audit(tmp_path)] == ["promote", "rollback"]
+    assert not (tmp_path / JOURNAL).exists()

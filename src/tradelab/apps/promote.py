@@ -161,6 +161,7 @@ def print_result(result: PromotionResult) -> None:
         f"[bold {_COLOURS[verdict]}]{verdict.upper()}[/] {result.family}/{result.target}: "
         f"{result.decision.reason}"
         + (f" (champion: version {result.champion})" if result.champion else "")
+        + (" (completed after a crash)" if result.recovered else "")
     )
     for check in result.decision.checks:
         console.print(f"   {'ok ' if check.passed else 'NO '} {check.name}: {check.detail}")
@@ -175,8 +176,10 @@ def _ensure_dirs(conf_dir: Path, deploy_dir: Path) -> None:
     )
     write_if_changed(
         deploy_dir / "README.md",
-        "Written by `tradelab-promote`: `promotions.jsonl` (append-only audit log), the seeds' "
-        "JSON configs, `decisions/<family>.json` (the latest decision per target).\n",
+        "Written by `tradelab-promote`: `promotions.jsonl` (append-only audit log), "
+        "`promotions.wal.jsonl` (its write-ahead journal: a crashed promotion is finished by the "
+        "next run), the seeds' JSON configs, `decisions/<family>.json` (the latest decision per "
+        "target).\n",
     )
 
 

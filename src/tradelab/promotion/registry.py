@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from tradelab import faults
 from tradelab.promotion.families import InputExample
 from tradelab.promotion.families import family as family_spec
 from tradelab.promotion.rules import Champion
@@ -38,6 +39,21 @@ __all__ = [
 ]
 
 CHAMPION, PREVIOUS = "champion", "previous"
+MODEL_LOGGED = faults.declare(
+    "promotion.registry.model",
+    "a promotion after the model is logged on its run, before the version is created",
+)
+VERSION_CREATED = faults.declare(
+    "promotion.registry.version", "a promotion after the version is created, before the aliases"
+)
+PREVIOUS_SET = faults.declare(
+    "promotion.registry.previous",
+    "a promotion or rollback after @previous moved (or was removed), before @champion moves",
+)
+CHAMPION_SET = faults.declare(
+    "promotion.registry.champion",
+    "a promotion or rollback after @champion moved, before the production files",
+)
 _CONFIG_FILE = "production_config.json"
 _CODE = Path(__file__).with_name("pyfunc_model.py")
 _METRIC = "metric."
@@ -224,6 +240,7 @@ class MlflowRegistry:
             )
             (model_dir / _CONFIG_FILE).write_text(json.dumps(model_config, indent=2, default=str))
             _retry(lambda: self.client.log_artifacts(run_id, str(model_dir), "model"))
+        faults.fault(MODEL_LOGGED)
         try:
             _retry(
                 lambda: self.client.create_registered_model(
@@ -241,6 +258,7 @@ class MlflowRegistry:
                 name, f"runs:/{run_id}/model", run_id=run_id, tags=new_tags
             )
         )
+        faults.fault(VERSION_CREATED)
         return str(mv.version)
 
     def set_aliases(self, family: str, target: str, champion: str, previous: str | None) -> None:
@@ -251,7 +269,9 @@ class MlflowRegistry:
                 _retry(lambda: self.client.delete_registered_model_alias(name, PREVIOUS))
         else:
             _retry(lambda: self.client.set_registered_model_alias(name, PREVIOUS, previous))
+        faults.fault(PREVIOUS_SET)
         _retry(lambda: self.client.set_registered_model_alias(name, CHAMPION, champion))
+        faults.fault(CHAMPION_SET)
 
     def config_of(self, family: str, target: str, version: str) -> dict[str, Any]:
         """Return the production configuration a version carries."""

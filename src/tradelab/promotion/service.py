@@ -1,11 +1,13 @@
 """Promotion as an operation: candidates from tracked runs, the rule, the registry, the
 production files and the audit log.
 
-Order of a promotion: decide -> register the version (reused when the source run already has
-one) -> move the aliases -> write the production files from the champion -> audit. Every run
-ends by reconciling the production files with the current `@champion`, so a crash between the
-registry update and the file write is repaired by simply running again, and a run with nothing
-new changes nothing.
+Order of a promotion: decide -> journal the intent -> register the version (reused when the
+source run already has one) -> move the aliases -> write the production files from the
+champion -> audit -> journal it done (`tradelab.promotion.journal`). A run that finds an intent
+a crash left unfinished finishes it first, exactly as the interrupted run would have, so the
+audit log and `@previous` do not depend on where a crash hit. Every run ends with the
+production files saying what `@champion` says (a difference is reconciled, journaled the same
+way), and a run with nothing new changes nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from tradelab.promotion.families import FamilySpec
-from tradelab.promotion.production import append_audit, read_audit, write_production_files
-from tradelab.promotion.registry import CHAMPION, PREVIOUS, ModelRegistry, model_name
+from tradelab.promotion.journal import (
+    Intent,
+    begin,
+    complete,
+    plan_from_champion,
+    planned_paths,
+    unfinished,
+)
+from tradelab.promotion.production import changed_files, journal_lock, read_audit
+from tradelab.promotion.registry import CHAMPION, PREVIOUS, ModelRegistry
 from tradelab.promotion.rules import (
     Candidate,
     Champion,
+    Check,
     Decision,
     Gates,
     Verdict,
@@ -58,6 +69,7 @@ class PromotionResult:
     champion: str | None = None
     candidate_run: str | None = None
     changed: list[str] = field(default_factory=list)
+    recovered: bool = False  # finished an intent a crash had interrupted
 
 
 def targets_of(tracker: Tracker, family: str) -> list[str]:
@@ -199,28 +211,6 @@ def _on_latest_data(
     return [c for c in candidates if c.tags.get("data_hash", latest) == latest]
 
 
-def _reconcile(
-    spec: FamilySpec, target: str, registry: ModelRegistry, conf_dir: Path, production_dir: Path
-) -> list[Path]:
-    """Make the production files say what `@champion` says."""
-    champion = registry.champion(spec.name, target)
-    if champion is None:
-        return []
-    config = registry.config_of(spec.name, target, champion.version)
-    return write_production_files(
-        family=spec.name,
-        target=target,
-        app=spec.app,
-        overlay=spec.overlay(config, target),
-        seed_files=spec.seed_files(config, target),
-        model=model_name(spec.name, target),
-        version=champion.version,
-        run=champion.source_run,
-        conf_dir=conf_dir,
-        production_dir=production_dir,
-    )
-
-
 def _log_decision(
     tracker: Tracker,
     spec: FamilySpec,
@@ -287,23 +277,126 @@ def _judge(
     return best, Decision(decision.verdict, reason, decision.checks)
 
 
-def _register(
-    spec: FamilySpec, target: str, registry: ModelRegistry, best: Candidate, job: Job
-) -> str:
-    """Return the registered version of `best` (registered now unless it already is)."""
-    version = registry.version_of_run(spec.name, target, best.run_id)
-    if version is None:
-        lineage = ("data_hash", "git_commit", "config_hash")
-        version = registry.register(
-            family=spec.name,
-            target=target,
-            config=spec.config(best, target),
-            run_id=job.run_id,
-            source_run=best.run_id,
-            metrics=best.metrics,
-            tags={k: best.tags.get(k, "unknown") for k in lineage},
+def _checks(decision: Decision) -> list[list[Any]]:
+    return [[c.name, c.passed, c.detail] for c in decision.checks]
+
+
+def _decision_of(intent: Intent) -> Decision:
+    checks = tuple(Check(str(n), bool(p), str(d)) for n, p, d in intent.checks)
+    return Decision(Verdict(intent.verdict), intent.reason, checks)
+
+
+def _promote_intent(
+    spec: FamilySpec,
+    target: str,
+    registry: ModelRegistry,
+    best: Candidate,
+    champion: Champion | None,
+    decision: Decision,
+    job: Job,
+    dirs: tuple[Path, Path],
+) -> Intent:
+    """The intent of promoting `best` over `champion` (its version when already registered)."""
+    config = spec.config(best, target)
+    lineage = ("data_hash", "git_commit", "config_hash")
+    return Intent(
+        action="promote",
+        family=spec.name,
+        target=target,
+        champion=registry.version_of_run(spec.name, target, best.run_id),
+        previous=champion.version if champion else None,
+        replaced=champion.version if champion else None,
+        verdict=decision.verdict.value,
+        reason=decision.reason,
+        decision_run=job.run_id,
+        source_run=best.run_id,
+        checks=_checks(decision),
+        register={
+            "config": dict(config),
+            "metrics": dict(best.metrics),
+            "tags": {k: best.tags.get(k, "unknown") for k in lineage},
+        },
+        files=planned_paths(spec, target, config, *dirs),
+    )
+
+
+def _reconcile_intent(
+    spec: FamilySpec,
+    target: str,
+    registry: ModelRegistry,
+    decision: Decision,
+    job: Job,
+    dirs: tuple[Path, Path],
+) -> Intent | None:
+    """The intent of rewriting the production files that differ from `@champion` (None when
+    none does)."""
+    plan = plan_from_champion(spec, target, registry, *dirs)
+    changed = [str(p) for p in changed_files(plan)]
+    if not changed:
+        return None
+    version = registry.alias_version(spec.name, target, CHAMPION)
+    return Intent(
+        action="reconcile",
+        family=spec.name,
+        target=target,
+        champion=version,
+        previous=None,
+        replaced=version,
+        verdict=decision.verdict.value,
+        reason=decision.reason,
+        decision_run=job.run_id,
+        checks=_checks(decision),
+        files=[str(p) for p in plan],
+        changed=changed,
+    )
+
+
+def _finish(
+    intent: Intent, spec: FamilySpec, registry: ModelRegistry, job: Job, dirs: tuple[Path, Path]
+) -> Intent:
+    """Journal `intent`, carry it to its end within decision run `job`; return it."""
+    begin(dirs[1], intent)
+    complete(intent, spec, registry, run_id=job.run_id, conf_dir=dirs[0], production_dir=dirs[1])
+    if intent.action != "reconcile":
+        job.set_tags({"promoted_version": str(intent.champion)})
+    return intent
+
+
+def _recover(
+    spec: FamilySpec,
+    target: str,
+    tracker: Tracker,
+    registry: ModelRegistry,
+    dirs: tuple[Path, Path],
+) -> list[tuple[Intent, PromotionResult]]:
+    """Finish the intents of `<family>/<target>` a crash left unfinished, oldest first, each in a
+    `recover-<action>` run; return them with their results."""
+    out = []
+    for intent in unfinished(dirs[1], spec.name, target):
+        decision = _decision_of(intent)
+        tags = {
+            "family": spec.name,
+            "target": target,
+            "verdict": intent.verdict,
+            "reason": intent.reason[:5000],
+            "candidate_run": intent.source_run or "none",
+            "champion_version": intent.replaced or "none",
+            "recovered_intent": intent.id,
+            "interrupted_run": intent.decision_run,
+        }
+        experiment = f"promotion/{spec.name}.{target}"
+        with tracker.start_job(experiment, f"recover-{intent.action}", tags=tags) as job:
+            complete(
+                intent, spec, registry, run_id=job.run_id, conf_dir=dirs[0], production_dir=dirs[1]
+            )
+            if intent.action != "reconcile":
+                job.set_tags({"promoted_version": str(intent.champion)})
+        result = PromotionResult(
+            spec.name, target, decision, intent.champion, intent.source_run, recovered=True
         )
-    return version
+        result.changed = list(intent.changed or [])
+        out.append((intent, result))
+    return out
 
 
 def promote_target(
@@ -321,42 +414,38 @@ def promote_target(
 ) -> PromotionResult:
     """Promote the best candidate of `<family>/<target>` under `scope` (default: the latest
     sweep) if it beats `@champion` and passes the gates; reconcile the production files with
-    `@champion` either way. The decision's reason says which runs competed."""
-    selection = _select(tracker, spec.name, target, scope or Scope())
-    champion = registry.champion(spec.name, target)
-    best, decision = _judge(spec, selection, champion, gates, margin, relative)
-    result = PromotionResult(
-        spec.name,
-        target,
-        decision,
-        champion.version if champion else None,
-        best.run_id if best else None,
-    )
-    with _log_decision(tracker, spec, target, decision, best, result.champion, "promote") as job:
-        if decision.promote:
-            assert best is not None
-            version = _register(spec, target, registry, best, job)
-            previous = champion.version if champion else None
-            registry.set_aliases(spec.name, target, version, previous)
-            result.champion = version
-            job.set_tags({"promoted_version": version})
-        changed = _reconcile(spec, target, registry, conf_dir, production_dir)
-        result.changed = [str(p) for p in changed]
-        if decision.promote or changed:
-            promoted = decision.promote
-            append_audit(
-                production_dir,
-                {
-                    "action": "promote" if promoted else "reconcile",
-                    "family": spec.name,
-                    "target": target,
-                    "champion": result.champion,
-                    "previous": champion.version if (champion and promoted) else None,
-                    "source_run": best.run_id if (best and promoted) else None,
-                    "reason": decision.reason,
-                    "files": result.changed,
-                },
-            )
+    `@champion` either way. The decision's reason says which runs competed.
+
+    A promotion (or reconciliation) a crash interrupted is finished first and reported instead
+    of a new decision; an interrupted rollback is finished, then the new decision made."""
+    dirs = (conf_dir, production_dir)
+    with journal_lock(production_dir):
+        recovered = _recover(spec, target, tracker, registry, dirs)
+        if recovered and recovered[-1][0].action != "rollback":
+            return recovered[-1][1]
+        selection = _select(tracker, spec.name, target, scope or Scope())
+        champion = registry.champion(spec.name, target)
+        best, decision = _judge(spec, selection, champion, gates, margin, relative)
+        result = PromotionResult(
+            spec.name,
+            target,
+            decision,
+            champion.version if champion else None,
+            best.run_id if best else None,
+        )
+        name = "promote"
+        with _log_decision(tracker, spec, target, decision, best, result.champion, name) as job:
+            if decision.promote:
+                assert best is not None
+                intent: Intent | None = _promote_intent(
+                    spec, target, registry, best, champion, decision, job, dirs
+                )
+            else:
+                intent = _reconcile_intent(spec, target, registry, decision, job, dirs)
+            if intent is not None:
+                _finish(intent, spec, registry, job, dirs)
+                result.champion = intent.champion
+                result.changed = list(intent.changed or [])
     return result
 
 
@@ -383,7 +472,25 @@ def rollback_target(
     conf_dir: Path,
     production_dir: Path,
 ) -> PromotionResult:
-    """Restore `@previous` as `@champion` and rewrite the production files from it."""
+    """Restore `@previous` as `@champion` and rewrite the production files from it.
+
+    A rollback a crash interrupted is finished and reported (never rolled back twice); another
+    interrupted intent is finished before rolling back."""
+    dirs = (conf_dir, production_dir)
+    with journal_lock(production_dir):
+        recovered = _recover(spec, target, tracker, registry, dirs)
+        if recovered and recovered[-1][0].action == "rollback":
+            return recovered[-1][1]
+        return _rollback(spec, target, tracker, registry, dirs)
+
+
+def _rollback(
+    spec: FamilySpec,
+    target: str,
+    tracker: Tracker,
+    registry: ModelRegistry,
+    dirs: tuple[Path, Path],
+) -> PromotionResult:
     current = registry.alias_version(spec.name, target, CHAMPION)
     previous = registry.alias_version(spec.name, target, PREVIOUS)
     if current is None or previous is None:
@@ -397,25 +504,23 @@ def rollback_target(
             pass
         return result
     # the version that preceded `previous` when it was promoted becomes the new @previous
-    before = _promoted_before(production_dir, spec.name, target, previous)
+    before = _promoted_before(dirs[1], spec.name, target, previous)
     decision = Decision(Verdict.promote, f"rollback: version {previous} replaces version {current}")
     result = PromotionResult(spec.name, target, decision, previous)
     with _log_decision(tracker, spec, target, decision, None, current, "rollback") as job:
-        registry.set_aliases(spec.name, target, previous, before)
-        changed = _reconcile(spec, target, registry, conf_dir, production_dir)
-        result.changed = [str(p) for p in changed]
-        job.set_tags({"promoted_version": previous})
-        append_audit(
-            production_dir,
-            {
-                "action": "rollback",
-                "family": spec.name,
-                "target": target,
-                "champion": previous,
-                "previous": before,
-                "replaced": current,
-                "reason": decision.reason,
-                "files": result.changed,
-            },
+        config = registry.config_of(spec.name, target, previous)
+        intent = Intent(
+            action="rollback",
+            family=spec.name,
+            target=target,
+            champion=previous,
+            previous=before,
+            replaced=current,
+            verdict=decision.verdict.value,
+            reason=decision.reason,
+            decision_run=job.run_id,
+            files=planned_paths(spec, target, config, *dirs),
         )
+        _finish(intent, spec, registry, job, dirs)
+        result.changed = list(intent.changed or [])
     return result

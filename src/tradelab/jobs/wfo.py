@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab import faults
 from tradelab.data import ParquetStore, validate_symbol
 from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
@@ -57,6 +58,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("tradelab.wfo")
+STATISTICS = faults.declare(
+    "wfo.statistics", "a WFO job after the exports, before the research statistics (PBO, DSR)"
+)
 
 
 @dataclass(frozen=True)
@@ -281,6 +285,7 @@ def run_sweep(
     outcome = SweepOutcome(
         spec.name, grid.size, phase_metrics, report, wall_s=wall, bar_evals_per_s=speed
     )
+    faults.fault(STATISTICS)
     outcome.statistics = wfo_statistics(
         data,
         spec,

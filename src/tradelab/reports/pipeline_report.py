@@ -24,12 +24,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from tradelab import faults
 from tradelab.atomic import atomic_path
 from tradelab.promotion.production import read_audit
 
 __all__ = ["Report", "build_report"]
 
 log = logging.getLogger(__name__)
+FIGURE_WRITTEN = faults.declare(
+    "report.figure", "the pipeline report after the k-th figure, before the next (@k)"
+)
+MARKDOWN_WRITTEN = faults.declare(
+    "report.summary", "the pipeline report after summary.md, before summary.html"
+)
 
 
 @dataclass
@@ -125,6 +132,7 @@ def _save(fig: Any, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
+    faults.fault(FIGURE_WRITTEN)
     return path
 
 
@@ -134,6 +142,7 @@ def _include(path: Path, fig_dir: Path, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         tmp.write_bytes(path.read_bytes())
+    faults.fault(FIGURE_WRITTEN)
     return target
 
 
@@ -462,6 +471,7 @@ def build_report(
     markdown = out / "summary.md"
     with atomic_path(markdown) as tmp:
         tmp.write_text(_markdown(doc, out), encoding="utf-8")
+    faults.fault(MARKDOWN_WRITTEN)
     page = out / "summary.html"
     with atomic_path(page) as tmp:
         tmp.write_text(_html(doc, title), encoding="utf-8")

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab import faults
 from tradelab.atomic import atomic_path
 from tradelab.data.symbols import check_name, validate_symbol
 from tradelab.errors import ConfigError, DataError
@@ -52,6 +53,12 @@ __all__ = [
 ]
 
 CONFIG_FILE = "phase5_refine_config.csv"
+RANGE_WRITTEN = faults.declare(
+    "wfo.exports.refine", "the TradeStation exports after the k-th range file (@k)"
+)
+RANGES_WRITTEN = faults.declare(
+    "wfo.exports.config", "the TradeStation exports after the range files, before the config"
+)
 RANGE_COLUMNS = (
     "ts_input",
     "parameter",
@@ -171,19 +178,25 @@ def write_refinement_exports(
     update `out_dir/phase5_refine_config.csv`; return the paths.
 
     Range files of this `ts_name` in this sweep's folder from an earlier run with more plateaus
-    are removed, so the folder and the config always agree; other sweeps' files stay.
+    are removed, so the folder and the config always agree; other sweeps' files stay. While
+    the range files are rewritten the config lists none of this job's files, so a crash
+    between two of them never leaves it pointing at files of another run.
     """
     validate_symbol(symbol)
     check_name(strategy, "strategy")
     check_name(ts_name, "ts_name")
     out = Path(out_dir)
     folder = out / REFINE_DIR / sweep_name(grid_name, phases_name)
+    mine = (grid_name, phases_name, ts_name)
+    tables = [(p, refinement_ranges(p, parameters, grid)) for p in plateaus]
+    if (out / CONFIG_FILE).exists():  # unlist this job's files while they are rewritten
+        _update_config(out, [], mine)
     written: list[Path] = []
     jobs = []
-    for plateau in plateaus:
-        ranges = refinement_ranges(plateau, parameters, grid)
+    for plateau, ranges in tables:
         folder.mkdir(parents=True, exist_ok=True)
         path = _write_csv(ranges, folder / refine_file_name(ts_name, plateau.rank))
+        faults.fault(RANGE_WRITTEN)
         written.append(path)
         optimized = ranges[ranges["optimize"]]
         jobs.append(
@@ -207,7 +220,7 @@ def write_refinement_exports(
             }
         )
     _remove_stale(folder, ts_name, {p.name for p in written})
-    mine = (grid_name, phases_name, ts_name)
+    faults.fault(RANGES_WRITTEN)
     written.append(_update_config(out, jobs, mine))
     return written
 

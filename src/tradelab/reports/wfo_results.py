@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab import faults
 from tradelab.atomic import write_table
 from tradelab.data.symbols import check_name
 from tradelab.reports.files import sweep_name, symbol_dir
@@ -31,6 +32,16 @@ from tradelab.wfo.scoring import ScoreResult, candidates_table, score_phases, wr
 from tradelab.wfo.settings import ScoringConfig
 
 __all__ = ["WfoResultsReport", "log_plateaus", "process_wfo_results"]
+
+CANDIDATES_WRITTEN = faults.declare(
+    "wfo.exports.candidates", "WFO exports after the candidates file, before the plateau files"
+)
+PLATEAUS_WRITTEN = faults.declare(
+    "wfo.exports.plateaus", "WFO exports after the plateau files, before the TradeStation CSVs"
+)
+EXPORTS_WRITTEN = faults.declare(
+    "wfo.exports.artifacts", "WFO exports after every file, before they are logged as artifacts"
+)
 
 
 @dataclass(frozen=True)
@@ -108,11 +119,13 @@ def process_wfo_results(
     files: dict[str, Path] = {
         "candidates": write_candidates(table, out, strategy, sweep, cfg.candidates_format)
     }
+    faults.fault(CANDIDATES_WRITTEN)
     plateaus = detect_plateaus(table, config=cfg.plateaus, grid=grid)
     stem = f"plateaus_{strategy}_{sweep}"
     title = f"{symbol} {strategy} {grid_name} ({phases_name} phases): {plateaus.message}"
     files["plateau_plot"] = save_plateau_plot(plateaus, out / f"{stem}.png", title=title)
     files["plateau_table"] = write_table(plateaus.table(), out / f"{stem}.csv")
+    faults.fault(PLATEAUS_WRITTEN)
     refine = write_refinement_exports(
         plateaus.plateaus,
         parameters,
@@ -125,6 +138,7 @@ def process_wfo_results(
         grid=grid,
     )
     report = WfoResultsReport(scores, table, plateaus, files, refine)
+    faults.fault(EXPORTS_WRITTEN)
     if job is not None:
         job.set_tags({**scores.tags(), "plateaus": str(len(plateaus.plateaus))})
         if scores.message:

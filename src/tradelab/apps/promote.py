@@ -46,6 +46,7 @@ class PromoteAppConfig(AppConfig):
     `candidates`: `latest` (per target, the latest sweep: the latest `tradelab-<app>`
     invocation or multirun; inside `dvc exp run` that experiment's runs, inside `dvc repro` the
     pipeline stages' latest runs) or `all` (every finished candidate on the latest data).
+    A sweep of fewer than `min_grid_size` combinations is a verification run, never a candidate.
     """
 
     family: str = "wfo"
@@ -54,6 +55,7 @@ class PromoteAppConfig(AppConfig):
     margin: float = PromotionConfig.margin
     relative_margin: bool = PromotionConfig.relative_margin
     candidates: CandidateScope = PromotionConfig.candidates
+    min_grid_size: int = PromotionConfig.min_grid_size
     gates: _Gates = field(default_factory=lambda: twin_value(DEFAULT_GATES))
 
 
@@ -64,6 +66,7 @@ def scope_of(cfg: DictConfig, env: DvcContext | None = None) -> Scope:
         CandidateScope(str(cfg.candidates)),
         dvc_experiment=dvc.experiment,
         pipeline=dvc.stage is not None,
+        min_grid_size=int(cfg.min_grid_size),
     )
 
 

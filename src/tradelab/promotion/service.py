@@ -56,6 +56,7 @@ __all__ = [
 CANDIDATE_TAG = "candidate"
 # metrics of a sweep's parent run that candidates inherit (overfitting statistics)
 PARENT_METRICS = ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+GRID_SIZE_METRIC = "grid_size"  # a sweep's combinations (WFO jobs log it)
 _MAX_CANDIDATES = 5000
 
 
@@ -155,13 +156,38 @@ def _latest_invocations(pool: list[_Found], per_stage: bool) -> tuple[list[_Foun
     return kept, f"{which}; {len(jobs)} job(s), {len(kept)} candidate(s)"
 
 
+def _grid_size(found: _Found) -> float | None:
+    """The number of combinations the candidate's sweep evaluated (None: not logged)."""
+    if found.job is None:
+        return None
+    value = found.job.metrics.get(GRID_SIZE_METRIC)
+    return None if value is None or math.isnan(value) else value
+
+
+def _without_verification_runs(found: list[_Found], min_grid_size: int) -> tuple[list[_Found], str]:
+    """Leave out the candidates of sweeps smaller than `min_grid_size` (`Scope`); say so."""
+    small = [(_grid_size(f) or min_grid_size) < min_grid_size for f in found]
+    if not any(small):
+        return found, ""
+    jobs = {f.job.run_id for f, s in zip(found, small, strict=True) if s and f.job}
+    note = (
+        f"; {len(jobs)} verification run(s) of fewer than {min_grid_size} combinations left "
+        "out (they re-check a configuration a sweep found; promote from the sweep)"
+    )
+    return [f for f, s in zip(found, small, strict=True) if not s], note
+
+
 def _select(tracker: Tracker, family: str, target: str, scope: Scope) -> _Selection:
     """Return the candidates of `<family>/<target>` that compete under `scope` (see `Scope`)."""
     experiment = f"{family}/{target}"
-    found = _gather(tracker, experiment, target)
+    found, note = _without_verification_runs(
+        _gather(tracker, experiment, target), scope.min_grid_size
+    )
     if scope.candidates is CandidateScope.all:
         fresh = _on_latest_data(tracker, experiment, [f.candidate for f in found])
-        return _Selection(fresh, f"every finished candidate of {experiment} on the latest data")
+        return _Selection(
+            fresh, f"every finished candidate of {experiment} on the latest data{note}"
+        )
     where, per_stage = f"the latest invocation of {experiment}", False
     if scope.dvc_experiment:
         mine = [f for f in found if f.tag(DVC_EXPERIMENT_TAG) == scope.dvc_experiment]
@@ -176,9 +202,9 @@ def _select(tracker: Tracker, family: str, target: str, scope: Scope) -> _Select
         if not scope.dvc_experiment:
             where = f"the latest invocation of each DVC stage in {experiment}"
     if not found:
-        return _Selection([], f"{where} (none)")
+        return _Selection([], f"{where} (none){note}")
     kept, detail = _latest_invocations(found, per_stage)
-    return _Selection([f.candidate for f in kept], f"{where} ({detail})")
+    return _Selection([f.candidate for f in kept], f"{where} ({detail}){note}")
 
 
 def find_candidates(

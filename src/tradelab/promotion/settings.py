@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from tradelab.errors import ConfigError
 from tradelab.promotion.rules import Gates
 
 __all__ = ["DEFAULT_GATES", "CandidateScope", "PromotionConfig", "Scope"]
@@ -31,12 +32,14 @@ class CandidateScope(StrEnum):
 @dataclass(frozen=True)
 class PromotionConfig:
     """A candidate must pass `gates` and beat the champion by `margin` (x |champion| when
-    `relative_margin`, else absolute); `candidates` says which runs compete (`Scope`)."""
+    `relative_margin`, else absolute); `candidates` says which runs compete and
+    `min_grid_size` which sweeps are only verification runs (`Scope`)."""
 
     margin: float = 0.0
     relative_margin: bool = True
     gates: Gates = field(default_factory=lambda: DEFAULT_GATES)
     candidates: CandidateScope = CandidateScope.latest
+    min_grid_size: int = 10
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,18 @@ class Scope:
     experiment did not run falls back to the pipeline rule. Inside a DVC stage (`pipeline`)
     only runs of pipeline stages count, the latest invocation of each stage.
     `candidates=all`: every finished candidate on the latest data.
+
+    A sweep of fewer than `min_grid_size` combinations (its job's `grid_size` metric: a
+    production re-run, `grid=single`) is a verification run: it re-checks a configuration found
+    by a sweep, whose statistics (PBO, deflated Sharpe over every combination tried) it cannot
+    carry, so it never competes and does not count as the latest sweep.
     """
 
     candidates: CandidateScope = CandidateScope.latest
     dvc_experiment: str | None = None
     pipeline: bool = False
+    min_grid_size: int = 10
+
+    def __post_init__(self) -> None:
+        if self.min_grid_size < 1:
+            raise ConfigError("min_grid_size", f"must be >= 1, got {self.min_grid_size}")

@@ -66,3 +66,15 @@ def test_forecast_metrics_rejects_mismatched_shapes_and_nan() -> None:
         forecast_metrics(np.ones(2), np.ones((2, 1)), np.ones((3, 1)))
     with pytest.raises(ValueError, match="NaN"):
         forecast_metrics(np.ones(1), np.ones((1, 1)), np.full((1, 1), np.nan))
+
+
+def test_dm_pvalue_against_the_random_walk() -> None:
+    rng = np.random.default_rng(5)
+    last = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 40)))
+    actual = last[:, None] * (1.0 + rng.normal(0, 0.01, (40, 1)))
+    walk = forecast_metrics(last, actual, np.repeat(last[:, None], 1, axis=1))
+    assert walk["dm_pvalue_vs_zero"] == 1.0  # the random walk never beats itself
+    informed = actual + rng.normal(0, 0.1, actual.shape)  # errors ~1% of the move's size
+    assert forecast_metrics(last, actual, informed)["dm_pvalue_vs_zero"] < 1e-6
+    contrary = last[:, None] - (actual - last[:, None])  # the move, mirrored: twice as wrong
+    assert forecast_metrics(last, actual, contrary)["dm_pvalue_vs_zero"] > 0.99

@@ -52,6 +52,7 @@ def test_same_run_is_kept() -> None:
         (Gates(min_phases_valid=3), {"phases_valid": 2}, "min_phases_valid"),
         (Gates(max_pbo=0.5), {"pbo": 0.7}, "max_pbo"),
         (Gates(min_deflated_sharpe=0.95), {"deflated_sharpe": 0.6}, "min_deflated_sharpe"),
+        (Gates(max_dm_pvalue=0.05), {"dm_pvalue": 0.4}, "max_dm_pvalue"),
     ],
 )
 def test_each_gate_refuses_with_its_reason(gates, metrics, failing) -> None:

@@ -77,6 +77,7 @@ def _gates(g: DictConfig) -> Gates:
         min_phases_valid=g.min_phases_valid,
         max_pbo=g.max_pbo,
         min_deflated_sharpe=g.min_deflated_sharpe,
+        max_dm_pvalue=g.get("max_dm_pvalue"),
         require_overfitting_stats=bool(g.require_overfitting_stats),
     )
 

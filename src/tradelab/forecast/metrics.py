@@ -17,11 +17,16 @@ Metrics (means over every window and horizon step)
                           CRPS = mean_i |x_i - y| - 1/(2 n^2) sum_ij |x_i - x_j|
                           (equals the absolute error for a single sample)
     skill                 1 - pct_return_mae / pct_return_mae of a reference (zero return)
+    dm_pvalue_vs_zero     one-sided Diebold-Mariano p-value (HLN-corrected, lag horizon - 1)
+                          that the forecast's per-window |return error| is lower than the
+                          random walk's (zero return: |r_actual|); 1 for the random walk itself
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from tradelab.robustness import diebold_mariano
 
 __all__ = [
     "crps_from_samples",
@@ -76,8 +81,11 @@ def forecast_metrics(
         raise ValueError("point forecasts contain NaN or infinite values")
     r_actual = pct_returns(actual, last)
     r_point = pct_returns(point, last)
+    loss = np.abs(r_point - r_actual).mean(axis=1)
+    walk = np.abs(r_actual).mean(axis=1)
     out = {
         "pct_return_mae": float(np.mean(np.abs(r_point - r_actual))),
+        "dm_pvalue_vs_zero": diebold_mariano(loss, walk, horizon=actual.shape[1]).pvalue,
         "price_mae": float(np.mean(np.abs(point - actual))),
         "directional_accuracy": float(np.mean(np.sign(r_point) == np.sign(r_actual))),
     }

@@ -189,6 +189,7 @@ FORECAST = register_family(
     FamilySpec(
         name="forecast",
         objective=Objective("pct_return_mae", maximize=False),
+        metric_names={"dm_pvalue": "dm_pvalue_vs_zero"},
         config=_config,
         overlay=_overlay,
         seed_files=_seed_files,

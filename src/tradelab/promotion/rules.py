@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "GATE_KEYS",
     "Candidate",
     "Champion",
     "Check",
@@ -59,6 +60,7 @@ class Gates:
     min_phases_valid: float | None = None
     max_pbo: float | None = None
     min_deflated_sharpe: float | None = None
+    max_dm_pvalue: float | None = None  # forecasts: Diebold-Mariano p-value vs the random walk
     require_overfitting_stats: bool = False
 
 
@@ -109,6 +111,10 @@ def pick_best(candidates: Sequence[Candidate], objective: Objective) -> Candidat
     return min(usable, key=lambda c: (objective.sort_key(c.metrics), c.run_id))
 
 
+GATE_KEYS = ("trades", "drawdown", "phases_valid", "pbo", "deflated_sharpe", "dm_pvalue")
+"""The keys a family's `metric_names` maps to its metric names (see `decide`)."""
+
+
 def _gate_checks(
     metrics: Mapping[str, float], gates: Gates, names: Mapping[str, str]
 ) -> list[Check]:
@@ -118,6 +124,7 @@ def _gate_checks(
         ("min_phases_valid", gates.min_phases_valid, ">=", "phases_valid"),
         ("max_pbo", gates.max_pbo, "<=", "pbo"),
         ("min_deflated_sharpe", gates.min_deflated_sharpe, ">=", "deflated_sharpe"),
+        ("max_dm_pvalue", gates.max_dm_pvalue, "<=", "dm_pvalue"),
     )
     checks = []
     for gate, threshold, op, key in specs:
@@ -136,13 +143,10 @@ def _gate_checks(
             )
             continue
         passed = value >= threshold if op == ">=" else value <= threshold
-        checks.append(
-            Check(
-                gate,
-                passed,
-                f"{metric} = {value:.4g} {'meets' if passed else 'fails'} {op} {threshold:g}",
-            )
-        )
+        detail = f"{metric} = {value:.4g} {'meets' if passed else 'fails'} {op} {threshold:g}"
+        if key == "dm_pvalue" and not passed:
+            detail += " (does not beat the random walk)"
+        checks.append(Check(gate, passed, detail))
     return checks
 
 
@@ -158,8 +162,8 @@ def decide(
 ) -> Decision:
     """Decide whether `candidate` replaces `champion`.
 
-    `metric_names` maps the gate keys (trades, drawdown, phases_valid, pbo, deflated_sharpe)
-    to the family's metric names.
+    `metric_names` maps the gate keys (trades, drawdown, phases_valid, pbo, deflated_sharpe,
+    dm_pvalue) to the family's metric names.
     """
     if candidate is None:
         return Decision(Verdict.refuse, "no candidate with the objective metric logged")

@@ -1,4 +1,5 @@
-"""Research-validity statistics: PBO by CSCV, deflated Sharpe, effective trials, SPA."""
+"""Research-validity statistics: PBO by CSCV, deflated Sharpe, effective trials, SPA,
+Diebold-Mariano."""
 
 from __future__ import annotations
 
@@ -18,17 +19,20 @@ from tradelab.robustness.deflated_sharpe import (
     probabilistic_sharpe_ratio,
     return_moments,
 )
+from tradelab.robustness.diebold_mariano import DieboldMariano, diebold_mariano
 from tradelab.robustness.effective_trials import EffectiveTrials, effective_trials
 from tradelab.robustness.spa import spa_pvalues
 from tradelab.robustness.summary import sweep_statistics, sweep_statistics_from_returns
 
 __all__ = [
     "DeflatedSharpe",
+    "DieboldMariano",
     "EffectiveTrials",
     "PboResult",
     "block_sums",
     "deflated_sharpe_from_returns",
     "deflated_sharpe_ratio",
+    "diebold_mariano",
     "effective_trials",
     "equal_blocks",
     "expected_max_sharpe",

@@ -35,14 +35,13 @@ import yaml
 
 from tradelab.promotion.families import FamilySpec, family
 from tradelab.promotion.registry import plain_config
-from tradelab.promotion.rules import Candidate
+from tradelab.promotion.rules import GATE_KEYS, Candidate
 
 __all__ = ["APPS", "FAMILY_CHECKS", "GATE_KEYS", "FamilyCase", "FamilyCheck", "check_id"]
 
 APPS = ("ingest", "wfo", "tune", "analyze", "promote", "report")
 """The apps a production overlay can be re-run with (`tradelab-<app> +production=...`)."""
 
-GATE_KEYS = ("trades", "drawdown", "phases_valid", "pbo", "deflated_sharpe")
 """The gate keys `FamilySpec.metric_names` may map (see `tradelab.promotion.rules.decide`)."""
 
 

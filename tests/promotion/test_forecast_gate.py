@@ -1,0 +1,45 @@
+"""The Diebold-Mariano gate on a real forecast sweep: the tuned baselines do not forecast
+returns better than the random walk, so `max_dm_pvalue` refuses them with that reason."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from tradelab.promotion import Gates, MlflowRegistry, promote_target
+from tradelab.tracking.mlflow_tracker import MlflowTracker
+
+from .test_family_contract import BUILDERS
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:provider=hydra.searchpath:UserWarning"),
+]
+
+
+def test_dm_gate_refuses_a_forecast_that_does_not_beat_the_random_walk(tmp_path: Path) -> None:
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "artifacts")
+    case = BUILDERS["forecast"](tmp_path / "forecast", tracker=tracker)
+    pvalue = case.candidate.metrics["dm_pvalue_vs_zero"]
+    assert 0.0 <= pvalue <= 1.0 and not math.isnan(pvalue)
+    assert pvalue > 0.05, "a baseline on a random walk should not beat the random walk"
+
+    def promote(gates: Gates):
+        return promote_target(
+            case.spec,
+            case.target,
+            tracker=tracker,
+            registry=MlflowRegistry.for_tracker(tracker),
+            gates=gates,
+            conf_dir=tmp_path / "conf_production",
+            production_dir=tmp_path / "production",
+        )
+
+    refused = promote(Gates(max_dm_pvalue=0.05))
+    assert not refused.decision.promote
+    assert "does not beat the random walk" in refused.decision.reason
+    assert "dm_pvalue_vs_zero" in refused.decision.reason
+    assert refused.champion is None
+    assert promote(Gates()).decision.promote  # the gate, not something else, refused it

@@ -197,3 +197,34 @@ def test_overrides_reach_every_expanded_variant(workdir: Path) -> None:
     assert (
         parents["atr_d_l"].data.tags["config_hash"] != parents["atr_d_ls"].data.tags["config_hash"]
     )
+
+
+def test_trades_gate_counts_distinct_round_trips(workdir: Path) -> None:
+    """The compact phases' OOS windows overlap: candidates log each round trip once
+    (`distinct_trades`) beside the per-phase sum, and `min_trades` judges the distinct count."""
+    if not (workdir / "results/SMH").exists():
+        assert run_app("wfo", "symbol=SMH", "strategy=atr_d_l", *WFO, cwd=workdir).returncode == 0
+    client, runs = _runs(workdir, "wfo/SMH")
+    candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
+    assert candidates
+    for m in candidates:
+        per_phase = sum(m[f"oos_trades_phase{k}"] for k in range(1, 5))
+        assert m["num_trades"] == per_phase
+        assert max(m[f"oos_trades_phase{k}"] for k in range(1, 5)) <= m["distinct_trades"]
+    assert any(m["distinct_trades"] < m["num_trades"] for m in candidates)
+    promo = run_app(
+        "promote",
+        "family=wfo",
+        "target=SMH",
+        "candidates=all",
+        "gates.min_trades=100000",
+        cwd=workdir,
+    )
+    assert promo.returncode == 0, promo.stderr[-3000:]
+    decisions = client.search_runs(
+        [client.get_experiment_by_name("promotion/wfo.SMH").experiment_id],
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    reason = decisions[0].data.tags["reason"]
+    assert "distinct_trades = " in reason and "fails >= 100000" in reason, reason

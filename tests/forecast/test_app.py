@@ -74,8 +74,18 @@ def test_tune_promote_and_predict_with_a_tiny_toto(workdir: Path, toto_dir: Path
     candidates = {r.data.params["model"] for r in runs if r.data.tags.get("candidate") == "true"}
     assert candidates == {"toto", "zero_return", "drift", "lookback_median"}
 
+    scored = [r for r in runs if r.data.tags.get("candidate") == "true"]
+    best_run = min(scored, key=lambda r: r.data.metrics["pct_return_mae"])
     promo = run_app("promote", "family=forecast", "target=AAPL", cwd=workdir)
     assert promo.returncode == 0, promo.stderr[-3000:]
+    decision = json.loads((workdir / "production/decisions/forecast.json").read_text())["AAPL"]
+    if best_run.data.params["kind"] == "baseline":  # a random tiny Toto: a baseline is best
+        assert decision["verdict"] == "refuse"
+        assert decision["reason"].startswith("no model beats the"), decision["reason"]
+        promo = run_app(
+            "promote", "family=forecast", "target=AAPL", "allow_baselines=true", cwd=workdir
+        )
+        assert promo.returncode == 0, promo.stderr[-3000:]
     best = json.loads((workdir / "production/hyperparams/best/AAPL.json").read_text())
     assert best["symbol"] == "AAPL" and best["model_type"] in candidates
 

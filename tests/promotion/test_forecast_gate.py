@@ -1,5 +1,6 @@
-"""The Diebold-Mariano gate on a real forecast sweep: the tuned baselines do not forecast
-returns better than the random walk, so `max_dm_pvalue` refuses them with that reason."""
+"""A real forecast sweep of the baselines: by default promotion says no model beats the random
+walk; with `allow_baselines` the Diebold-Mariano gate still refuses a baseline that does not
+forecast returns better than the random walk, and without the gate it is registered."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def test_dm_gate_refuses_a_forecast_that_does_not_beat_the_random_walk(tmp_path:
     assert 0.0 <= pvalue <= 1.0 and not math.isnan(pvalue)
     assert pvalue > 0.05, "a baseline on a random walk should not beat the random walk"
 
-    def promote(gates: Gates):
+    def promote(gates: Gates, allow_baselines: bool = True):
         return promote_target(
             case.spec,
             case.target,
@@ -35,7 +36,12 @@ def test_dm_gate_refuses_a_forecast_that_does_not_beat_the_random_walk(tmp_path:
             gates=gates,
             conf_dir=tmp_path / "conf_production",
             production_dir=tmp_path / "production",
+            allow_baselines=allow_baselines,
         )
+
+    default = promote(Gates(), allow_baselines=False)
+    assert not default.decision.promote
+    assert default.decision.reason.startswith("no model beats the random walk: only baselines")
 
     refused = promote(Gates(max_dm_pvalue=0.05))
     assert not refused.decision.promote
@@ -43,3 +49,5 @@ def test_dm_gate_refuses_a_forecast_that_does_not_beat_the_random_walk(tmp_path:
     assert "dm_pvalue_vs_zero" in refused.decision.reason
     assert refused.champion is None
     assert promote(Gates()).decision.promote  # the gate, not something else, refused it
+    version = tracker.client.get_model_version("tradelab.forecast.SPY", "1")
+    assert version.tags["baseline"] == case.candidate.params["model"]

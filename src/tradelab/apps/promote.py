@@ -47,6 +47,7 @@ class PromoteAppConfig(AppConfig):
     invocation or multirun; inside `dvc exp run` that experiment's runs, inside `dvc repro` the
     pipeline stages' latest runs) or `all` (every finished candidate on the latest data).
     A sweep of fewer than `min_grid_size` combinations is a verification run, never a candidate.
+    A baseline (forecasts: zero return, drift, median) is registered only with `allow_baselines`.
     """
 
     family: str = "wfo"
@@ -56,6 +57,7 @@ class PromoteAppConfig(AppConfig):
     relative_margin: bool = PromotionConfig.relative_margin
     candidates: CandidateScope = PromotionConfig.candidates
     min_grid_size: int = PromotionConfig.min_grid_size
+    allow_baselines: bool = PromotionConfig.allow_baselines
     gates: _Gates = field(default_factory=lambda: twin_value(DEFAULT_GATES))
 
 
@@ -122,6 +124,7 @@ def _one(
         conf_dir=conf_dir,
         production_dir=deploy_dir,
         scope=scope_of(cfg),
+        allow_baselines=bool(cfg.allow_baselines),
     )
 
 

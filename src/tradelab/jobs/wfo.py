@@ -45,6 +45,7 @@ from tradelab.wfo.runner import (
 from tradelab.wfo.settings import BiasCheckConfig, ScoringConfig, StrategyConfig
 from tradelab.wfo.statistics import wfo_statistics
 from tradelab.wfo.strategy import StrategySpec, grid_for_strategy
+from tradelab.wfo.trades import distinct_oos_trades
 
 __all__ = [
     "SweepOutcome",
@@ -297,6 +298,9 @@ def run_sweep(
         seed=settings.seed,
     )
     outcome.candidates = candidate_records(report, phase_metrics, grid, settings.max_candidates)
+    for cand in outcome.candidates:  # the OOS windows overlap: count each round trip once
+        distinct = distinct_oos_trades(data, spec, cand["params"], phases)
+        cand["metrics"]["distinct_trades"] = float(distinct)
     if job is not None:
         _log_outcome(job, outcome, spec, settings)
     return outcome

@@ -66,6 +66,8 @@ class FamilySpec:
     store)` returns the bars a report runs `predict` on to draw the champion's equity curve.
     `example(config)` returns the input example a registered version carries (its signature is
     inferred from it and from `predict`'s answer); None: versions carry neither.
+    `baseline(candidate)` names the reference a candidate is (a forecast baseline such as
+    zero_return), None for a real model: baselines compete only with `allow_baselines`.
     """
 
     name: str
@@ -79,6 +81,7 @@ class FamilySpec:
     # bars the champion is shown on in reports: (config, store) -> frame for `predict`
     report_bars: Callable[[Mapping[str, Any], Any], pd.DataFrame] | None = None
     example: Callable[[Mapping[str, Any]], InputExample] | None = None
+    baseline: Callable[[Candidate], str | None] = lambda candidate: None
 
 
 def param_value(text: Any) -> Any:

@@ -88,6 +88,12 @@ def _overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     }
 
 
+def _baseline(candidate: Candidate) -> str | None:
+    if candidate.params.get("kind", "baseline") != "baseline":
+        return None
+    return candidate.params.get("model") or "baseline"
+
+
 def _seed_files(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     return {
         f"hyperparams/best/{target}.json": {
@@ -195,5 +201,6 @@ FORECAST = register_family(
         seed_files=_seed_files,
         predict=predict_forecast,
         example=_example,
+        baseline=_baseline,
     )
 )

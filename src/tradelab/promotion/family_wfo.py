@@ -189,7 +189,7 @@ WFO = register_family(
         seed_files=_seed_files,
         predict=predict_wfo,
         metric_names={
-            "trades": "num_trades",
+            "trades": "distinct_trades",
             "drawdown": "max_drawdown",
             "phases_valid": "phases_valid",
         },

@@ -75,6 +75,17 @@ def version_tags(
     }
 
 
+def version_description(tags: Mapping[str, Any]) -> str | None:
+    """The description of a version: said only of baselines, which are references, not
+    models."""
+    if not tags.get("baseline"):
+        return None
+    return (
+        f"Baseline {tags['baseline']}: a reference forecast, not a tuned model; registered "
+        "because promote.allow_baselines=true"
+    )
+
+
 def champion_from_tags(version: str, tags: Mapping[str, str]) -> Champion:
     """Return the champion a version's tags describe (metrics as recorded at promotion)."""
     metrics = {k.removeprefix(_METRIC): float(v) for k, v in tags.items() if k.startswith(_METRIC)}
@@ -255,7 +266,11 @@ class MlflowRegistry:
         new_tags = version_tags(tags, source_run, metrics)
         mv = _retry(
             lambda: self.client.create_model_version(
-                name, f"runs:/{run_id}/model", run_id=run_id, tags=new_tags
+                name,
+                f"runs:/{run_id}/model",
+                run_id=run_id,
+                tags=new_tags,
+                description=version_description(tags),
             )
         )
         faults.fault(VERSION_CREATED)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,33 @@ def _stale_note(decision: Decision, champion_version: str, data_hash: str | None
     return Decision(decision.verdict, f"{reason}; {note}", decision.checks)
 
 
+def _no_model_beats_the_baselines(spec: FamilySpec, candidates: Sequence[Candidate]) -> str | None:
+    """Why no model may be promoted when a baseline is the best candidate (None otherwise)."""
+    best = pick_best(candidates, spec.objective)
+    if best is None or spec.baseline(best) is None:
+        return None
+    metric = spec.objective.metric
+    refs = {spec.baseline(c): c.metrics[metric] for c in candidates if spec.baseline(c)}
+    walk = refs.get("zero_return")
+    models = [c for c in candidates if spec.baseline(c) is None]
+    top = pick_best(models, spec.objective)
+    tail = "baselines are registered only with allow_baselines=true"
+    if top is None:
+        return f"no model beats the random walk: only baselines were scored; {tail}"
+    value = top.metrics[metric]
+    name = top.params.get("model", top.run_id)
+    key = spec.objective.sort_key
+    if walk is not None and key({metric: value}) >= key({metric: walk}):
+        return (
+            f"no model beats the random walk: best model {name} {metric} = {value:.6g}, "
+            f"zero_return {walk:.6g}; {tail}"
+        )
+    return (
+        f"no model beats the baselines: best model {name} {metric} = {value:.6g}, "
+        f"baseline {spec.baseline(best)} {best.metrics[metric]:.6g}; {tail}"
+    )
+
+
 def _judge(
     spec: FamilySpec,
     selection: _Selection,
@@ -278,9 +306,16 @@ def _judge(
     gates: Gates,
     margin: float,
     relative: bool,
+    allow_baselines: bool = False,
 ) -> tuple[Candidate | None, Decision]:
     """Pick the best candidate and decide; the reason also says which runs competed."""
-    best = pick_best(selection.candidates, spec.objective)
+    candidates = selection.candidates
+    if not allow_baselines:
+        refusal = _no_model_beats_the_baselines(spec, candidates)
+        if refusal is not None:
+            return None, Decision(Verdict.refuse, f"{refusal}; candidates: {selection.rule}")
+        candidates = [c for c in candidates if spec.baseline(c) is None]
+    best = pick_best(candidates, spec.objective)
     # a champion measured on other data is not comparable: fresh results that pass the gates win
     stale = (
         champion is not None
@@ -300,6 +335,9 @@ def _judge(
     if stale and champion is not None:
         decision = _stale_note(decision, champion.version, champion.data_hash)
     reason = f"{decision.reason}; candidates: {selection.rule}"
+    baseline = spec.baseline(best) if best is not None else None
+    if baseline is not None and decision.promote:
+        reason += f"; {baseline} is a baseline, registered as one (allow_baselines=true)"
     return best, Decision(decision.verdict, reason, decision.checks)
 
 
@@ -324,7 +362,10 @@ def _promote_intent(
 ) -> Intent:
     """The intent of promoting `best` over `champion` (its version when already registered)."""
     config = spec.config(best, target)
-    lineage = ("data_hash", "git_commit", "config_hash")
+    tags = {k: best.tags.get(k, "unknown") for k in ("data_hash", "git_commit", "config_hash")}
+    baseline = spec.baseline(best)
+    if baseline is not None:
+        tags["baseline"] = baseline  # the version is a reference, not a model (allow_baselines)
     return Intent(
         action="promote",
         family=spec.name,
@@ -340,7 +381,7 @@ def _promote_intent(
         register={
             "config": dict(config),
             "metrics": dict(best.metrics),
-            "tags": {k: best.tags.get(k, "unknown") for k in lineage},
+            "tags": tags,
         },
         files=planned_paths(spec, target, config, *dirs),
     )
@@ -437,10 +478,12 @@ def promote_target(
     conf_dir: Path,
     production_dir: Path,
     scope: Scope | None = None,
+    allow_baselines: bool = False,
 ) -> PromotionResult:
     """Promote the best candidate of `<family>/<target>` under `scope` (default: the latest
     sweep) if it beats `@champion` and passes the gates; reconcile the production files with
-    `@champion` either way. The decision's reason says which runs competed.
+    `@champion` either way. The decision's reason says which runs competed. A baseline (see
+    `FamilySpec.baseline`) is promoted only with `allow_baselines`, and tagged as one.
 
     A promotion (or reconciliation) a crash interrupted is finished first and reported instead
     of a new decision; an interrupted rollback is finished, then the new decision made."""
@@ -451,7 +494,7 @@ def promote_target(
             return recovered[-1][1]
         selection = _select(tracker, spec.name, target, scope or Scope())
         champion = registry.champion(spec.name, target)
-        best, decision = _judge(spec, selection, champion, gates, margin, relative)
+        best, decision = _judge(spec, selection, champion, gates, margin, relative, allow_baselines)
         result = PromotionResult(
             spec.name,
             target,

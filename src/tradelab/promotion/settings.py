@@ -33,13 +33,16 @@ class CandidateScope(StrEnum):
 class PromotionConfig:
     """A candidate must pass `gates` and beat the champion by `margin` (x |champion| when
     `relative_margin`, else absolute); `candidates` says which runs compete and
-    `min_grid_size` which sweeps are only verification runs (`Scope`)."""
+    `min_grid_size` which sweeps are only verification runs (`Scope`). A baseline (a forecast
+    reference such as the zero-return random walk) is registered only with `allow_baselines`:
+    otherwise the decision says that no model beats it."""
 
     margin: float = 0.0
     relative_margin: bool = True
     gates: Gates = field(default_factory=lambda: DEFAULT_GATES)
     candidates: CandidateScope = CandidateScope.latest
     min_grid_size: int = 10
+    allow_baselines: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class ReferenceRun:
     # (phase.n_traded + 1,): 0, then the signed shares held after each traded bar (fills of
     # that bar included: held after bar t means entered at or before t, not exited by t)
     position: np.ndarray
+    open_entry_bar: int | None = None  # data bar the trade still open after the last bar entered
 
 
 # -- indicators, one value per bar, None before enough history -------------------------------
@@ -250,7 +251,8 @@ def simulate_reference(
     eq = np.array(equity)
     open_trade = (entry_bar + w0, entry_px, entry_cost, pos * shares) if pos != 0 else None
     metrics = _metrics(eq, trade_arr, open_trade, data, phase, comm)
-    return ReferenceRun(trade_arr, eq, metrics, np.array(held))
+    open_entry = open_trade[0] if open_trade is not None else None
+    return ReferenceRun(trade_arr, eq, metrics, np.array(held), open_entry)
 
 
 def _segment_trade_pnls(

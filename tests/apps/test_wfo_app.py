@@ -12,6 +12,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from tradelab.data import ParquetStore
+
 from .test_cli import run_app
 
 pytestmark = pytest.mark.slow
@@ -33,6 +35,15 @@ def workdir(tmp_path_factory) -> Path:
     )
     assert ok.returncode == 0, ok.stderr[-2000:]
     return root
+
+
+@pytest.fixture(scope="module")
+def qqq(workdir: Path) -> Path:
+    """A sweep on QQQ, which no other test promotes: gate checks are never cut short by "already
+    the champion"."""
+    ok = run_app("wfo", "symbol=QQQ", "strategy=atr_d_l", *WFO, cwd=workdir)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    return workdir
 
 
 def _runs(root: Path, experiment: str):
@@ -199,12 +210,11 @@ def test_overrides_reach_every_expanded_variant(workdir: Path) -> None:
     )
 
 
-def test_trades_gate_counts_distinct_round_trips(workdir: Path) -> None:
+def test_trades_gate_counts_distinct_round_trips(qqq: Path) -> None:
     """The compact phases' OOS windows overlap: candidates log each round trip once
     (`distinct_trades`) beside the per-phase sum, and `min_trades` judges the distinct count."""
-    if not (workdir / "results/SMH").exists():
-        assert run_app("wfo", "symbol=SMH", "strategy=atr_d_l", *WFO, cwd=workdir).returncode == 0
-    client, runs = _runs(workdir, "wfo/SMH")
+    workdir = qqq
+    client, runs = _runs(workdir, "wfo/QQQ")
     candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
     assert candidates
     for m in candidates:
@@ -215,16 +225,58 @@ def test_trades_gate_counts_distinct_round_trips(workdir: Path) -> None:
     promo = run_app(
         "promote",
         "family=wfo",
-        "target=SMH",
+        "target=QQQ",
         "candidates=all",
         "gates.min_trades=100000",
         cwd=workdir,
     )
     assert promo.returncode == 0, promo.stderr[-3000:]
     decisions = client.search_runs(
-        [client.get_experiment_by_name("promotion/wfo.SMH").experiment_id],
+        [client.get_experiment_by_name("promotion/wfo.QQQ").experiment_id],
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
     reason = decisions[0].data.tags["reason"]
     assert "distinct_trades = " in reason and "fails >= 100000" in reason, reason
+
+
+def test_candidates_stand_beside_their_benchmarks(qqq: Path) -> None:
+    """Each candidate's OOS return per phase beside buy-and-hold of the same window (the
+    closes in the store) and the exposure-matched benchmark; a gate on the excess return."""
+    workdir = qqq
+    client, runs = _runs(workdir, "wfo/QQQ")
+    close = ParquetStore(workdir / "data/store", offline=True).get("QQQ", "1day")["close"]
+    close = close.to_numpy()
+    phase_runs = {r.info.run_name: r.data for r in runs if r.data.tags.get("phase")}
+    for k in range(1, 5):
+        params = phase_runs[f"phase{k}"].params
+        start, end = int(params["oos_start"]), int(params["oos_end"])
+        held = close[end] / close[start - 1] - 1.0
+        assert phase_runs[f"phase{k}"].metrics["oos_benchmark_return"] == pytest.approx(held)
+    candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
+    assert candidates
+    for m in candidates:
+        for k in range(1, 5):
+            bench = phase_runs[f"phase{k}"].metrics["oos_benchmark_return"]
+            assert m[f"oos_benchmark_return_phase{k}"] == pytest.approx(bench)
+            assert m[f"oos_excess_return_phase{k}"] == pytest.approx(
+                m[f"oos_return_phase{k}"] - bench
+            )
+            assert m[f"oos_return_phase{k}"] > -1.0 and 0.0 <= m[f"oos_exposure_phase{k}"] <= 1.0
+        assert {"benchmark_return", "excess_return", "matched_excess_return"} <= set(m)
+    promo = run_app(
+        "promote",
+        "family=wfo",
+        "target=QQQ",
+        "candidates=all",
+        "gates.min_excess_return=10",
+        cwd=workdir,
+    )
+    assert promo.returncode == 0, promo.stderr[-3000:]
+    decisions = client.search_runs(
+        [client.get_experiment_by_name("promotion/wfo.QQQ").experiment_id],
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    reason = decisions[0].data.tags["reason"]
+    assert "matched_excess_return = " in reason and "fails >= 10" in reason, reason

@@ -53,6 +53,7 @@ def test_same_run_is_kept() -> None:
         (Gates(max_pbo=0.5), {"pbo": 0.7}, "max_pbo"),
         (Gates(min_deflated_sharpe=0.95), {"deflated_sharpe": 0.6}, "min_deflated_sharpe"),
         (Gates(max_dm_pvalue=0.05), {"dm_pvalue": 0.4}, "max_dm_pvalue"),
+        (Gates(min_excess_return=0.0), {"excess_return": -0.1}, "min_excess_return"),
     ],
 )
 def test_each_gate_refuses_with_its_reason(gates, metrics, failing) -> None:

@@ -113,6 +113,7 @@ def _wfo_headline(pbo: float) -> dict[str, float]:
         "stable": 12.0,
         "best_stability_score": 101.5,
         "plateaus": 2.0,
+        "benchmark_return": 0.25,
         "wall_s": 1.0,
         "pbo": pbo,
         "deflated_sharpe": 0.2,
@@ -157,7 +158,7 @@ def test_every_wfo_sweep_and_kalman_target_is_reported(tmp_path: Path) -> None:
         ["SMH", "atr_d_l"],
         ["TQQQ-QQQ", "atr_d_duals_l"],
     ]
-    assert wfo[0][2:] == ["144", "12", "101.5", "2", "0.4", "0.2"]
+    assert wfo[0][2:] == ["144", "12", "101.5", "2", "0.25", "0.4", "0.2"]
     assert wfo[1][3] == "-"  # the one value the job could not compute
     luck = _rows(md, "Is it luck? Research-validity statistics")
     assert [row[0] for row in luck] == [

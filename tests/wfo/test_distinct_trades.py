@@ -9,6 +9,7 @@ import pytest
 from tradelab.search.grid import Grid
 from tradelab.wfo.engine import evaluate_combos
 from tradelab.wfo.phases import Phase
+from tradelab.wfo.reference import simulate_reference
 from tradelab.wfo.trades import distinct_oos_trades, oos_trade_keys
 
 from .conftest import make_bars, small_spec
@@ -34,17 +35,18 @@ def test_each_phase_counts_the_kernels_oos_trades(kind: str) -> None:
         kernel = evaluate_combos(bars, spec, grid, phase, combos).metrics["oos_trades"]
         for i in combos:
             params = {name: float(values[i]) for name, values in decoded.items()}
-            assert len(oos_trade_keys(bars, spec, params, phase)) == kernel[i], (phase.name, i)
+            run = simulate_reference(bars, spec, params, phase)
+            assert len(oos_trade_keys(run, phase)) == kernel[i], (phase.name, i)
 
 
 @pytest.mark.parametrize("kind", ["atr_d_l", "atr_d_ls"])
 def test_trades_shared_by_overlapping_phases_count_once(kind: str) -> None:
     bars, spec = make_bars(1200, seed=4), small_spec(kind)
     params = {"atr_multiplier": 2.5, "atr_buy_multiplier": 0.5}
-    per_phase = [oos_trade_keys(bars, spec, params, p) for p in OVERLAPPING]
+    per_phase = [oos_trade_keys(simulate_reference(bars, spec, params, p), p) for p in OVERLAPPING]
     summed = sum(len(k) for k in per_phase)
     distinct = distinct_oos_trades(bars, spec, params, OVERLAPPING)
     assert max(len(k) for k in per_phase) <= distinct < summed
     assert distinct_oos_trades(bars, spec, params, OVERLAPPING[:1] * 3) == len(per_phase[0])
-    apart = [oos_trade_keys(bars, spec, params, p) for p in DISJOINT]
+    apart = [oos_trade_keys(simulate_reference(bars, spec, params, p), p) for p in DISJOINT]
     assert distinct_oos_trades(bars, spec, params, DISJOINT) == sum(len(k) for k in apart)

@@ -80,6 +80,7 @@ def _gates(g: DictConfig) -> Gates:
         max_pbo=g.max_pbo,
         min_deflated_sharpe=g.min_deflated_sharpe,
         max_dm_pvalue=g.get("max_dm_pvalue"),
+        min_excess_return=g.get("min_excess_return"),
         require_overfitting_stats=bool(g.require_overfitting_stats),
     )
 

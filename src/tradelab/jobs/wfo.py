@@ -31,9 +31,11 @@ from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.grid import Grid
 from tradelab.settings import to_plain
 from tradelab.tracking import Job
+from tradelab.wfo.benchmark import buy_and_hold, oos_benchmark
 from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.phases import Phase
+from tradelab.wfo.reference import simulate_reference
 from tradelab.wfo.runner import (
     PhaseResult,
     adopt_phase_dirs,
@@ -45,7 +47,7 @@ from tradelab.wfo.runner import (
 from tradelab.wfo.settings import BiasCheckConfig, ScoringConfig, StrategyConfig
 from tradelab.wfo.statistics import wfo_statistics
 from tradelab.wfo.strategy import StrategySpec, grid_for_strategy
-from tradelab.wfo.trades import distinct_oos_trades
+from tradelab.wfo.trades import oos_trade_keys
 
 __all__ = [
     "SweepOutcome",
@@ -109,6 +111,7 @@ class SweepOutcome:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
     bar_evals_per_s: float = 0.0
+    benchmark_return: float = math.nan  # buy-and-hold over each phase's OOS window, mean
 
     def headline(self) -> dict[str, float]:
         """Numbers for the DVC metrics file and the report."""
@@ -119,12 +122,18 @@ class SweepOutcome:
             "stable": float(scores.n_stable),
             "best_stability_score": best,
             "plateaus": float(len(self.report.plateaus.plateaus)),
+            "benchmark_return": self.benchmark_return,
             "wall_s": self.wall_s,
             "bar_evals_per_s": self.bar_evals_per_s,
         }
         for key in ("pbo", "deflated_sharpe", "n_trials", "effective_trials"):
             if key in self.statistics:
                 out[key] = float(self.statistics[key])
+        if self.candidates:  # the best combination's mean OOS return over the benchmarks
+            best_metrics = self.candidates[0]["metrics"]
+            for key in ("excess_return", "matched_excess_return"):
+                if key in best_metrics:
+                    out[key] = float(best_metrics[key])
         return out
 
 
@@ -206,16 +215,58 @@ def _candidate_metrics(
     return metrics
 
 
+def resimulated_metrics(
+    data: WfoData, spec: StrategySpec, params: Mapping[str, float], phases: list[Phase]
+) -> dict[str, float]:
+    """What a candidate's per-phase kernel metrics cannot say, from one reference simulation
+    per phase: `distinct_trades` (the overlapping OOS windows share round trips: each counts
+    once) and, per phase and averaged over the phases, the OOS return beside buy-and-hold and
+    the exposure-matched benchmark of the same window (`tradelab.wfo.benchmark`)."""
+    keys: set[tuple[int, int]] = set()
+    out: dict[str, float] = {}
+    excess, matched_excess, held = [], [], []
+    for k, phase in enumerate(phases, start=1):
+        run = simulate_reference(data, spec, params, phase)
+        keys |= oos_trade_keys(run, phase)
+        bench = oos_benchmark(data, run, phase)
+        out.update(
+            {
+                f"oos_return_phase{k}": bench.strategy_return,
+                f"oos_benchmark_return_phase{k}": bench.buy_and_hold,
+                f"oos_excess_return_phase{k}": bench.excess,
+                f"oos_exposure_phase{k}": bench.exposure,
+                f"oos_matched_excess_return_phase{k}": bench.matched_excess,
+            }
+        )
+        excess.append(bench.excess)
+        matched_excess.append(bench.matched_excess)
+        held.append(bench.buy_and_hold)
+    out.update(
+        {
+            "distinct_trades": float(len(keys)),
+            "benchmark_return": float(np.mean(held)),
+            "excess_return": float(np.mean(excess)),
+            "matched_excess_return": float(np.mean(matched_excess)),
+        }
+    )
+    return out
+
+
 def _phase_logger(
-    job: Job | None, spec: StrategySpec, grid: Grid, log_tables: bool
+    job: Job | None, data: WfoData, spec: StrategySpec, grid: Grid, log_tables: bool
 ) -> Callable[[int, PhaseResult], None]:
     def on_phase(k: int, pr: PhaseResult) -> None:
         if job is None:
             return
         tags = {"phase": pr.phase.name, "strategy": spec.name}
+        p = pr.phase
+        benchmarks = {
+            "is_benchmark_return": buy_and_hold(data, p.is_start, p.oos_start - 1),
+            "oos_benchmark_return": buy_and_hold(data, p.oos_start, p.oos_end),
+        }
         with job.child(f"phase{k}", tags=tags) as child:
             child.log_params(pr.phase.as_dict())
-            child.log_metrics({**summarize_phase(pr), "cached": float(pr.cached)})
+            child.log_metrics({**summarize_phase(pr), **benchmarks, "cached": float(pr.cached)})
             if log_tables:
                 _log_phase_table(child, k, pr.metrics, grid)
 
@@ -263,7 +314,7 @@ def run_sweep(
             cache_dir=cache_dir,
             chunk_size=settings.chunk_size,
             progress=settings.progress,
-            on_phase=_phase_logger(job, spec, grid, settings.log_phase_tables),
+            on_phase=_phase_logger(job, data, spec, grid, settings.log_phase_tables),
         )
         phase_metrics = [p.metrics for p in result.phases]
         wall, speed = result.wall_s, result.bar_evals_per_s
@@ -283,8 +334,15 @@ def run_sweep(
         config=settings.scoring,
         job=job,
     )
+    held = [buy_and_hold(data, p.oos_start, p.oos_end) for p in phases]
     outcome = SweepOutcome(
-        spec.name, grid.size, phase_metrics, report, wall_s=wall, bar_evals_per_s=speed
+        spec.name,
+        grid.size,
+        phase_metrics,
+        report,
+        wall_s=wall,
+        bar_evals_per_s=speed,
+        benchmark_return=float(np.mean(held)),
     )
     faults.fault(STATISTICS)
     outcome.statistics = wfo_statistics(
@@ -298,9 +356,8 @@ def run_sweep(
         seed=settings.seed,
     )
     outcome.candidates = candidate_records(report, phase_metrics, grid, settings.max_candidates)
-    for cand in outcome.candidates:  # the OOS windows overlap: count each round trip once
-        distinct = distinct_oos_trades(data, spec, cand["params"], phases)
-        cand["metrics"]["distinct_trades"] = float(distinct)
+    for cand in outcome.candidates:
+        cand["metrics"].update(resimulated_metrics(data, spec, cand["params"], phases))
     if job is not None:
         _log_outcome(job, outcome, spec, settings)
     return outcome

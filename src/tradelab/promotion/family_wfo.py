@@ -192,6 +192,7 @@ WFO = register_family(
             "trades": "distinct_trades",
             "drawdown": "max_drawdown",
             "phases_valid": "phases_valid",
+            "excess_return": "matched_excess_return",
         },
         app="wfo",
         report_bars=_report_bars,

@@ -61,6 +61,7 @@ class Gates:
     max_pbo: float | None = None
     min_deflated_sharpe: float | None = None
     max_dm_pvalue: float | None = None  # forecasts: Diebold-Mariano p-value vs the random walk
+    min_excess_return: float | None = None  # mean OOS return over the benchmark of each window
     require_overfitting_stats: bool = False
 
 
@@ -111,7 +112,15 @@ def pick_best(candidates: Sequence[Candidate], objective: Objective) -> Candidat
     return min(usable, key=lambda c: (objective.sort_key(c.metrics), c.run_id))
 
 
-GATE_KEYS = ("trades", "drawdown", "phases_valid", "pbo", "deflated_sharpe", "dm_pvalue")
+GATE_KEYS = (
+    "trades",
+    "drawdown",
+    "phases_valid",
+    "pbo",
+    "deflated_sharpe",
+    "dm_pvalue",
+    "excess_return",
+)
 """The keys a family's `metric_names` maps to its metric names (see `decide`)."""
 
 
@@ -125,6 +134,7 @@ def _gate_checks(
         ("max_pbo", gates.max_pbo, "<=", "pbo"),
         ("min_deflated_sharpe", gates.min_deflated_sharpe, ">=", "deflated_sharpe"),
         ("max_dm_pvalue", gates.max_dm_pvalue, "<=", "dm_pvalue"),
+        ("min_excess_return", gates.min_excess_return, ">=", "excess_return"),
     )
     checks = []
     for gate, threshold, op, key in specs:
@@ -162,8 +172,7 @@ def decide(
 ) -> Decision:
     """Decide whether `candidate` replaces `champion`.
 
-    `metric_names` maps the gate keys (trades, drawdown, phases_valid, pbo, deflated_sharpe,
-    dm_pvalue) to the family's metric names.
+    `metric_names` maps the gate keys (`GATE_KEYS`) to the family's metric names.
     """
     if candidate is None:
         return Decision(Verdict.refuse, "no candidate with the objective metric logged")

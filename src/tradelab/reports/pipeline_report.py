@@ -300,6 +300,7 @@ _WFO_COLUMNS = (
     "stable",
     "best_stability_score",
     "plateaus",
+    "benchmark_return",
     "pbo",
     "deflated_sharpe",
 )

@@ -17,17 +17,14 @@ import numpy as np
 
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.phases import Phase
-from tradelab.wfo.reference import simulate_reference
+from tradelab.wfo.reference import ReferenceRun, simulate_reference
 from tradelab.wfo.strategy import StrategySpec
 
 __all__ = ["distinct_oos_trades", "oos_trade_keys"]
 
 
-def oos_trade_keys(
-    data: WfoData, spec: StrategySpec, params: Mapping[str, float], phase: Phase
-) -> set[tuple[int, int]]:
-    """The (direction, entry bar) of every OOS trade of `params` in `phase`."""
-    run = simulate_reference(data, spec, params, phase)
+def oos_trade_keys(run: ReferenceRun, phase: Phase) -> set[tuple[int, int]]:
+    """The (direction, entry bar) of every OOS trade of `run`, a simulation of `phase`."""
     closed = run.trades[run.trades["exit_bar"] >= phase.oos_start]
     keys = {(int(d), int(e)) for d, e in zip(closed["direction"], closed["entry_bar"])}
     if run.open_entry_bar is not None:
@@ -41,5 +38,5 @@ def distinct_oos_trades(
     """The number of distinct round trips `params` makes in the OOS windows of `phases`."""
     keys: set[tuple[int, int]] = set()
     for phase in phases:
-        keys |= oos_trade_keys(data, spec, params, phase)
+        keys |= oos_trade_keys(simulate_reference(data, spec, params, phase), phase)
     return len(keys)

@@ -170,7 +170,11 @@ RESIDUAL = register_family(
         config=_residual_config,
         overlay=_residual_overlay,
         predict=predict_residual,
-        metric_names={"trades": "num_trades", "drawdown": "max_drawdown"},
+        metric_names={
+            "trades": "num_trades",
+            "drawdown": "max_drawdown",
+            "excess_return": "excess_return",  # total return over buy-and-hold
+        },
         report_bars=_residual_bars,
         example=_residual_example,
     )

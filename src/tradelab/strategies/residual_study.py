@@ -72,6 +72,7 @@ _LOGGED_METRICS = (
     "avg_trade",
     "final_equity",
 )
+_BENCHMARK_COLUMNS = ("benchmark_return", "excess_return")  # buy-and-hold, total return over it
 
 
 @dataclass
@@ -224,6 +225,11 @@ def _study_symbol(
     shaping = {k: v for k, v in to_plain(cfg).items() if k not in _NOT_SHAPING}
     search = named_study(search, f"kalman_residual-{symbol}", shaping, times.asi8, close)
     trials = run_search(cfg.space, lambda cols: evaluate(cols).metrics, objective, search)
+    # beside the market: holding the symbol over the bars a trial can trade (entries from the
+    # close of the first bar after the warmup to the last close)
+    held = float(close[-1] / close[min(cfg.warmup_bars, len(close) - 1)] - 1.0)
+    trials["benchmark_return"] = held
+    trials["excess_return"] = trials["total_return"] - held
     order = rank_trials(objective, trials)
     best = int(order[0]) if len(order) and math.isfinite(trials["score"].iloc[order[0]]) else None
     study = SymbolStudy(symbol, len(close), float(close[-1]), minutes, bpy, times, trials, best)
@@ -270,7 +276,7 @@ def _log_symbol(
         job,
         study.trials,
         params,
-        METRIC_COLUMNS,
+        (*METRIC_COLUMNS, *_BENCHMARK_COLUMNS),
         str(cfg.objective),
         max_trial_runs,
         tags=study_tags(search),
@@ -281,7 +287,8 @@ def _log_symbol(
         return
     bt = study.backtest
     job.log_metrics({k: bt.metrics[k] for k in _LOGGED_METRICS})
-    job.log_metrics({"score": float(study.trials["score"].iloc[study.best_trial])})
+    best = study.trials.iloc[study.best_trial]
+    job.log_metrics({k: float(best[k]) for k in ("score", *_BENCHMARK_COLUMNS)})
     job.log_params({f"best.{k}": v for k, v in bt.params.items()})
     fig = equity_figure(study.times, bt.equity, f"{study.symbol}: best trial equity")
     job.log_figure(fig, "best_equity.png")

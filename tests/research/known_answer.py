@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--family", default="wfo", choices=["wfo", "kalman_residual"])
     parser.add_argument("--seeds", default="1-20")
     parser.add_argument("--symbols", default="SMH")
+    parser.add_argument("--grid", default="known_answer", help="WFO: conf/grid/<name>.yaml")
+    parser.add_argument("--strategy", default="atr_d_l", help="WFO: conf/strategy/<name>.yaml")
     parser.add_argument(
         "--gates",
         default="shipped",
@@ -287,7 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     for symbol in args.symbols.split(","):
         for seed in _seeds(args.seeds):
             if args.family == "wfo":
-                result = run_known_answer(args.mode, seed, symbol, gates=gates)
+                result = run_known_answer(
+                    args.mode, seed, symbol, grid=args.grid, strategy=args.strategy, gates=gates
+                )
             else:
                 result = run_residual_known_answer(args.mode, seed, symbol, gates=gates)
             print(result.line(), flush=True)

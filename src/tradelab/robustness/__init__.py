@@ -6,6 +6,7 @@ from __future__ import annotations
 from tradelab.robustness.cscv import (
     PboResult,
     block_sums,
+    comparison_set,
     equal_blocks,
     pbo_from_block_sums,
     pbo_from_returns,
@@ -30,6 +31,7 @@ __all__ = [
     "EffectiveTrials",
     "PboResult",
     "block_sums",
+    "comparison_set",
     "deflated_sharpe_from_returns",
     "deflated_sharpe_ratio",
     "diebold_mariano",

@@ -269,6 +269,24 @@ def block_sums(
     return _block_sums_nb(returns, block_id, int(n_blocks))
 
 
+def comparison_set(
+    selected: int, others: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The configurations PBO (and effective trials) compare: `selected` first, then the
+    `others` (indices; `selected` among them is dropped), all of them when they fit in `k`,
+    else a uniform sample of `k - 1` in index order.
+
+    Never the top k by a score: a CSCV input chosen with the data it judges (the best k by an
+    out-of-sample or full-history score) drops the configurations that would have shown the
+    overfitting, and PBO then measures the shortlist, not the search.
+    """
+    rest = np.asarray(others, dtype=np.int64)
+    rest = rest[rest != selected]
+    if rest.size > k - 1:
+        rest = np.sort(rng.choice(rest, k - 1, replace=False))
+    return np.concatenate([np.asarray([selected], dtype=np.int64), rest])
+
+
 def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     """Return the row indices of the k best scores, best first (ties: lower index first)."""
     scores = np.asarray(scores, dtype=np.float64)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["PboMetric", "RobustnessConfig"]
+__all__ = ["DsrNull", "PboMetric", "RobustnessConfig"]
 
 
 class PboMetric(StrEnum):
     sharpe = "sharpe"
     mean = "mean"
+
+
+class DsrNull(StrEnum):
+    """The variance of a skill-less trial's Sharpe in the deflated Sharpe's expected maximum."""
+
+    estimator = "estimator"  # the Sharpe estimator's own variance at SR = 0: 1 / (T - 1)
+    cross_section = "cross_section"  # the spread of every trial's Sharpe (Bailey & Lopez de Prado)
 
 
 @dataclass(frozen=True)
@@ -19,10 +26,15 @@ class RobustnessConfig:
 
     `n_blocks`: S, the even number of equal time blocks the kernels sum returns into (16 gives
     12,870 CSCV splits). `max_splits`: evaluate a seeded random subset of splits (null: all).
-    `max_configs`: top-K rows kept for PBO and effective trials (huge grids: the kernels emit
-    block sums for the top-K candidates only). `min_correlation`: configurations correlated at
-    least this much on average count as one effective trial. `spa`: run Hansen's SPA test on
-    at most `spa_max_candidates` candidates (needs their return series).
+    `max_configs`: K, the most configurations PBO and effective trials compare (the selected
+    one and a seeded uniform sample of the others on bigger grids: never the top K by a
+    score). `min_correlation`: configurations correlated at least this much on average count
+    as one effective trial. `spa`: run Hansen's SPA test on
+    at most `spa_max_candidates` candidates (needs their return series). `dsr_null`: what
+    the deflated Sharpe takes as the variance of a skill-less trial's Sharpe: `estimator`
+    (1 / (T - 1), the sampling variance of a Sharpe estimate when the true Sharpe is 0) or
+    `cross_section` (the variance of all trials' Sharpes, which also grows with genuine
+    differences between configurations, so a big sweep of a real edge deflates to 0).
     """
 
     n_blocks: int = 16
@@ -34,3 +46,4 @@ class RobustnessConfig:
     spa_max_candidates: int = 200
     spa_reps: int = 1000
     seed: int = 0
+    dsr_null: DsrNull = DsrNull.estimator

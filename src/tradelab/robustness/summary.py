@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from tradelab.robustness.cscv import block_sums, equal_blocks, pbo_from_block_sums, top_k_rows
+from tradelab.robustness.cscv import (
+    block_sums,
+    comparison_set,
+    equal_blocks,
+    pbo_from_block_sums,
+    top_k_rows,
+)
 from tradelab.robustness.deflated_sharpe import deflated_sharpe_ratio, return_moments
 from tradelab.robustness.effective_trials import effective_trials
-from tradelab.robustness.settings import RobustnessConfig
+from tradelab.robustness.settings import DsrNull, RobustnessConfig
 
 __all__ = ["sweep_statistics", "sweep_statistics_from_returns"]
 
@@ -98,13 +104,13 @@ def _statistics(
     if not 0 <= selected < n_rows:
         raise ValueError(f"selected must be a row index in [0, {n_rows}); got {selected}")
 
-    # PBO and effective trials over at most max_configs rows (the selected one always kept)
+    # PBO and effective trials over at most max_configs rows: the selected one and a seeded
+    # uniform sample of the others (never the best rows by Sharpe: see `comparison_set`)
     max_configs = config.max_configs
     rows = np.arange(n_rows)
     if n_rows > max_configs:
-        rows = top_k_rows(sharpe, max_configs)
-        if selected not in rows:
-            rows = np.concatenate([[selected], rows[:-1]])
+        rng = np.random.default_rng(config.seed)
+        rows = comparison_set(selected, rows, max_configs, rng)
     pbo = pbo_from_block_sums(
         ret_sum[rows],
         ret_sq[rows],
@@ -130,7 +136,11 @@ def _statistics(
         assumed_normal = 0.0
     sharpes = sharpe if trial_sharpes is None else np.asarray(trial_sharpes, dtype=np.float64)
     sharpes = sharpes[np.isfinite(sharpes)]
-    variance = float(np.var(sharpes, ddof=1)) if sharpes.size > 1 else 0.0
+    spread = float(np.var(sharpes, ddof=1)) if sharpes.size > 1 else 0.0
+    # a skill-less trial's Sharpe estimate varies by 1 / (T - 1) (Lo 2002 at SR = 0), whatever
+    # the spread of genuinely different configurations
+    luck = 1.0 / max(n_obs - 1, 1)
+    variance = luck if DsrNull(config.dsr_null) is DsrNull.estimator else spread
     dsr = deflated_sharpe_ratio(
         sr, n_obs, n_trials=n_trials, sr_variance=variance, skew=skew, kurtosis=kurt
     )
@@ -142,6 +152,11 @@ def _statistics(
         skew=skew,
         kurtosis=kurt,
     )
+    estimator = DsrNull(config.dsr_null) is DsrNull.estimator
+    other, other_name = (spread, "cross_section") if estimator else (luck, "estimator")
+    dsr_other = deflated_sharpe_ratio(
+        sr, n_obs, n_trials=n_trials, sr_variance=other, skew=skew, kurtosis=kurt
+    )
 
     metrics: dict[str, float] = {
         "pbo": pbo.pbo,
@@ -149,6 +164,8 @@ def _statistics(
         "n_trials": float(n_trials),
         "effective_trials": float(eff.n_effective),
         "deflated_sharpe_effective": dsr_eff.dsr,
+        # the deflated Sharpe under the other null, for comparison
+        f"deflated_sharpe_{other_name}": dsr_other.dsr,
         **{k: v for k, v in pbo.metrics().items() if k != "pbo"},
         **{k: v for k, v in dsr.metrics().items() if k != "deflated_sharpe"},
         "dsr_assumed_normal": assumed_normal,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradelab.robustness import equal_blocks, sweep_statistics
+from tradelab.robustness import comparison_set, equal_blocks, sweep_statistics
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.strategies.objectives import rank_trials
 from tradelab.tracking import Job
@@ -48,8 +48,10 @@ def study_statistics(
     job: Job | None = None,
     equity: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Re-run the trials (the best `config.max_configs` when there are more) with per-block
-    return sums and return the sweep statistics (logged into `job`); empty when under two trials.
+    """Re-run the trials with per-block return sums and return the sweep statistics (logged
+    into `job`); empty when under two trials. The best trial is compared with the other
+    qualifying ones: all of them, or a seeded uniform sample when there are more than
+    `config.max_configs` (`tradelab.robustness.comparison_set`).
 
     `config` (default: `RobustnessConfig()`) sets the blocks and the shortlist. `equity`: the
     best trial's equity curve; its returns' skewness and kurtosis enter the DSR.
@@ -59,7 +61,8 @@ def study_statistics(
     order = [int(i) for i in order if math.isfinite(float(trials["score"].iloc[int(i)]))]
     if len(trials) < 2 or not order:
         return {}
-    keep = np.array(order[: config.max_configs], dtype=np.int64)
+    rng = np.random.default_rng(config.seed)
+    keep = comparison_set(order[0], np.asarray(order, dtype=np.int64), config.max_configs, rng)
     if len(keep) < 2:
         keep = np.arange(len(trials), dtype=np.int64)
     n_blocks = config.n_blocks

@@ -2,18 +2,20 @@
 
 The full history (the first phase's IS start to the last bar) is one more simulation. Every
 combination's Sharpe there gives the cross-trial variance V[SR] of the deflated Sharpe (a
-seeded sample of `max_full_eval` combinations for bigger grids); the top-K combinations by
-stability score (K = `robustness.max_configs`) are re-run with per-block return sums for PBO
-and effective trials, padded with the best full-history Sharpes up to K so a lone "winner"
-still faces its competition; the selected configuration is the best ranked one (with none,
-the best full-history Sharpe).
+seeded sample of `max_full_eval` combinations for bigger grids). The selected configuration is
+the best ranked one (with none, the best full-history Sharpe). PBO and effective trials compare
+it with the other combinations, re-run with per-block return sums: all of them when the grid
+has at most K = `robustness.max_configs`, else a seeded uniform sample of K - 1. The comparison
+set is never chosen by a score: the stability score ranks OOS results, and a CSCV input picked
+with the data it judges (the top K by that score) measures the selection's own bias, not the
+sweep's overfitting.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tradelab.robustness import sweep_statistics
+from tradelab.robustness import comparison_set, sweep_statistics
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.grid import Grid
 from tradelab.wfo.data import WfoData
@@ -29,19 +31,6 @@ def full_history_phase(phases: list[Phase], n_bars: int) -> Phase:
     """One simulation over all phases' history: IS from the first IS start to the last bar."""
     first = phases[0]
     return Phase("full", first.warmup_start, first.is_start, n_bars - 1, n_bars - 1)
-
-
-def _shortlist(ranked: np.ndarray, by_sharpe: np.ndarray, k: int) -> np.ndarray:
-    """The ranked combinations first, padded with the best full-history Sharpes up to `k`."""
-    pool = [int(c) for c in ranked[:k]]
-    seen = set(pool)
-    for combo in by_sharpe:
-        if len(pool) >= k:
-            break
-        if int(combo) not in seen:
-            pool.append(int(combo))
-            seen.add(int(combo))
-    return np.asarray(pool, dtype=np.int64)
 
 
 def wfo_statistics(
@@ -70,8 +59,12 @@ def wfo_statistics(
     result = evaluate_combos(data, spec, grid, full, sample)
     sharpes = result.metrics["is_sharpe"] / np.sqrt(252.0)
     finite = np.isfinite(sharpes)
-    by_sharpe = sample[finite][np.argsort(-sharpes[finite], kind="stable")]
-    top = _shortlist(np.asarray(ranked), by_sharpe, max(2, robustness.max_configs))
+    if not finite.any():
+        return {}
+    ranked = np.asarray(ranked, dtype=np.int64)
+    best_sharpe = int(sample[finite][np.argmax(sharpes[finite])])
+    selected = int(ranked[0]) if ranked.size else best_sharpe
+    top = comparison_set(selected, sample[finite], max(2, robustness.max_configs), rng)
     if len(top) < 2:
         return {}
     blocks = evaluate_combos(data, spec, grid, full, top, n_blocks=robustness.n_blocks)

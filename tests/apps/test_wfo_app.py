@@ -82,7 +82,10 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     ]  # the planted trend edge makes some long-only combinations stable
     assert long_only.data.metrics["n_stable"] >= 2
     assert {"pbo", "deflated_sharpe", "n_trials", "effective_trials"} <= set(long_only.data.metrics)
-    assert long_only.data.metrics["n_trials"] == long_only.data.metrics["grid_size"] == 16
+    m = long_only.data.metrics
+    assert m["n_trials_sweep"] == m["grid_size"] == 16
+    # the ledger: atr_d_ls's 32 combinations, swept just before on the same data, count too
+    assert m["n_trials_prior"] >= 32 and m["n_trials"] == m["n_trials_sweep"] + m["n_trials_prior"]
     out = workdir / "results" / "SMH"
     assert (out / "candidates_atr_d_ls_smoke-compact.parquet").exists() and (
         out / "plateaus_atr_d_l_smoke-compact.png"

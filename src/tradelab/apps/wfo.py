@@ -36,7 +36,14 @@ from tradelab.atomic import write_if_changed
 from tradelab.data import ParquetStore
 from tradelab.data.settings import DATA_SOURCES
 from tradelab.errors import ConfigError
-from tradelab.jobs.wfo import Variant, WfoJobConfig, load_wfo_data, run_bias_job, run_wfo_job
+from tradelab.jobs.wfo import (
+    Variant,
+    WfoJobConfig,
+    load_wfo_data,
+    run_bias_job,
+    run_wfo_job,
+    trials_tried_before,
+)
 from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import GridSearchConfig, OptunaSearchConfig, RandomSearchConfig
@@ -237,7 +244,8 @@ def run(cfg: DictConfig) -> float:
     grid = grid_from_config(grid_cfg)
     grid_name = grid_cfg.name or _choice("grid") or "grid"
     phases = phases_from_config(settings(PhasesConfig, cfg.phases, "phases"), data.timestamps)
-    open_job = functools.partial(job_for, tracker_for(cfg), cfg)
+    tracker = tracker_for(cfg)
+    open_job = functools.partial(job_for, tracker, cfg)
     if cfg.check == "bias":
         reports, totals = run_bias_job(
             data,
@@ -280,6 +288,7 @@ def run(cfg: DictConfig) -> float:
         data_hash=data_hash,
         open_job=open_job,
         base_config=plain(cfg),
+        trials_before=trials_tried_before(tracker, f"wfo/{target}", data_hash),
     )
     if cfg.metrics_file:
         _write_metrics_file(cfg.metrics_file, target, headline)

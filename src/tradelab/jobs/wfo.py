@@ -30,7 +30,7 @@ from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.grid import Grid
 from tradelab.settings import to_plain
-from tradelab.tracking import Job
+from tradelab.tracking import Job, RunStatus, Tracker
 from tradelab.wfo.benchmark import buy_and_hold, oos_benchmark
 from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.data import WfoData
@@ -60,6 +60,7 @@ __all__ = [
     "run_wfo_job",
 ]
 
+GRID_SIZE_METRIC = "grid_size"  # a sweep's combinations, on its parent run
 log = logging.getLogger("tradelab.wfo")
 STATISTICS = faults.declare(
     "wfo.statistics", "a WFO job after the exports, before the research statistics (PBO, DSR)"
@@ -299,8 +300,13 @@ def run_sweep(
     target: str,
     job: Job | None = None,
     max_full_eval: int = 2_000_000,
+    prior_trials: int = 0,
 ) -> SweepOutcome:
-    """Sweep `grid` for `spec` over `phases` (or rescore the cache) and score it; log into `job`."""
+    """Sweep `grid` for `spec` over `phases` (or rescore the cache) and score it; log into `job`.
+
+    `prior_trials`: combinations other sweeps already tried on this target and data (see
+    `trials_tried_before`); they count in the deflated Sharpe's number of trials.
+    """
     cache_dir = _sweep_cache(data, spec, grid, phases, settings, target)
     wall, speed = 0.0, 0.0
     if settings.rescore:
@@ -354,6 +360,7 @@ def run_sweep(
         settings.robustness,
         max_full_eval=max_full_eval,
         seed=settings.seed,
+        prior_trials=prior_trials,
     )
     outcome.candidates = candidate_records(report, phase_metrics, grid, settings.max_candidates)
     for cand in outcome.candidates:
@@ -372,7 +379,7 @@ def _log_outcome(
         {
             "wall_s": outcome.wall_s,
             "bar_evals_per_s": outcome.bar_evals_per_s,
-            "grid_size": float(outcome.grid_size),
+            GRID_SIZE_METRIC: float(outcome.grid_size),
         }
     )
     for rank, cand in enumerate(outcome.candidates):
@@ -387,6 +394,33 @@ def _log_outcome(
         job.log_trial(cand["params"], cand["metrics"], name=f"candidate-{rank}", tags=tags)
 
 
+TrialsTried = Callable[[str, "WfoJobConfig"], int]
+
+
+def trials_tried_before(tracker: Tracker, experiment: str, data_hash: str) -> TrialsTried:
+    """The ledger of what was tried: for a sweep (strategy, grid, phases), the combinations
+    every other finished sweep in `experiment` tried on the same data. The tracking store is
+    the record, so a narrow re-sweep around a region a wide sweep found is judged against
+    everything tried. A sweep repeated (a rerun, a rescore) counts once; a one-combination
+    re-run of a found configuration tries nothing new."""
+
+    def count(strategy: str, settings: WfoJobConfig) -> int:
+        mine = (strategy, settings.grid_name, settings.phases_name)
+        sweeps: dict[tuple[str, ...], int] = {}
+        runs = tracker.find_runs(
+            experiment, tags={"data_hash": data_hash}, status=RunStatus.FINISHED, top_level=True
+        )
+        for run in runs:
+            key = tuple(run.tags.get(k, "") for k in ("strategy", "grid", "phases"))
+            size = run.metrics.get(GRID_SIZE_METRIC, math.nan)
+            if key == mine or "" in key or not size >= 2:
+                continue
+            sweeps[key] = max(sweeps.get(key, 0), int(size))
+        return sum(sweeps.values())
+
+    return count
+
+
 def run_wfo_job(
     data: WfoData,
     variants: list[Variant],
@@ -398,8 +432,12 @@ def run_wfo_job(
     data_hash: str,
     open_job: OpenJob,
     base_config: Mapping[str, Any],
+    trials_before: TrialsTried | None = None,
 ) -> dict[str, dict[str, float]]:
     """Sweep every variant (one parent run each); return each variant's headline numbers.
+
+    `trials_before(strategy, settings)`: the combinations earlier sweeps tried on this target
+    and data (`trials_tried_before`), counted in each sweep's number of trials.
 
     A rescore checks every variant's cache first, so a refused rescore opens no run.
     """
@@ -439,7 +477,17 @@ def run_wfo_job(
                     "symbol2": data.symbol2,
                 }
             )
-            outcome = run_sweep(data, spec, variant_grid, phases, settings, target=target, job=job)
+            prior = 0 if trials_before is None else trials_before(spec.name, settings)
+            outcome = run_sweep(
+                data,
+                spec,
+                variant_grid,
+                phases,
+                settings,
+                target=target,
+                job=job,
+                prior_trials=prior,
+            )
         headline[spec.name] = outcome.headline()
         _log_summary(target, outcome)
     return headline

@@ -43,10 +43,13 @@ def wfo_statistics(
     *,
     max_full_eval: int = 2_000_000,
     seed: int = 0,
+    prior_trials: int = 0,
 ) -> dict[str, float]:
     """PBO / DSR / effective trials of the sweep (module doc); empty for a one-point grid.
 
     `ranked`: combination indices the scoring kept, best first (may be empty).
+    `prior_trials`: combinations other sweeps tried on the same target and data: `n_trials`
+    (the deflated Sharpe's N) is this grid's size plus them (`n_trials_prior`).
     """
     if grid.size < 2:
         return {}
@@ -71,13 +74,14 @@ def wfo_statistics(
     chosen = {name: float(values[0]) for name, values in grid.decode(top[:1]).items()}
     equity = np.asarray(simulate_reference(data, spec, chosen, full).equity, dtype=np.float64)
     returns = equity[1:] / equity[:-1] - 1.0
-    return sweep_statistics(
+    stats = sweep_statistics(
         blocks.block_ret_sum,
         blocks.block_ret_sq,
         blocks.block_n,
-        n_trials=grid.size,
+        n_trials=grid.size + max(int(prior_trials), 0),
         selected=0,
         selected_returns=returns,
         trial_sharpes=sharpes[finite],
         config=robustness,
     )
+    return {**stats, "n_trials_sweep": float(grid.size), "n_trials_prior": float(prior_trials)}

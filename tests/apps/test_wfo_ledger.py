@@ -1,0 +1,54 @@
+"""The number of trials is cumulative: every sweep logged for the same target and data counts
+toward the deflated Sharpe's N (the tracking store is the ledger), a repeated sweep once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from .test_cli import run_app
+
+pytestmark = pytest.mark.slow
+COMPACT = ("phases=compact", "progress=false", "expand=false")
+
+
+def _parents(root: Path, grid: str) -> list:
+    client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
+    exp = client.get_experiment_by_name("wfo/SMH")
+    runs = client.search_runs(
+        [exp.experiment_id], f"tags.grid = '{grid}'", order_by=["attributes.start_time DESC"]
+    )
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+
+
+def test_n_trials_counts_every_sweep_tried_on_the_target_and_data(tmp_path: Path) -> None:
+    ingest = run_app(
+        "ingest",
+        "data.mode=planted",
+        "data.daily_years=8.5",
+        "data.minute_days=0",
+        "data.symbols=[SMH]",
+        "timeframes=[1day]",
+        "progress=false",
+        cwd=tmp_path,
+    )
+    assert ingest.returncode == 0, ingest.stderr[-2000:]
+
+    def sweep(grid: str, *extra: str) -> dict[str, float]:
+        done = run_app(
+            "wfo", "symbol=SMH", "strategy=atr_d_l", f"grid={grid}", *COMPACT, *extra, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return _parents(tmp_path, grid)[0].data.metrics
+
+    first = sweep("smoke")
+    assert (first["n_trials"], first["n_trials_prior"]) == (16, 0)
+    second = sweep("known_answer")  # a narrower look after the first: judged against both
+    assert (second["n_trials"], second["n_trials_sweep"], second["n_trials_prior"]) == (46, 30, 16)
+    again = sweep("known_answer")  # the same sweep again tries nothing new
+    assert again["n_trials"] == 46
+    rescored = sweep("known_answer", "rescore=true")
+    assert rescored["n_trials"] == 46
+    assert sweep("smoke")["n_trials"] == 46  # the first, re-run, now knows the second

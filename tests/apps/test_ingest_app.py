@@ -259,3 +259,14 @@ def test_rows_not_stored_are_printed_and_logged_per_reason(tmp_path: Path) -> No
     filler_days = 2 * 390 * 2 + 2 * len(list((tmp_path / "flat/day_aggs_v1").rglob("*.gz")))
     assert metrics["rows_skipped/outside_universe"] == filler_days
     assert metrics["rows_skipped"] == filler_days + 1
+
+
+@pytest.mark.parametrize("override", ["data.mode=null", "data.mode='null'"])
+def test_a_bare_null_mode_is_the_null_market(override: str, tmp_path: Path) -> None:
+    """`data.mode=null` is what the README says to type; Hydra parses it to None, which used to
+    fail with "field 'data.mode' is not Optional"."""
+    args = ("data.minute_days=0", "data.daily_years=1", "data.symbols=[SMH]", "timeframes=[1day]")
+    done = run_app("ingest", override, *args, "progress=false", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = (tmp_path / "data/raw/synthetic/manifest.json").read_text()
+    assert '"mode": "null"' in manifest

@@ -14,7 +14,7 @@ from tests.apps.test_cli import run_app
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(("mode", "verdict"), [("planted", "promote"), ("'null'", "refuse")])
+@pytest.mark.parametrize(("mode", "verdict"), [("planted", "promote"), ("null", "refuse")])
 def test_demo_grid_promotes_a_planted_edge_and_refuses_luck(
     mode: str, verdict: str, tmp_path: Path
 ) -> None:

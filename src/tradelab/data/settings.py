@@ -45,13 +45,14 @@ class SyntheticDataConfig:
     """The embedded synthetic market, written as Massive-style flat files, then ingested.
 
     `mode`: `market` (realistic), `null` (pure random walks) or `planted` (a known edge whose
-    parameters are recorded in `planted.json`). Daily history ends at `end` and spans
-    `daily_years`; 1-minute bars cover the last `minute_days` sessions.
+    parameters are recorded in `planted.json`); a bare `null` (`data.mode=null` on the command
+    line, `mode: null` in YAML, which parse to None) means the null market. Daily history ends
+    at `end` and spans `daily_years`; 1-minute bars cover the last `minute_days` sessions.
     """
 
     source: str = "synthetic"
     seed: int = 7
-    mode: SyntheticMode = SyntheticMode.market
+    mode: SyntheticMode | None = SyntheticMode.market
     end: str = "2026-10-30"
     daily_years: float = 16.0
     minute_days: int = 30
@@ -59,6 +60,10 @@ class SyntheticDataConfig:
     filler_tickers: int = 0
     raw_dir: str = "data/raw/synthetic"
     on_bad_rows: BadRows = BadRows.error
+
+    def __post_init__(self) -> None:
+        if self.mode is None:
+            object.__setattr__(self, "mode", SyntheticMode.null)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,14 @@ def run_app(app: str, *args: str, cwd: Path = ROOT, env: dict[str, str] | None =
     )
 
 
+def ingest_daily(cwd: Path, *overrides: str) -> None:
+    """Ingest the synthetic market's daily bars of SMH into `cwd` (no minute bars);
+    `overrides` (mode, years, symbols, tracking) come last and win."""
+    base = ("data.symbols=[SMH]", "data.minute_days=0", "timeframes=[1day]", "progress=false")
+    done = run_app("ingest", *base, *overrides, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.parametrize("app", APPS)
 def test_cfg_job_composes(app: str) -> None:
     result = run_app(app, "--cfg", "job")

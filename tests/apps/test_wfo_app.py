@@ -46,6 +46,14 @@ def qqq(workdir: Path) -> Path:
     return workdir
 
 
+def _qqq_decision(root: Path, gate: str) -> str:
+    """Promote every QQQ candidate under `gate`; return the decision's reason."""
+    promo = run_app("promote", "family=wfo", "target=QQQ", "candidates=all", gate, cwd=root)
+    assert promo.returncode == 0, promo.stderr[-3000:]
+    _, decisions = _runs(root, "promotion/wfo.QQQ")
+    return max(decisions, key=lambda r: r.info.start_time).data.tags["reason"]
+
+
 def _runs(root: Path, experiment: str):
     client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
     exp = client.get_experiment_by_name(experiment)
@@ -217,7 +225,7 @@ def test_trades_gate_counts_distinct_round_trips(qqq: Path) -> None:
     """The compact phases' OOS windows overlap: candidates log each round trip once
     (`distinct_trades`) beside the per-phase sum, and `min_trades` judges the distinct count."""
     workdir = qqq
-    client, runs = _runs(workdir, "wfo/QQQ")
+    _, runs = _runs(workdir, "wfo/QQQ")
     candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
     assert candidates
     for m in candidates:
@@ -225,21 +233,7 @@ def test_trades_gate_counts_distinct_round_trips(qqq: Path) -> None:
         assert m["num_trades"] == per_phase
         assert max(m[f"oos_trades_phase{k}"] for k in range(1, 5)) <= m["distinct_trades"]
     assert any(m["distinct_trades"] < m["num_trades"] for m in candidates)
-    promo = run_app(
-        "promote",
-        "family=wfo",
-        "target=QQQ",
-        "candidates=all",
-        "gates.min_trades=100000",
-        cwd=workdir,
-    )
-    assert promo.returncode == 0, promo.stderr[-3000:]
-    decisions = client.search_runs(
-        [client.get_experiment_by_name("promotion/wfo.QQQ").experiment_id],
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    reason = decisions[0].data.tags["reason"]
+    reason = _qqq_decision(workdir, "gates.min_trades=100000")
     assert "distinct_trades = " in reason and "fails >= 100000" in reason, reason
 
 
@@ -247,7 +241,7 @@ def test_candidates_stand_beside_their_benchmarks(qqq: Path) -> None:
     """Each candidate's OOS return per phase beside buy-and-hold of the same window (the
     closes in the store) and the exposure-matched benchmark; a gate on the excess return."""
     workdir = qqq
-    client, runs = _runs(workdir, "wfo/QQQ")
+    _, runs = _runs(workdir, "wfo/QQQ")
     close = ParquetStore(workdir / "data/store", offline=True).get("QQQ", "1day")["close"]
     close = close.to_numpy()
     phase_runs = {r.info.run_name: r.data for r in runs if r.data.tags.get("phase")}
@@ -267,19 +261,5 @@ def test_candidates_stand_beside_their_benchmarks(qqq: Path) -> None:
             )
             assert m[f"oos_return_phase{k}"] > -1.0 and 0.0 <= m[f"oos_exposure_phase{k}"] <= 1.0
         assert {"benchmark_return", "excess_return", "matched_excess_return"} <= set(m)
-    promo = run_app(
-        "promote",
-        "family=wfo",
-        "target=QQQ",
-        "candidates=all",
-        "gates.min_excess_return=10",
-        cwd=workdir,
-    )
-    assert promo.returncode == 0, promo.stderr[-3000:]
-    decisions = client.search_runs(
-        [client.get_experiment_by_name("promotion/wfo.QQQ").experiment_id],
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    reason = decisions[0].data.tags["reason"]
+    reason = _qqq_decision(workdir, "gates.min_excess_return=10")
     assert "matched_excess_return = " in reason and "fails >= 10" in reason, reason

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from .test_cli import run_app
+from .test_cli import ingest_daily, run_app
 
 pytestmark = pytest.mark.slow
 COMPACT = ("phases=compact", "progress=false", "expand=false")
@@ -24,17 +24,7 @@ def _parents(root: Path, grid: str) -> list:
 
 
 def test_n_trials_counts_every_sweep_tried_on_the_target_and_data(tmp_path: Path) -> None:
-    ingest = run_app(
-        "ingest",
-        "data.mode=planted",
-        "data.daily_years=8.5",
-        "data.minute_days=0",
-        "data.symbols=[SMH]",
-        "timeframes=[1day]",
-        "progress=false",
-        cwd=tmp_path,
-    )
-    assert ingest.returncode == 0, ingest.stderr[-2000:]
+    ingest_daily(tmp_path, "data.mode=planted", "data.daily_years=8.5")
 
     def sweep(grid: str, *extra: str) -> dict[str, float]:
         done = run_app(

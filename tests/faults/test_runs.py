@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from tests.apps.test_cli import ingest_daily
 from tests.faults.harness import crash, digest, run_app, running_runs
 from tradelab.tracking.liveness import HOST_TAG, REPAIRED_TAG, heartbeat_tags
 from tradelab.tracking.mlflow_tracker import MlflowTracker
@@ -39,18 +40,7 @@ CACHE = "results/SMH/wfo/atr_d_l/smoke-compact"
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A working directory with a small daily store and no MLflow runs."""
     root = tmp_path_factory.mktemp("runs_store")
-    ok = run_app(
-        "ingest",
-        "data.mode=planted",
-        "data.daily_years=8.5",
-        "data.minute_days=0",
-        "data.symbols=[SMH]",
-        "timeframes=[1day]",
-        "tracking=memory",
-        "progress=false",
-        cwd=root,
-    )
-    assert ok.returncode == 0, ok.stderr[-3000:]
+    ingest_daily(root, "data.mode=planted", "data.daily_years=8.5", "tracking=memory")
     return root
 
 

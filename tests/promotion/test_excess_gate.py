@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tradelab.promotion import Gates, MlflowRegistry, promote_target
+from tradelab.promotion import Gates
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
-from .test_family_contract import BUILDERS
+from .test_family_contract import BUILDERS, promote_case
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,15 +27,7 @@ def test_residual_candidate_beside_buy_and_hold_and_the_gate(tmp_path: Path) -> 
     assert m["excess_return"] == pytest.approx(m["total_return"] - m["benchmark_return"])
 
     def promote(gates: Gates):
-        return promote_target(
-            case.spec,
-            case.target,
-            tracker=tracker,
-            registry=MlflowRegistry.for_tracker(tracker),
-            gates=gates,
-            conf_dir=tmp_path / "conf_production",
-            production_dir=tmp_path / "production",
-        )
+        return promote_case(case, tracker, tmp_path, gates)
 
     refused = promote(Gates(min_excess_return=10.0))
     assert not refused.decision.promote

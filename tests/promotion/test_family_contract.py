@@ -26,10 +26,13 @@ from tradelab.data import ParquetStore
 from tradelab.promotion import (
     Candidate,
     FamilySpec,
+    Gates,
+    MlflowRegistry,
     Objective,
     family,
     find_candidates,
     pick_best,
+    promote_target,
     register_family,
 )
 from tradelab.promotion.families import FAMILY_MODULES, InputExample
@@ -220,6 +223,20 @@ def _forecast_case(root: Path, tracker: Tracker | None = None) -> FamilyCase:
     frame = bars.tail(120).reset_index(drop=True)
     columns = ("step", "timestamp", "forecast_close", "forecast_return", "q10", "q90")
     return FamilyCase(family("forecast"), "SPY", best, frame, columns, rows=int(cfg.study.horizon))
+
+
+def promote_case(case: FamilyCase, tracker: Any, root: Path, gates: Gates, **options: Any) -> Any:
+    """Promote `case`'s target from `tracker`'s MLflow store (production files under `root`)."""
+    return promote_target(
+        case.spec,
+        case.target,
+        tracker=tracker,
+        registry=MlflowRegistry.for_tracker(tracker),
+        gates=gates,
+        conf_dir=root / "conf_production",
+        production_dir=root / "production",
+        **options,
+    )
 
 
 BUILDERS: dict[str, Callable[..., FamilyCase]] = {

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tradelab.promotion import Gates, MlflowRegistry, promote_target
+from tradelab.promotion import Gates
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
-from .test_family_contract import BUILDERS
+from .test_family_contract import BUILDERS, promote_case
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,16 +28,7 @@ def test_dm_gate_refuses_a_forecast_that_does_not_beat_the_random_walk(tmp_path:
     assert pvalue > 0.05, "a baseline on a random walk should not beat the random walk"
 
     def promote(gates: Gates, allow_baselines: bool = True):
-        return promote_target(
-            case.spec,
-            case.target,
-            tracker=tracker,
-            registry=MlflowRegistry.for_tracker(tracker),
-            gates=gates,
-            conf_dir=tmp_path / "conf_production",
-            production_dir=tmp_path / "production",
-            allow_baselines=allow_baselines,
-        )
+        return promote_case(case, tracker, tmp_path, gates, allow_baselines=allow_baselines)
 
     default = promote(Gates(), allow_baselines=False)
     assert not default.decision.promote

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.test_cli import run_app
+from tests.apps.test_cli import ingest_daily, run_app
 
 pytestmark = pytest.mark.slow
 
@@ -18,16 +18,7 @@ pytestmark = pytest.mark.slow
 def test_demo_grid_promotes_a_planted_edge_and_refuses_luck(
     mode: str, verdict: str, tmp_path: Path
 ) -> None:
-    ingest = run_app(
-        "ingest",
-        f"data.mode={mode}",
-        "data.minute_days=0",
-        "data.symbols=[SMH]",
-        "timeframes=[1day]",
-        "progress=false",
-        cwd=tmp_path,
-    )
-    assert ingest.returncode == 0, ingest.stderr[-2000:]
+    ingest_daily(tmp_path, f"data.mode={mode}")
     sweep = ("symbol=SMH", "strategy=atr_d_l", "grid=demo", "progress=false")
     wfo = run_app("wfo", *sweep, cwd=tmp_path)
     assert wfo.returncode == 0, wfo.stderr[-3000:]

@@ -278,8 +278,7 @@ def _no_model_beats_the_baselines(spec: FamilySpec, candidates: Sequence[Candida
     if best is None or spec.baseline(best) is None:
         return None
     metric = spec.objective.metric
-    refs = {spec.baseline(c): c.metrics[metric] for c in candidates if spec.baseline(c)}
-    walk = refs.get("zero_return")
+    walk = next((c.metrics[metric] for c in candidates if spec.baseline(c) == "zero_return"), None)
     models = [c for c in candidates if spec.baseline(c) is None]
     top = pick_best(models, spec.objective)
     tail = "baselines are registered only with allow_baselines=true"

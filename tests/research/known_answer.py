@@ -44,6 +44,7 @@ from tradelab.wfo.settings import GridConfig, PhasesConfig, StrategyConfig
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 YEARS = 8.5  # the compact phases need 7.5 years plus 100 warmup bars
+WARMUP_YEARS = 1.0  # room for the phases' warmup bars before the first phase
 
 
 def load_conf(group: str, name: str) -> dict[str, Any]:
@@ -60,9 +61,11 @@ def shipped_gates(**overrides: Any) -> Gates:
     return replace(Gates(**load_conf("", "promote")["gates"]), **overrides)
 
 
-def market_data(mode: str, seed: int, symbol: str) -> tuple[WfoData, dict[str, Any]]:
-    """Daily bars of `symbol` in the synthetic market, and the planted record."""
-    spec = MarketSpec(seed=seed, mode=mode, daily_years=YEARS, minute_days=0, symbols=(symbol,))
+def market_data(
+    mode: str, seed: int, symbol: str, years: float = YEARS
+) -> tuple[WfoData, dict[str, Any]]:
+    """`years` of daily bars of `symbol` in the synthetic market, and the planted record."""
+    spec = MarketSpec(seed=seed, mode=mode, daily_years=years, minute_days=0, symbols=(symbol,))
     market = generate_market(spec)
     daily = market.bars.daily
     rows = daily[daily["ticker"] == symbol]
@@ -101,16 +104,30 @@ class KnownAnswer:
         return float(self.best.params["atr_multiplier"])
 
     @property
+    def best_stop(self) -> float:
+        """The best combination's stop distance in ATRs: atr_multiplier, capped at max_stop_atr.
+
+        The cap (in baseline ATRs, about one ATR of any period on the planted market's constant
+        volatility) binds whenever it is the smaller, so a nominal 12.5 ATR stop capped at 6
+        trails 6 ATRs behind the extreme. Squeeze tightening, which only narrows the stop while
+        Bollinger width is below `vol_threshold`, is not counted.
+        """
+        cap = (
+            math.inf if self.best is None else float(self.best.params.get("max_stop_atr", math.inf))
+        )
+        return min(self.best_multiplier, cap)
+
+    @property
     def in_region(self) -> bool:
         if self.region is None or self.best is None:
             return False
         lo, hi = self.region
-        return lo <= self.best_multiplier <= hi
+        return lo <= self.best_stop <= hi
 
     def line(self) -> str:
         st = self.statistics
         pbo, dsr = st.get("pbo", math.nan), st.get("deflated_sharpe", math.nan)
-        best = "-" if self.best is None else f"atr_multiplier={self.best_multiplier:g}"
+        best = "-" if self.best is None else f"stop={self.best_stop:g} ATR"
         if self.best is not None and math.isnan(self.best_multiplier):
             best = f"sharpe={self.best.metrics.get('sharpe', math.nan):.2f}"
         return (
@@ -131,12 +148,16 @@ def run_known_answer(
     phases: str = "compact",
     gates: Gates | None = None,
 ) -> KnownAnswer:
-    """Sweep `grid` for `strategy` on the market and apply the promotion rule."""
-    data, planted = market_data(mode, seed, symbol)
+    """Sweep `grid` for `strategy` on the market and apply the promotion rule.
+
+    The market is as long as `phases` needs (the seed's `default` phases: 15 years) plus a year.
+    """
+    phases_cfg = from_plain(PhasesConfig, load_conf("phases", phases))
+    span = max(p.is_years + p.oos_years + p.end_offset_years for p in phases_cfg.phases)
+    data, planted = market_data(mode, seed, symbol, max(YEARS, span + WARMUP_YEARS))
     spec = strategy_from_config(from_plain(StrategyConfig, load_conf("strategy", strategy)))
     grid_cfg = from_plain(GridConfig, load_conf("grid", grid))
     grid_obj = grid_for_strategy(grid_from_config(grid_cfg), spec)
-    phases_cfg = from_plain(PhasesConfig, load_conf("phases", phases))
     phase_list = phases_from_config(phases_cfg, data.timestamps)
     with tempfile.TemporaryDirectory() as tmp:
         settings = WfoJobConfig(grid_name=grid, results_dir=tmp, chunk_size=1 << 16, progress=False)
@@ -276,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--symbols", default="SMH")
     parser.add_argument("--grid", default="known_answer", help="WFO: conf/grid/<name>.yaml")
     parser.add_argument("--strategy", default="atr_d_l", help="WFO: conf/strategy/<name>.yaml")
+    parser.add_argument("--phases", default="compact", help="WFO: conf/phases/<name>.yaml")
     parser.add_argument(
         "--gates",
         default="shipped",
@@ -290,7 +312,13 @@ def main(argv: list[str] | None = None) -> None:
         for seed in _seeds(args.seeds):
             if args.family == "wfo":
                 result = run_known_answer(
-                    args.mode, seed, symbol, grid=args.grid, strategy=args.strategy, gates=gates
+                    args.mode,
+                    seed,
+                    symbol,
+                    grid=args.grid,
+                    strategy=args.strategy,
+                    phases=args.phases,
+                    gates=gates,
                 )
             else:
                 result = run_residual_known_answer(args.mode, seed, symbol, gates=gates)
@@ -299,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     print(summarize(results))
     if args.mode == "planted" and args.family == "wfo":
         print(
-            f"best atr_multiplier inside the planted region in "
+            f"best stop (atr_multiplier capped at max_stop_atr) inside the planted region in "
             f"{sum(r.in_region for r in results)} of {len(results)}"
         )
 

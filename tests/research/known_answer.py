@@ -208,11 +208,20 @@ def minute_bars(mode: str, seed: int, symbol: str, days: int = 30) -> pd.DataFra
 
 
 def run_residual_known_answer(
-    mode: str, seed: int, symbol: str = "PLUG", *, gates: Gates | None = None
+    mode: str,
+    seed: int,
+    symbol: str = "PLUG",
+    *,
+    gates: Gates | None = None,
+    search: str = "random",
+    days: int = 30,
 ) -> KnownAnswer:
-    """Tune the residual strategy (random search, the shipped study) and apply the rule."""
+    """Tune the residual strategy (the shipped study, `conf/search/<search>`) and apply the rule.
+
+    `search="grid"` runs all 150,000 combinations of the study's space, on the last `days`
+    sessions of 1-minute bars."""
     from tradelab.promotion.families import family
-    from tradelab.search.settings import RandomSearchConfig
+    from tradelab.search.settings import GridSearchConfig, RandomSearchConfig
     from tradelab.settings import from_plain
     from tradelab.strategies import tune_residual
     from tradelab.strategies.settings import KalmanResidualStudyConfig
@@ -221,11 +230,12 @@ def run_residual_known_answer(
     spec = family("kalman_residual")
     shipped = {**load_conf("study", "kalman_residual"), "max_last_price": None}
     study = from_plain(KalmanResidualStudyConfig, shipped, "study")
-    search = from_plain(RandomSearchConfig, load_conf("search", "random"), "search")
+    search_type = GridSearchConfig if search == "grid" else RandomSearchConfig
+    search_cfg = from_plain(search_type, load_conf("search", search), "search")
     tracker = MemoryTracker()
     with tracker.start_job(f"kalman_residual/{symbol}", "known-answer") as job:
-        bars = {symbol: minute_bars(mode, seed, symbol)}
-        tune_residual(bars, study, search, job, robustness=RobustnessConfig())
+        bars = {symbol: minute_bars(mode, seed, symbol, days)}
+        tune_residual(bars, study, search_cfg, job, robustness=RobustnessConfig())
     parent = tracker.get(job.run_id)
     candidates = []
     for run in tracker.runs():
@@ -299,6 +309,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strategy", default="atr_d_l", help="WFO: conf/strategy/<name>.yaml")
     parser.add_argument("--phases", default="compact", help="WFO: conf/phases/<name>.yaml")
     parser.add_argument(
+        "--search", default="random", choices=["random", "grid"], help="kalman_residual search"
+    )
+    parser.add_argument("--days", type=int, default=30, help="kalman_residual: minute sessions")
+    parser.add_argument(
         "--gates",
         default="shipped",
         choices=sorted(GATE_VARIANTS),
@@ -321,7 +335,9 @@ def main(argv: list[str] | None = None) -> None:
                     gates=gates,
                 )
             else:
-                result = run_residual_known_answer(args.mode, seed, symbol, gates=gates)
+                result = run_residual_known_answer(
+                    args.mode, seed, symbol, gates=gates, search=args.search, days=args.days
+                )
             print(result.line(), flush=True)
             results.append(result)
     print(summarize(results))

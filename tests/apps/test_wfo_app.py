@@ -263,3 +263,33 @@ def test_candidates_stand_beside_their_benchmarks(qqq: Path) -> None:
         assert {"benchmark_return", "excess_return", "matched_excess_return"} <= set(m)
     reason = _qqq_decision(workdir, "gates.min_excess_return=10")
     assert "matched_excess_return = " in reason and "fails >= 10" in reason, reason
+
+
+def test_costs_group_and_the_doubled_cost_gate(qqq: Path) -> None:
+    """Costs come from `conf/costs` (default `both`: $ per share and basis points); each
+    candidate is re-simulated at 0x, 1x and 2x its costs, and a gate can require its edge to
+    survive doubled costs."""
+    workdir = qqq
+    client, runs = _runs(workdir, "wfo/QQQ")
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    path = client.download_artifacts(parent.info.run_id, "config.yaml", str(workdir / "c0"))
+    costs = yaml.safe_load(Path(path).read_text())["strategy"]
+    assert (costs["commission"], costs["slippage"]) == (0.005, 0.01)
+    assert (costs["commission_bps"], costs["slippage_bps"]) == (0.5, 2.0)
+    candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
+    for m in candidates:
+        assert m["oos_sharpe_costs_0x"] >= m["oos_sharpe_costs_2x"]
+        assert m["oos_sharpe_costs_1x"] == pytest.approx(
+            sum(m[f"oos_sharpe_phase{k}"] for k in range(1, 5)) / 4, rel=1e-6
+        )
+    reason = _qqq_decision(workdir, "gates.min_sharpe_2x_costs=50")
+    assert "oos_sharpe_costs_2x = " in reason and "fails >= 50" in reason, reason
+
+    bps = run_app("wfo", "symbol=QQQ", "strategy=atr_d_l", "costs=bps", *WFO, cwd=workdir)
+    assert bps.returncode == 0, bps.stderr[-3000:]
+    client, runs = _runs(workdir, "wfo/QQQ")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    latest = max(parents, key=lambda r: r.info.start_time)
+    path = client.download_artifacts(latest.info.run_id, "config.yaml", str(workdir / "c1"))
+    costs = yaml.safe_load(Path(path).read_text())["strategy"]
+    assert (costs["commission"], costs["slippage"], costs["slippage_bps"]) == (0.0, 0.0, 2.0)

@@ -40,6 +40,14 @@ def _reason(cwd: Path) -> str:
     return run.data.tags["reason"]
 
 
+def _parents(cwd: Path) -> list:
+    """The WFO sweeps (parent runs) on SMH, newest first."""
+    client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
+    exp = client.get_experiment_by_name("wfo/SMH")
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+
+
 def _champion(cwd: Path) -> str | None:
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
     try:
@@ -57,6 +65,13 @@ def test_a_production_rerun_is_a_verification_run_never_a_candidate(tmp_path: Pa
     assert _versions(tmp_path) == ["1"] and _champion(tmp_path) == "1"
 
     _ok("wfo", "+production=wfo/SMH", "progress=false", cwd=tmp_path)  # one combination
+    rerun, sweep_run = _parents(tmp_path)[:2]
+    assert sweep_run.data.tags["kind"] == "sweep"
+    # tagged as a verification run, linked to the sweep that found it, with that sweep's statistics
+    assert rerun.data.tags["kind"] == "verification"
+    assert rerun.data.tags["verifies"] == sweep_run.info.run_id
+    for name in ("pbo", "deflated_sharpe", "n_trials"):
+        assert rerun.data.metrics[f"verified_{name}"] == sweep_run.data.metrics[name]
     _ok("promote", *PROMOTE, cwd=tmp_path)
     said = _reason(tmp_path)
     assert "1 verification run(s) of fewer than 10 combinations left out" in said, said
@@ -69,3 +84,14 @@ def test_a_production_rerun_is_a_verification_run_never_a_candidate(tmp_path: Pa
     loose = _reason(tmp_path)
     assert loose.startswith("better than champion version 1: stability_score = 130 "), loose
     assert _versions(tmp_path) == ["1", "2"] and _champion(tmp_path) == "2"
+
+
+def test_a_one_combination_run_no_sweep_proposed_links_to_nothing(tmp_path: Path) -> None:
+    store = ["data.mode=planted", "data.daily_years=8.5", "data.minute_days=0"]
+    _ok("ingest", *store, "data.symbols=[SMH]", "timeframes=[1day]", "progress=false", cwd=tmp_path)
+    single = ["symbol=SMH", "strategy=atr_d_l", "grid=single", "phases=compact", "progress=false"]
+    done = run_app("wfo", *single, "+grid.params.atr_multiplier=[4]", "expand=false", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "no finished sweep on this data proposed" in done.stdout + done.stderr
+    [run] = _parents(tmp_path)
+    assert (run.data.tags["kind"], run.data.tags["verifies"]) == ("verification", "none")

@@ -18,6 +18,7 @@ from tradelab.reports.wfo_results import process_wfo_results
 from tradelab.robustness.synthetic import planted_phase_results
 from tradelab.search.grid import Grid
 from tradelab.tracking import MemoryTracker
+from tradelab.wfo.plateaus import Plateau
 
 GRID = Grid.from_config(
     {
@@ -93,9 +94,12 @@ def test_exports_parse_and_contain_the_best_combination(phases, tmp_path: Path) 
                 assert row["start"] <= best_combo[name] <= row["stop"]
                 assert row["step"] > 0
                 assert row["count"] == round((row["stop"] - row["start"]) / row["step"]) + 1
-            else:
+                steps = (best_combo[name] - row["start"]) / row["step"]
+                assert steps == pytest.approx(round(steps))  # the optimizer tries the best value
+            else:  # fixed at the best combination's value, so the exported grid contains it
                 assert not bool(row["optimize"])
-                assert row["start"] == row["stop"] == row["median"] == plateau.medians[name]
+                assert row["start"] == row["stop"] == best_combo[name]
+                assert row["median"] == plateau.medians[name]
                 assert row["count"] == 1
             assert row["best"] == best_combo[name]
         assert rows.loc["commission_note", "start"] == 100
@@ -263,3 +267,32 @@ def test_an_unreadable_config_is_named(phases, tmp_path: Path) -> None:
     (out / "phase5_refine_config.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match=r"phase5_refine_config\.csv"):
         _run(phases, tmp_path)
+
+
+def test_uneven_levels_get_a_step_that_reaches_every_level() -> None:
+    """atr_period levels 10, 14, 20, 28 are 4, 6 and 8 apart: a step of 4 (the smallest gap)
+    would try 10, 14, 18, 22, 26 and miss 20 and 28; the common step 2 reaches all."""
+    grid = Grid.from_config({"atr_period": [8, 10, 14, 20, 28, 40], "atr_multiplier": [2.0]})
+    top = pd.DataFrame({"atr_period": [20.0, 10.0, 28.0, 14.0], "atr_multiplier": 2.0})
+    plateau = Plateau(
+        rank=1,
+        label=0,
+        regime="TIGHT",
+        cells=pd.DataFrame(columns=["x", "y", "count", "median_score"]),
+        n_combos=4,
+        median_x=2.0,
+        median_score=1.0,
+        best_score=1.0,
+        top=top,
+        bounds={"atr_period": (10.0, 28.0), "atr_multiplier": (2.0, 2.0)},
+        medians={"atr_period": 14.0, "atr_multiplier": 2.0},
+        best={"atr_period": 20.0, "atr_multiplier": 2.0},
+    )
+    params = {
+        "atr_period": {"tier": 1, "ts_input": "P"},
+        "atr_multiplier": {"tier": 2, "ts_input": "M"},
+    }
+    row = refinement_ranges(plateau, params, grid).set_index("parameter").loc["atr_period"]
+    assert (row["start"], row["stop"], row["step"], row["count"]) == (10.0, 28.0, 2.0, 10)
+    tried = row["start"] + row["step"] * np.arange(row["count"])
+    assert {10.0, 14.0, 20.0, 28.0} <= set(tried)

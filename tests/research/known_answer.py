@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,11 @@ from tradelab.wfo import (
     phases_from_config,
     strategy_from_config,
 )
+from tradelab.wfo.phases import Phase
+from tradelab.wfo.plateaus import PlateauResult
+from tradelab.wfo.reference import simulate_reference
 from tradelab.wfo.settings import GridConfig, PhasesConfig, StrategyConfig
+from tradelab.wfo.strategy import StrategySpec
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 YEARS = 8.5  # the compact phases need 7.5 years plus 100 warmup bars
@@ -54,6 +59,12 @@ def load_conf(group: str, name: str) -> dict[str, Any]:
     assert isinstance(data, dict)
     data.pop("defaults", None)
     return data
+
+
+def shipped_costs() -> str:
+    """The `costs` option `tradelab-wfo` composes by default (`conf/wfo.yaml`)."""
+    defaults = OmegaConf.to_container(OmegaConf.load(CONF / "wfo.yaml"))["defaults"]  # type: ignore[index]
+    return next(d["costs"] for d in defaults if isinstance(d, dict) and "costs" in d)
 
 
 def shipped_gates(**overrides: Any) -> Gates:
@@ -92,6 +103,20 @@ class KnownAnswer:
     region: tuple[float, float] | None = None
     candidates: list[Candidate] = field(default_factory=list)
     family: str = "wfo"  # kalman_residual: `n_stable` counts the trials
+    # the best combination's median trailing-stop distance in ATRs over its positions in every
+    # phase (reference simulation: squeeze tightening and the max_stop_atr cap included)
+    best_stop: float = math.nan
+    plateaus: PlateauResult | None = None  # WFO: the sweep's plateaus
+    spec: StrategySpec | None = None  # WFO: the strategy swept
+    data: WfoData | None = None
+    phases: list[Phase] = field(default_factory=list)
+
+    def median_stop(self, params: Mapping[str, float]) -> float:
+        """Median trailing-stop distance in ATRs of `params` over its positions in every phase
+        (reference simulation: squeeze tightening and the max_stop_atr cap included)."""
+        assert self.spec is not None and self.data is not None
+        runs = [simulate_reference(self.data, self.spec, params, p) for p in self.phases]
+        return float(np.nanmedian(np.concatenate([r.stop_atr for r in runs])))
 
     @property
     def promoted(self) -> bool:
@@ -104,20 +129,6 @@ class KnownAnswer:
         return float(self.best.params["atr_multiplier"])
 
     @property
-    def best_stop(self) -> float:
-        """The best combination's stop distance in ATRs: atr_multiplier, capped at max_stop_atr.
-
-        The cap (in baseline ATRs, about one ATR of any period on the planted market's constant
-        volatility) binds whenever it is the smaller, so a nominal 12.5 ATR stop capped at 6
-        trails 6 ATRs behind the extreme. Squeeze tightening, which only narrows the stop while
-        Bollinger width is below `vol_threshold`, is not counted.
-        """
-        cap = (
-            math.inf if self.best is None else float(self.best.params.get("max_stop_atr", math.inf))
-        )
-        return min(self.best_multiplier, cap)
-
-    @property
     def in_region(self) -> bool:
         if self.region is None or self.best is None:
             return False
@@ -127,7 +138,7 @@ class KnownAnswer:
     def line(self) -> str:
         st = self.statistics
         pbo, dsr = st.get("pbo", math.nan), st.get("deflated_sharpe", math.nan)
-        best = "-" if self.best is None else f"stop={self.best_stop:g} ATR"
+        best = "-" if self.best is None else f"stop={self.best_stop:.1f} ATR"
         if self.best is not None and math.isnan(self.best_multiplier):
             best = f"sharpe={self.best.metrics.get('sharpe', math.nan):.2f}"
         return (
@@ -147,15 +158,21 @@ def run_known_answer(
     strategy: str = "atr_d_l",
     phases: str = "compact",
     gates: Gates | None = None,
+    costs: str | None = None,
 ) -> KnownAnswer:
-    """Sweep `grid` for `strategy` on the market and apply the promotion rule.
+    """Sweep `grid` for `strategy` at `costs` (default: the shipped option) on the market and
+    apply the promotion rule.
 
     The market is as long as `phases` needs (the seed's `default` phases: 15 years) plus a year.
     """
     phases_cfg = from_plain(PhasesConfig, load_conf("phases", phases))
     span = max(p.is_years + p.oos_years + p.end_offset_years for p in phases_cfg.phases)
     data, planted = market_data(mode, seed, symbol, max(YEARS, span + WARMUP_YEARS))
-    spec = strategy_from_config(from_plain(StrategyConfig, load_conf("strategy", strategy)))
+    strategy_conf = {
+        **load_conf("strategy", strategy),
+        **load_conf("costs", costs or shipped_costs()),
+    }
+    spec = strategy_from_config(from_plain(StrategyConfig, strategy_conf))
     grid_cfg = from_plain(GridConfig, load_conf("grid", grid))
     grid_obj = grid_for_strategy(grid_from_config(grid_cfg), spec)
     phase_list = phases_from_config(phases_cfg, data.timestamps)
@@ -178,7 +195,7 @@ def run_known_answer(
         best, None, WFO.objective, gates or shipped_gates(), metric_names=WFO.metric_names
     )
     region = planted.get("wfo", {}).get("atr_multiplier_region")
-    return KnownAnswer(
+    result = KnownAnswer(
         mode,
         seed,
         symbol,
@@ -188,7 +205,15 @@ def run_known_answer(
         decision,
         tuple(region) if region else None,
         candidates,
+        plateaus=outcome.report.plateaus,
+        spec=spec,
+        data=data,
+        phases=phase_list,
     )
+    if best is None:
+        return result
+    params = {k: float(best.params[k]) for k in spec.param_names if k in best.params}
+    return replace(result, best_stop=result.median_stop(params))
 
 
 def minute_bars(mode: str, seed: int, symbol: str, days: int = 30) -> pd.DataFrame:
@@ -343,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     print(summarize(results))
     if args.mode == "planted" and args.family == "wfo":
         print(
-            f"best stop (atr_multiplier capped at max_stop_atr) inside the planted region in "
+            f"best combination's median stop distance inside the planted region in "
             f"{sum(r.in_region for r in results)} of {len(results)}"
         )
 

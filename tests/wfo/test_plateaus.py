@@ -139,3 +139,48 @@ def test_plateaus_become_child_runs(planted: pd.DataFrame) -> None:
         assert float(child.params["atr_multiplier_min"]) == plateau.bounds["atr_multiplier"][0]
         assert child.metrics["n_combos"] == plateau.n_combos
         assert child.metrics["stability_score"] == pytest.approx(plateau.best_score)
+
+
+def _seed_scale_candidates(seed: int) -> pd.DataFrame:
+    """Every (x, y) cell dense (80 stable combinations each), scores peaking around x = 5-7,
+    y = 1.5-2.0 and falling off with distance: the seed's scale, where density says nothing."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for x in GRID.levels[1]:
+        for y in GRID.levels[2]:
+            centre = 60.0 - 4.0 * abs(x - 6.0) - 12.0 * abs(y - 1.75)
+            for s in rng.normal(centre, 5.0, 80):
+                rows.append({"atr_multiplier": x, "atr_buy_multiplier": y, "score": s})
+    frame = pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def test_plateaus_narrow_to_high_scores_when_every_cell_is_dense() -> None:
+    candidates = _seed_scale_candidates(seed=54)
+    n_plane = len(GRID.levels[1]) * len(GRID.levels[2])
+    axes = ["atr_multiplier", "atr_buy_multiplier"]
+    seed_rule = detect_plateaus(
+        candidates, grid=GRID, params=axes, config=PlateauConfig(max_cell_share=1.0)
+    )
+    assert [p.n_cells for p in seed_rule.plateaus] == [n_plane]  # the seed: one plateau, everywhere
+
+    result = detect_plateaus(candidates, grid=GRID, params=axes)
+    assert result.plateaus, result.message
+    top = result.plateaus[0]
+    assert top.n_cells <= 0.25 * n_plane
+    assert "highest median score" in result.message
+    assert (6.0, 1.75) in set(zip(top.cells["x"], top.cells["y"]))  # on the peak
+    assert top.cells["x"].max() <= 12 and top.cells["y"].max() <= 4.0  # of x 1-20, y 0.5-5
+    seed_top = seed_rule.plateaus[0]
+    for name in axes:  # refinement ranges no wider than the seed rule's
+        lo, hi = top.bounds[name]
+        assert hi - lo <= seed_top.bounds[name][1] - seed_top.bounds[name][0]
+    assert top.best_score == candidates["score"].max()
+    assert (result.cells["label"] == -3).sum() == n_plane - (result.cells["label"] >= -1).sum()
+
+
+def test_a_grid_that_does_not_search_an_axis_has_no_plateau() -> None:
+    grid = Grid.from_config({"atr_multiplier": [4.0]})  # a one-combination re-run
+    frame = pd.DataFrame({"atr_multiplier": [4.0], "score": [130.0]})
+    result = detect_plateaus(frame, grid=grid)
+    assert result.plateaus == [] and "does not search atr_buy_multiplier" in result.message

@@ -71,6 +71,8 @@ def cases(draw, kind: StrategyKind):
                 {},
                 {"commission": 0.0, "slippage": 0.0},
                 {"commission": 0.05, "slippage": 0.1, "position_fraction": 0.5},
+                {"commission": 0.0, "slippage": 0.0, "commission_bps": 0.5, "slippage_bps": 2.0},
+                {"commission": 0.005, "slippage": 0.01, "commission_bps": 3.0, "slippage_bps": 25},
             ]
         )
     )

@@ -81,6 +81,7 @@ def _gates(g: DictConfig) -> Gates:
         min_deflated_sharpe=g.min_deflated_sharpe,
         max_dm_pvalue=g.get("max_dm_pvalue"),
         min_excess_return=g.get("min_excess_return"),
+        min_sharpe_2x_costs=g.get("min_sharpe_2x_costs"),
         require_overfitting_stats=bool(g.require_overfitting_stats),
     )
 

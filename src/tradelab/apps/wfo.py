@@ -42,6 +42,7 @@ from tradelab.jobs.wfo import (
     load_wfo_data,
     run_bias_job,
     run_wfo_job,
+    sweep_that_found,
     trials_tried_before,
 )
 from tradelab.robustness.bias import BiasReport
@@ -196,6 +197,8 @@ def _variants(cfg: DictConfig, has_symbol2: bool) -> list[Variant]:
             configs[name],
             commission=primary_cfg.commission,
             slippage=primary_cfg.slippage,
+            commission_bps=primary_cfg.commission_bps,
+            slippage_bps=primary_cfg.slippage_bps,
             position_fraction=primary_cfg.position_fraction,
             initial_capital=primary_cfg.initial_capital,
         )
@@ -289,6 +292,7 @@ def run(cfg: DictConfig) -> float:
         open_job=open_job,
         base_config=plain(cfg),
         trials_before=trials_tried_before(tracker, f"wfo/{target}", data_hash),
+        found_by=sweep_that_found(tracker, f"wfo/{target}", data_hash),
     )
     if cfg.metrics_file:
         _write_metrics_file(cfg.metrics_file, target, headline)

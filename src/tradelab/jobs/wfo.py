@@ -28,9 +28,9 @@ from tradelab.reports import WfoResultsReport, process_wfo_results
 from tradelab.reports.files import sweep_name
 from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
-from tradelab.search.grid import Grid
+from tradelab.search.grid import VERIFICATION_BELOW, Grid
 from tradelab.settings import to_plain
-from tradelab.tracking import Job, RunStatus, Tracker
+from tradelab.tracking import Job, RunRecord, RunStatus, Tracker
 from tradelab.wfo.benchmark import buy_and_hold, oos_benchmark
 from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.data import WfoData
@@ -219,15 +219,23 @@ def _candidate_metrics(
 def resimulated_metrics(
     data: WfoData, spec: StrategySpec, params: Mapping[str, float], phases: list[Phase]
 ) -> dict[str, float]:
-    """What a candidate's per-phase kernel metrics cannot say, from one reference simulation
-    per phase: `distinct_trades` (the overlapping OOS windows share round trips: each counts
-    once) and, per phase and averaged over the phases, the OOS return beside buy-and-hold and
-    the exposure-matched benchmark of the same window (`tradelab.wfo.benchmark`)."""
+    """What a candidate's per-phase kernel metrics cannot say, from reference simulations of
+    each phase: `distinct_trades` (the overlapping OOS windows share round trips: each counts
+    once); per phase and averaged over the phases, the OOS return beside buy-and-hold and the
+    exposure-matched benchmark of the same window (`tradelab.wfo.benchmark`); and the cost
+    sensitivity, the OOS Sharpe averaged over the phases at 0x, 1x and 2x the strategy's costs
+    (`oos_sharpe_costs_<m>x`)."""
     keys: set[tuple[int, int]] = set()
     out: dict[str, float] = {}
     excess, matched_excess, held = [], [], []
+    sharpes: dict[float, list[float]] = {m: [] for m in COST_MULTIPLIERS}
     for k, phase in enumerate(phases, start=1):
         run = simulate_reference(data, spec, params, phase)
+        for m in COST_MULTIPLIERS:
+            other = (
+                run if m == 1.0 else simulate_reference(data, spec.scaled_costs(m), params, phase)
+            )
+            sharpes[m].append(other.metrics["oos_sharpe"])
         keys |= oos_trade_keys(run, phase)
         bench = oos_benchmark(data, run, phase)
         out.update(
@@ -248,9 +256,31 @@ def resimulated_metrics(
             "benchmark_return": float(np.mean(held)),
             "excess_return": float(np.mean(excess)),
             "matched_excess_return": float(np.mean(matched_excess)),
+            **{f"oos_sharpe_costs_{m:g}x": float(np.mean(v)) for m, v in sharpes.items()},
         }
     )
     return out
+
+
+def warn_if_costs_vanish(data: WfoData, spec: StrategySpec, floor_bps: float = 0.5) -> float:
+    """Warn when per-share costs alone come to less than `floor_bps` a side at the median
+    close (an index at 5,000 pays 0.00003% on $0.015 a share); return the cost in bp."""
+    price = float(np.median(data.close))
+    bps = (spec.commission + spec.slippage) / price * 1e4 + spec.commission_bps + spec.slippage_bps
+    if bps < floor_bps:
+        log.warning(
+            "%s: costs are %.3g bp a side at the median close %.2f (%s): "
+            "set costs=both or costs=bps to charge basis points of the traded value",
+            data.symbol,
+            bps,
+            price,
+            spec.name,
+        )
+    return bps
+
+
+COST_MULTIPLIERS = (0.0, 1.0, 2.0)
+"""The cost levels a candidate is re-simulated at (x the strategy's costs)."""
 
 
 def _phase_logger(
@@ -307,6 +337,7 @@ def run_sweep(
     `prior_trials`: combinations other sweeps already tried on this target and data (see
     `trials_tried_before`); they count in the deflated Sharpe's number of trials.
     """
+    warn_if_costs_vanish(data, spec)
     cache_dir = _sweep_cache(data, spec, grid, phases, settings, target)
     wall, speed = 0.0, 0.0
     if settings.rescore:
@@ -395,6 +426,9 @@ def _log_outcome(
 
 
 TrialsTried = Callable[[str, "WfoJobConfig"], int]
+FoundBy = Callable[[StrategySpec, Mapping[str, float]], "RunRecord | None"]
+
+VERIFIED_METRICS = ("pbo", "deflated_sharpe", "n_trials")
 
 
 def trials_tried_before(tracker: Tracker, experiment: str, data_hash: str) -> TrialsTried:
@@ -421,6 +455,73 @@ def trials_tried_before(tracker: Tracker, experiment: str, data_hash: str) -> Tr
     return count
 
 
+def sweep_that_found(tracker: Tracker, experiment: str, data_hash: str) -> FoundBy:
+    """For a verification run: the newest finished sweep of at least `VERIFICATION_BELOW`
+    combinations on the same data among whose promotion candidates is this combination (all
+    of the strategy's parameters equal, defaults filled in), or None."""
+
+    def find(spec: StrategySpec, params: Mapping[str, float]) -> RunRecord | None:
+        wanted = {**spec.defaults(), **params}
+        sweeps = tracker.find_runs(
+            experiment,
+            tags={"data_hash": data_hash, "strategy": spec.name},
+            status=RunStatus.FINISHED,
+            top_level=True,
+        )
+        for sweep in sweeps:
+            if not sweep.metrics.get(GRID_SIZE_METRIC, 0.0) >= VERIFICATION_BELOW:
+                continue
+            for cand in tracker.find_runs(
+                experiment, tags={"candidate": "true"}, parent=sweep.run_id
+            ):
+                if _same_combination(wanted, {**spec.defaults(), **_floats(cand.params)}):
+                    return sweep
+        return None
+
+    return find
+
+
+def _floats(params: Mapping[str, str]) -> dict[str, float]:
+    out = {}
+    for name, value in params.items():
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def _same_combination(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    return set(a) == set(b) and all(math.isclose(a[k], b[k], rel_tol=1e-12) for k in a)
+
+
+def _kind_tags(
+    spec: StrategySpec, grid: Grid, found_by: FoundBy | None
+) -> tuple[dict[str, str], dict[str, float]]:
+    """`kind=sweep`, or for a verification run its link and the statistics of the sweep that
+    found the combination (`verified_pbo`, ...)."""
+    if grid.size >= VERIFICATION_BELOW:
+        return {"kind": "sweep"}, {}
+    decoded = grid.decode(np.arange(grid.size, dtype=np.int64))
+    for i in range(grid.size):
+        params = {name: float(values[i]) for name, values in decoded.items()}
+        sweep = None if found_by is None else found_by(spec, params)
+        if sweep is not None:
+            found = {
+                f"verified_{k}": sweep.metrics[k] for k in VERIFIED_METRICS if k in sweep.metrics
+            }
+            return {"kind": "verification", "verifies": sweep.run_id}, found
+    log.warning(
+        "%s: a verification run (%d combination(s), fewer than %d) that no finished sweep on this "
+        "data proposed as a candidate: it is never promoted, and its statistics say nothing of "
+        "how the combination was chosen",
+        spec.name,
+        grid.size,
+        VERIFICATION_BELOW,
+    )
+    return {"kind": "verification", "verifies": "none"}, {}
+
+
 def run_wfo_job(
     data: WfoData,
     variants: list[Variant],
@@ -433,8 +534,12 @@ def run_wfo_job(
     open_job: OpenJob,
     base_config: Mapping[str, Any],
     trials_before: TrialsTried | None = None,
+    found_by: FoundBy | None = None,
 ) -> dict[str, dict[str, float]]:
     """Sweep every variant (one parent run each); return each variant's headline numbers.
+
+    `found_by(spec, params)`: for a verification run (fewer than `VERIFICATION_BELOW`
+    combinations), the sweep that found the combination (`sweep_that_found`).
 
     `trials_before(strategy, settings)`: the combinations earlier sweeps tried on this target
     and data (`trials_tried_before`), counted in each sweep's number of trials.
@@ -467,6 +572,10 @@ def run_wfo_job(
                     "rescore": str(settings.rescore).lower(),
                 }
             )
+            kind, verified = _kind_tags(spec, variant_grid, found_by)
+            job.set_tags(kind)
+            if verified:
+                job.log_metrics(verified)
             job.log_params(
                 {
                     "strategy": spec.name,

@@ -14,7 +14,8 @@ Notation:
     tables      `GridTables`: strides, radix (N_PARAMS,) int64; values (N_PARAMS, max_radix)
                 float64 (see `Param`); *_row int64 maps from grid digits to indicator columns
     consts      `SimConsts`: t_first, t_bound, t_last, trend_kind, fixed_mode (int);
-                capital, position_fraction, commission, slippage, bars_per_year (float)
+                capital, position_fraction, commission, slippage, bars_per_year,
+                commission_rate, slippage_rate (float)
     combos      (n,) int64 combination indices of a mixed-radix grid
     block_id    (n_bars,) int32 block of each bar for the block sums, -1 = not counted
     outputs     `Outputs`:
@@ -42,8 +43,9 @@ Trading rules (the plain-Python reference in `tradelab.wfo.reference` applies th
       need trend > tlim, short entries trend < slim (EMA variants: slope < -ema_slope_min;
       HMA variants: fast above / below slow). Entry mode: 0 entries only from flat, 1 a long
       entry may also reverse a short, 2 both directions reverse.
-    - Fills pay slippage per share (adverse) and commission per share; a new position buys
-      position_fraction x equity / fill shares (fractional shares).
+    - Fills pay slippage (adverse): `slippage` $ per share plus `slippage_rate` x the raw fill
+      price; and commission: `commission` $ per share plus `commission_rate` x the fill price.
+      A new position buys position_fraction x equity / fill shares (fractional shares).
     - The first traded bar is t_first; IS ends after bar t_bound, OOS after t_last. At the IS
       end an open position is marked to market for the IS figures (counted as an IS trade
       without exit costs) and carried into OOS with the boundary close as its reference price.
@@ -138,9 +140,11 @@ class SimConsts(NamedTuple):
     fixed_mode: int  # entry mode of every combination; -1: the entry_mode parameter
     capital: float
     position_fraction: float
-    commission: float  # per share
-    slippage: float  # per share
+    commission: float  # $ per share per side
+    slippage: float  # $ per share per side
     bars_per_year: float
+    commission_rate: float = 0.0  # fraction of the traded value per side (1 bp = 1e-4)
+    slippage_rate: float = 0.0  # fraction of the raw fill price per side
 
 
 class Outputs(NamedTuple):
@@ -287,7 +291,7 @@ def _close_segment_nb(S, ct, n_seg, oos, out, first, n, bpy):
 
 
 @njit(cache=True, error_model="numpy")
-def _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades):
+def _record_nb(S, t, first, n, comm, crate, rec, trades, n_trades, max_trades):
     """Append the round trips closed at bar `t` to `trades`; remember new entries."""
     for j in range(_B):
         i = first + j
@@ -306,13 +310,14 @@ def _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades):
                 tr.entry_price = rec[1 * _B + j]
                 tr.exit_price = px
                 tr.shares = abs(qold)
-                tr.pnl = qold * (px - rec[1 * _B + j]) - rec[2 * _B + j] - abs(qold) * comm
+                exit_cost = abs(qold) * (comm + crate * px)
+                tr.pnl = qold * (px - rec[1 * _B + j]) - rec[2 * _B + j] - exit_cost
                 tr.reason = 0 if S[_EX * _B + j] != 0.0 else 1
             n_trades[i] = k + 1
         if S[_EN * _B + j] != 0.0:
             rec[0 * _B + j] = t
             rec[1 * _B + j] = S[_OPX * _B + j]
-            rec[2 * _B + j] = S[_SH * _B + j] * comm
+            rec[2 * _B + j] = S[_SH * _B + j] * (comm + crate * S[_OPX * _B + j])
 
 
 _VARIANT_NAMES: set[str] = set()
@@ -345,6 +350,7 @@ def _make_bar_loop(
         max_trades = trades.shape[0] // max(n, 1)
         t_first, t_bound, t_last = consts.t_first, consts.t_bound, consts.t_last
         frac, comm, slip = consts.position_fraction, consts.commission, consts.slippage
+        crate, srate = consts.commission_rate, consts.slippage_rate
         bpy = consts.bars_per_year
         n_blocks = bs.shape[0] // _B
         invt0, floor0, scal0 = S[_INVT * _B], S[_FLOOR * _B], S[_SCAL * _B]
@@ -399,21 +405,21 @@ def _make_bar_loop(
                     islong = q > 0.0
                     ex = islong & (lt <= stop)
                     xraw = min(ot, stop)
-                    xp = xraw - slip
+                    xp = xraw - (slip + srate * xraw)
                     enl = (not ex) & (lt <= tl)
                     lraw = min(ot, tl)
-                    lfill = lraw + slip
+                    lfill = lraw + (slip + srate * lraw)
                     if short:
                         ts = S[_TS * _B + j]
                         isshort = q < 0.0
                         exs = isshort & (ht >= stop)
                         xraw = xraw if islong else max(ot, stop)
-                        xp = xp if islong else xraw + slip
+                        xp = xp if islong else xraw + (slip + srate * xraw)
                         ex = ex | exs
                         enl = (not ex) & (lt <= tl)
                         ens = (not ex) & (not enl) & (ht >= ts)
                         sraw = max(ot, ts)
-                        sfill = sraw - slip
+                        sfill = sraw - (slip + srate * sraw)
                         cl = ex | (enl & isshort) | (ens & islong)
                         en = enl | ens
                         clp = xp if ex else (lfill if enl else sfill)
@@ -430,8 +436,9 @@ def _make_bar_loop(
                     qold = q
                     aq = abs(q)
                     clp = clp if cl else ct
-                    tp = q * (clp - S[_REF * _B + j]) - S[_COST * _B + j] - aq * comm
-                    cash = (cash + q * clp - aq * comm) if cl else cash
+                    xcost = aq * (comm + crate * clp)
+                    tp = q * (clp - S[_REF * _B + j]) - S[_COST * _B + j] - xcost
+                    cash = (cash + q * clp - xcost) if cl else cash
                     win = cl & (tp > 0.0)
                     loss = cl & (tp < 0.0)
                     S[_NTR * _B + j] += 1.0 if cl else 0.0
@@ -449,11 +456,12 @@ def _make_bar_loop(
                     else:
                         nq = sh
                         S[_EEXT * _B + j] = max(oraw, ct)
-                    S[_CASH * _B + j] = (cash - nq * opx - sh * comm) if en else cash
+                    ecost = sh * (comm + crate * opx)
+                    S[_CASH * _B + j] = (cash - nq * opx - ecost) if en else cash
                     S[_Q * _B + j] = nq if en else q
                     if en:
                         S[_REF * _B + j] = opx
-                        S[_COST * _B + j] = sh * comm
+                        S[_COST * _B + j] = ecost
                     if ex:
                         S[_XT * _B + j] = t
                     S[_EN * _B + j] = 1.0 if en else 0.0
@@ -465,7 +473,7 @@ def _make_bar_loop(
                         S[_OPX * _B + j] = opx
                         S[_SH * _B + j] = sh
                 if record:
-                    _record_nb(S, t, first, n, comm, rec, trades, n_trades, max_trades)
+                    _record_nb(S, t, first, n, comm, crate, rec, trades, n_trades, max_trades)
 
             # -- mark to market, per-bar metrics, trailing stop and orders for the next bar
             for j in range(_B):

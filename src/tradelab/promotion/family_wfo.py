@@ -84,7 +84,15 @@ def _overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
         "expand": False,
         "strategy": {
             k: strategy[k]
-            for k in ("commission", "slippage", "position_fraction", "initial_capital")
+            for k in (
+                "commission",
+                "slippage",
+                "commission_bps",
+                "slippage_bps",
+                "position_fraction",
+                "initial_capital",
+            )
+            if k in strategy
         },
         "grid": {
             "name": "production",
@@ -193,6 +201,7 @@ WFO = register_family(
             "drawdown": "max_drawdown",
             "phases_valid": "phases_valid",
             "excess_return": "matched_excess_return",
+            "sharpe_2x_costs": "oos_sharpe_costs_2x",
         },
         app="wfo",
         report_bars=_report_bars,

@@ -62,6 +62,7 @@ class Gates:
     min_deflated_sharpe: float | None = None
     max_dm_pvalue: float | None = None  # forecasts: Diebold-Mariano p-value vs the random walk
     min_excess_return: float | None = None  # mean OOS return over the benchmark of each window
+    min_sharpe_2x_costs: float | None = None  # WFO: mean OOS Sharpe with every cost doubled
     require_overfitting_stats: bool = False
 
 
@@ -120,6 +121,7 @@ GATE_KEYS = (
     "deflated_sharpe",
     "dm_pvalue",
     "excess_return",
+    "sharpe_2x_costs",
 )
 """The keys a family's `metric_names` maps to its metric names (see `decide`)."""
 
@@ -135,6 +137,7 @@ def _gate_checks(
         ("min_deflated_sharpe", gates.min_deflated_sharpe, ">=", "deflated_sharpe"),
         ("max_dm_pvalue", gates.max_dm_pvalue, "<=", "dm_pvalue"),
         ("min_excess_return", gates.min_excess_return, ">=", "excess_return"),
+        ("min_sharpe_2x_costs", gates.min_sharpe_2x_costs, ">=", "sharpe_2x_costs"),
     )
     checks = []
     for gate, threshold, op, key in specs:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from tradelab.errors import ConfigError
 from tradelab.promotion.rules import Gates
+from tradelab.search.grid import VERIFICATION_BELOW
 
 __all__ = ["DEFAULT_GATES", "CandidateScope", "PromotionConfig", "Scope"]
 
@@ -17,6 +18,7 @@ DEFAULT_GATES = Gates(
     min_phases_valid=3,
     max_pbo=0.5,
     min_deflated_sharpe=0.95,
+    min_sharpe_2x_costs=0.0,
     require_overfitting_stats=False,
 )
 """Gates a candidate must pass unless the config says otherwise (null disables one)."""
@@ -41,7 +43,7 @@ class PromotionConfig:
     relative_margin: bool = True
     gates: Gates = field(default_factory=lambda: DEFAULT_GATES)
     candidates: CandidateScope = CandidateScope.latest
-    min_grid_size: int = 10
+    min_grid_size: int = VERIFICATION_BELOW
     allow_baselines: bool = False
 
 
@@ -65,7 +67,7 @@ class Scope:
     candidates: CandidateScope = CandidateScope.latest
     dvc_experiment: str | None = None
     pipeline: bool = False
-    min_grid_size: int = 10
+    min_grid_size: int = VERIFICATION_BELOW
 
     def __post_init__(self) -> None:
         if self.min_grid_size < 1:

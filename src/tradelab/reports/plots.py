@@ -48,6 +48,17 @@ def plateau_figure(result: PlateauResult, *, title: str = "") -> Any:
             marker="s",
             label="too few combinations",
         )
+        low = label == -3
+        if low.any():
+            ax.scatter(
+                cells["x"][low],
+                cells["y"][low],
+                s=size[low],
+                facecolors="none",
+                edgecolors="#888888",
+                marker="s",
+                label="dense, median score below the cut",
+            )
         noise = label == -1
         if noise.any():
             ax.scatter(

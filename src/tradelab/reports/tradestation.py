@@ -7,11 +7,13 @@ sweeps of other grids or phase layouts keep theirs), one row per strategy input:
     parameter   tradelab parameter name
     tier        1 = searched in refinement; 2 or 3 = fixed
     optimize    true for tier 1 (enter start/stop/step in the optimizer), false otherwise
-    start       tier 1: smallest value in the plateau's refinement set; fixed: the median
-    stop        tier 1: largest value in the refinement set; fixed: the median
-    step        tier 1: the smallest spacing of the grid's levels inside [start, stop] (of
-                all its levels when one level lies inside; 1 when the grid has one level),
-                so TradeStation may also try values between coarse grid levels; fixed: 0
+    start       tier 1: smallest value in the plateau's refinement set; fixed: the value of
+                the plateau's best combination, so the exported grid contains it
+    stop        tier 1: largest value in the refinement set; fixed: as start
+    step        tier 1: the largest step that reaches every grid level inside [start, stop]
+                from start (their spacings' common divisor; of all the grid's levels when one
+                lies inside; 1 when the grid has one level), so TradeStation tries every level
+                of the plateau, the best combination's included; fixed: 0
     count       values the optimizer will try: (stop - start) / step + 1 (1 when fixed)
     median      median over the refinement set, moved to a value present in it
     best        value of the plateau's best-scoring combination
@@ -104,7 +106,15 @@ def _step(name: str, start: float, stop: float, grid: Grid | None, observed: np.
     inside = levels[(levels >= start - 1e-12) & (levels <= stop + 1e-12)]
     diffs = np.diff(inside if inside.size > 1 else levels)
     diffs = diffs[diffs > 1e-12]
-    return float(diffs.min()) if diffs.size else 1.0
+    if not diffs.size:
+        return 1.0
+    return _common_step(diffs)
+
+
+def _common_step(diffs: np.ndarray, scale: float = 1e6) -> float:
+    """The largest step dividing every spacing in `diffs` (to 1 / `scale`): 2 for 4, 6, 8."""
+    units = np.rint(diffs * scale).astype(np.int64)
+    return float(np.gcd.reduce(units)) / scale
 
 
 def _spec(parameters: Mapping[str, Any], name: str) -> tuple[int, str, Any]:
@@ -152,7 +162,7 @@ def refinement_ranges(
             count = math.floor((hi - lo) / step + 1e-9) + 1
             rows.append((ts_input, name, tier, True, lo, hi, step, count, median, best))
         else:
-            rows.append((ts_input, name, tier, False, median, median, 0.0, 1, median, best))
+            rows.append((ts_input, name, tier, False, best, best, 0.0, 1, median, best))
     return pd.DataFrame(rows, columns=list(RANGE_COLUMNS))
 
 

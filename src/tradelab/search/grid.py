@@ -24,7 +24,11 @@ import numpy as np
 
 from tradelab.search.space import Dimension
 
-__all__ = ["Grid"]
+__all__ = ["VERIFICATION_BELOW", "Grid"]
+
+VERIFICATION_BELOW = 10
+"""A grid of fewer combinations re-checks configurations rather than searching (a production
+re-run, `grid=single`): its runs are verification runs, never promotion candidates."""
 
 
 @dataclass(frozen=True)

@@ -312,6 +312,8 @@ def prepare_phase(
         commission=float(strategy.commission),
         slippage=float(strategy.slippage),
         bars_per_year=float(data.bars_per_year),
+        commission_rate=float(strategy.commission_bps) * 1e-4,
+        slippage_rate=float(strategy.slippage_bps) * 1e-4,
     )
     bid, n_blocks = _phase_blocks(data, phase, n_blocks, block_id)
     kernel, trace = _kernels(feat)

@@ -8,10 +8,16 @@ Notation:
     coords      (n_cells, 2) float64, cell position in grid level units: the level index of x
                 and y in the grid (1 = one grid step), or the dense rank of the observed values
                 when no grid is given
-    label       DBSCAN cluster of a kept cell, -1 noise; cells below min_cell_count are -2
+    label       DBSCAN cluster of a kept cell, -1 noise; cells below min_cell_count are -2,
+                dense cells left out by the `max_cell_share` cut on median score are -3
 
 Steps (seed 003, "Plateau Detection"):
-    1. aggregate candidates into cells; 2. keep cells with >= min_cell_count candidates;
+    1. aggregate candidates into cells; 2. keep cells with >= min_cell_count candidates
+       ("dense"); when more than `max_cell_share` of the plane's cells (the grid's x levels x
+       y levels) are dense, keep that many, those with the highest median score (tradelab: at
+       the seed's scale every cell is dense and the seed's filter gives one plateau covering
+       the whole grid; plateaus are then regions of high score that narrow where it does; the
+       cut keeps at least MIN_CUT_CELLS);
     3. DBSCAN over the kept cells for every (eps, min_samples) in the configured grids. A
        setting is admissible when it finds a cluster and leaves at most max_noise_fraction of
        the kept cells as noise. Its quality, for >= 2 clusters, is the silhouette of the
@@ -149,6 +155,23 @@ def _parameter_columns(
     return names
 
 
+MIN_CUT_CELLS = 9
+"""The score cut keeps at least this many cells (a 3 x 3 block): on a small plane (the smoke
+grid's 2 x 2) the dense cells are all there is."""
+
+
+def _highest_cells(
+    medians: np.ndarray, dense: np.ndarray, limit: float
+) -> tuple[np.ndarray, float | None]:
+    """`dense` when at most `limit` (and `MIN_CUT_CELLS`) cells are dense; else that many dense
+    cells of highest median (ties at the cut all kept) and the cut."""
+    n_keep = max(MIN_CUT_CELLS, math.floor(limit))
+    if dense.sum() <= n_keep:
+        return dense, None
+    cut = float(np.sort(medians[dense])[::-1][n_keep - 1])
+    return dense & (medians >= cut), cut
+
+
 def _search_dbscan(
     coords: np.ndarray, cfg: PlateauConfig
 ) -> tuple[pd.DataFrame, np.ndarray | None, tuple[float, int]]:
@@ -208,26 +231,30 @@ def detect_plateaus(
     cfg = config if config is not None else PlateauConfig()
     if cfg.min_cell_count < 1 or not 0 < cfg.top_fraction <= 1:
         raise ValueError("need min_cell_count >= 1 and 0 < top_fraction <= 1")
-    for name in (cfg.x, cfg.y, "score"):
-        if name not in candidates.columns:
-            raise DataError("candidates have no such column", field=name)
-    param_cols = _parameter_columns(candidates, grid, params)
+    if not 0 < cfg.max_cell_share <= 1:
+        raise ValueError("need 0 < max_cell_share <= 1")
     empty_search = pd.DataFrame(
         columns=["eps", "min_samples", "n_clusters", "noise_fraction", "silhouette", "admissible"]
     )
+    no_cells = pd.DataFrame(columns=["x", "y", "count", "median_score", "gx", "gy", "label"])
 
     def _empty(cells: pd.DataFrame, search: pd.DataFrame, message: str) -> PlateauResult:
         return PlateauResult([], cells, search, None, None, cfg.x, cfg.y, message)
 
+    unsearched = [a for a in (cfg.x, cfg.y) if grid is not None and a not in grid.names]
+    if unsearched:  # e.g. a one-combination re-run of atr_multiplier alone
+        plane = f"the ({cfg.x}, {cfg.y}) plane"
+        message = f"no plateau: the grid does not search {unsearched[0]} (plateaus lie in {plane})"
+        return _empty(no_cells, empty_search, message)
+    for name in (cfg.x, cfg.y, "score"):
+        if name not in candidates.columns:
+            raise DataError("candidates have no such column", field=name)
+    param_cols = _parameter_columns(candidates, grid, params)
     xv = candidates[cfg.x].to_numpy(dtype=np.float64)
     yv = candidates[cfg.y].to_numpy(dtype=np.float64)
     score = candidates["score"].to_numpy(dtype=np.float64)
     if xv.size == 0:
-        return _empty(
-            pd.DataFrame(columns=["x", "y", "count", "median_score", "gx", "gy", "label"]),
-            empty_search,
-            "no plateau: there are no stable candidates",
-        )
+        return _empty(no_cells, empty_search, "no plateau: there are no stable candidates")
     cell_frame = pd.DataFrame({"x": xv, "y": yv, "score": score})
     grouped = cell_frame.groupby(["x", "y"], sort=True)["score"]
     cells = grouped.agg(count="size", median_score="median").reset_index()
@@ -245,6 +272,18 @@ def detect_plateaus(
             f"no plateau: no ({cfg.x}, {cfg.y}) cell holds >= {cfg.min_cell_count} stable "
             f"combinations (largest cell: {int(cells['count'].max())})",
         )
+    dense = kept
+    n_x = len(levels_x) if levels_x is not None else np.unique(xv).size
+    n_y = len(levels_y) if levels_y is not None else np.unique(yv).size
+    plane = n_x * n_y
+    kept, cut = _highest_cells(cells["median_score"].to_numpy(), dense, cfg.max_cell_share * plane)
+    cells.loc[dense & ~kept, "label"] = -3
+    selected = f"{int(dense.sum())} cells with >= {cfg.min_cell_count} stable combinations"
+    if cut is not None:
+        selected = (
+            f"the {int(kept.sum())} of {selected} with the highest median score (>= {cut:.4g}; "
+            f"at most {cfg.max_cell_share:.0%} of the {plane} cells)"
+        )
     coords = cells.loc[kept, ["gx", "gy"]].to_numpy()
     search, labels, (eps, min_samples) = _search_dbscan(coords, cfg)
     if labels is None:
@@ -252,11 +291,10 @@ def detect_plateaus(
         return _empty(
             cells,
             search,
-            f"no plateau: the {int(kept.sum())} cells with >= {cfg.min_cell_count} stable "
-            "combinations form no cluster under any eps/min_samples tried "
+            f"no plateau: the {selected} form no cluster under any eps/min_samples tried "
             f"(noise cap {cfg.max_noise_fraction:.0%})",
         )
-    all_labels = np.full(len(cells), -2, dtype=np.int64)
+    all_labels = cells["label"].to_numpy(dtype=np.int64).copy()  # -2 sparse, -3 low score
     all_labels[kept] = labels
     cells["label"] = all_labels
     row_label = all_labels[cell_of_row]
@@ -271,11 +309,8 @@ def detect_plateaus(
         )
     plateaus.sort(key=lambda p: (-p.median_score, -p.n_combos))
     plateaus = [_renumber(p, rank) for rank, p in enumerate(plateaus[: cfg.max_plateaus], start=1)]
-    message = (
-        f"{len(plateaus)} plateau(s) from {int(kept.sum())} cells with >= "
-        f"{cfg.min_cell_count} stable combinations (DBSCAN eps={eps:g}, "
-        f"min_samples={min_samples})"
-    )
+    dbscan = f"DBSCAN eps={eps:g}, min_samples={min_samples}"
+    message = f"{len(plateaus)} plateau(s) from {selected} ({dbscan})"
     return PlateauResult(plateaus, cells, search, eps, min_samples, cfg.x, cfg.y, message)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,9 +36,24 @@ class ReferenceRun:
     # that bar included: held after bar t means entered at or before t, not exited by t)
     position: np.ndarray
     open_entry_bar: int | None = None  # data bar the trade still open after the last bar entered
+    # the trailing stop's distance from the extreme in ATRs of the side's period, after each
+    # traded bar a position was held (squeeze tightening and the max_stop_atr cap included;
+    # NaN where the ATR is 0)
+    stop_atr: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 # -- indicators, one value per bar, None before enough history -------------------------------
+
+
+@dataclass(frozen=True)
+class _Fee:
+    """Commission of one side: $ per share plus a fraction of the traded value."""
+
+    per_share: float
+    rate: float
+
+    def __call__(self, shares: float, price: float) -> float:
+        return shares * (self.per_share + self.rate * price)
 
 
 def _true_range(hi: list[float], lo: list[float], cl: list[float]) -> list[float]:
@@ -153,7 +168,9 @@ def simulate_reference(
         trend = _ema_slope(c, int(p["ema_period"]), int(p["ema_slope_bars"]))
 
     capital = strategy.initial_capital
-    frac, comm, slip = strategy.position_fraction, strategy.commission, strategy.slippage
+    frac, slip = strategy.position_fraction, strategy.slippage
+    srate = strategy.slippage_bps * 1e-4
+    fee = _Fee(strategy.commission, strategy.commission_bps * 1e-4)
     t_first = phase.n_warmup
     t_last = phase.n_bars - 1
 
@@ -168,6 +185,7 @@ def simulate_reference(
     trades: list[tuple] = []
     equity = [capital]
     held = [0.0]
+    stop_atr: list[float] = []
 
     for t in range(t_first - 1, t_last + 1):
         stopped = entered = False
@@ -176,24 +194,24 @@ def simulate_reference(
             close_px = open_px = open_raw = None
             new_pos = 0
             if pos == 1 and lo[t] <= stop:
-                close_px = min(o[t], stop) - slip
+                close_px = min(o[t], stop) - (slip + srate * min(o[t], stop))
                 stopped = True
             elif pos == -1 and h[t] >= stop:
-                close_px = max(o[t], stop) + slip
+                close_px = max(o[t], stop) + (slip + srate * max(o[t], stop))
                 stopped = True
             elif long_touch is not None and lo[t] <= long_touch:
                 open_raw = min(o[t], long_touch)
-                open_px = open_raw + slip
+                open_px = open_raw + (slip + srate * open_raw)
                 new_pos = 1
             elif short_touch is not None and h[t] >= short_touch:
                 open_raw = max(o[t], short_touch)
-                open_px = open_raw - slip
+                open_px = open_raw - (slip + srate * open_raw)
                 new_pos = -1
             if open_px is not None and pos != 0:
                 close_px = open_px  # a reversal closes at the new entry's fill
             if close_px is not None:
-                cash = cash + q * close_px - abs(q) * comm
-                pnl = q * (close_px - entry_px) - entry_cost - abs(q) * comm
+                cash = cash + q * close_px - fee(abs(q), close_px)
+                pnl = q * (close_px - entry_px) - entry_cost - fee(abs(q), close_px)
                 reason = 0 if stopped else 1
                 trades.append(
                     (0, pos, entry_bar + w0, t + w0, entry_px, close_px, shares, pnl, reason)
@@ -202,9 +220,9 @@ def simulate_reference(
             if open_px is not None:
                 shares = frac * cash / open_px
                 q = new_pos * shares
-                cash = cash - q * open_px - shares * comm
+                cash = cash - q * open_px - fee(shares, open_px)
                 pos = new_pos
-                entry_bar, entry_px, entry_cost = t, open_px, shares * comm
+                entry_bar, entry_px, entry_cost = t, open_px, fee(shares, open_px)
                 entered = True
             equity.append(cash + pos * shares * c[t])
             held.append(pos * shares)
@@ -217,6 +235,7 @@ def simulate_reference(
         cap = p["max_stop_atr"] * atr_base[t]
         if pos == 1:
             dist = min(atr[t] * p["atr_multiplier"] * tight, cap)
+            stop_atr.append(dist / atr[t] if atr[t] > 0 else math.nan)
             if entered:
                 ext = max(open_raw, c[t])
                 stop = ext - dist
@@ -225,6 +244,7 @@ def simulate_reference(
                 stop = max(stop, ext - dist)
         elif pos == -1:
             dist = min(atr_short[t] * mult_short * tight, cap)
+            stop_atr.append(dist / atr_short[t] if atr_short[t] > 0 else math.nan)
             if entered:
                 ext = min(open_raw, c[t])
                 stop = ext + dist
@@ -250,13 +270,13 @@ def simulate_reference(
     trade_arr = np.array(trades, dtype=TRADE_DTYPE) if trades else np.zeros(0, dtype=TRADE_DTYPE)
     eq = np.array(equity)
     open_trade = (entry_bar + w0, entry_px, entry_cost, pos * shares) if pos != 0 else None
-    metrics = _metrics(eq, trade_arr, open_trade, data, phase, comm)
+    metrics = _metrics(eq, trade_arr, open_trade, data, phase, fee)
     open_entry = open_trade[0] if open_trade is not None else None
-    return ReferenceRun(trade_arr, eq, metrics, np.array(held), open_entry)
+    return ReferenceRun(trade_arr, eq, metrics, np.array(held), open_entry, np.array(stop_atr))
 
 
 def _segment_trade_pnls(
-    trades: np.ndarray, open_trade: tuple | None, data: WfoData, phase: Phase, comm: float
+    trades: np.ndarray, open_trade: tuple | None, data: WfoData, phase: Phase, fee: _Fee
 ) -> tuple[list[float], list[float]]:
     """Split every trade into its IS and OOS parts (a part ends or starts at the IS close)."""
     b = phase.oos_start - 1
@@ -270,7 +290,7 @@ def _segment_trade_pnls(
             float(r["entry_price"]),
             float(r["exit_price"]),
             r["direction"] * float(r["shares"]),
-            float(r["shares"]) * comm,
+            fee(float(r["shares"]), float(r["entry_price"])),
             True,
         )
         for r in trades
@@ -279,7 +299,7 @@ def _segment_trade_pnls(
         e_bar, e_px, e_cost, q = open_trade
         rows.append((e_bar, phase.oos_end, e_px, c_end, q, e_cost, False))
     for e_bar, x_bar, e_px, x_px, q, e_cost, closed in rows:
-        exit_cost = abs(q) * comm if closed else 0.0
+        exit_cost = fee(abs(q), x_px) if closed else 0.0
         if x_bar <= b:
             is_p.append(q * (x_px - e_px) - e_cost - exit_cost)
         elif e_bar > b:
@@ -296,12 +316,12 @@ def _metrics(
     open_trade: tuple | None,
     data: WfoData,
     phase: Phase,
-    comm: float,
+    fee: _Fee,
 ) -> dict[str, float]:
     bpy = data.bars_per_year
     split = phase.n_is
     segments = {"is": eq[: split + 1], "oos": eq[split:]}
-    pnls = dict(zip(("is", "oos"), _segment_trade_pnls(trades, open_trade, data, phase, comm)))
+    pnls = dict(zip(("is", "oos"), _segment_trade_pnls(trades, open_trade, data, phase, fee)))
     out: dict[str, float] = {}
     for seg, curve in segments.items():
         r = curve[1:] / curve[:-1] - 1.0

@@ -305,6 +305,8 @@ def _cache_settings(
             "kind": strategy.kind.value,
             "commission": strategy.commission,
             "slippage": strategy.slippage,
+            "commission_bps": strategy.commission_bps,
+            "slippage_bps": strategy.slippage_bps,
             "position_fraction": strategy.position_fraction,
             "initial_capital": strategy.initial_capital,
             "params": {p.name: {"default": p.default} for p in strategy.params},

@@ -48,8 +48,10 @@ class StrategyParamConfig:
 class StrategyConfig:
     """An ATR-D variant: its parameters, TradeStation name, costs and position sizing.
 
-    `commission` and `slippage` are $ per share per side; `position_fraction` of equity is
-    invested at each entry; `initial_capital` in $.
+    Costs per side (`conf/costs`): `commission` and `slippage` in $ per share, plus
+    `commission_bps` and `slippage_bps` in basis points of the traded value (slippage moves
+    the fill against the trade). `position_fraction` of equity is invested at each entry;
+    `initial_capital` in $.
     """
 
     name: str
@@ -58,6 +60,8 @@ class StrategyConfig:
     description: str = ""
     commission: float = 0.005
     slippage: float = 0.01
+    commission_bps: float = 0.0
+    slippage_bps: float = 0.0
     position_fraction: float = 1.0
     initial_capital: float = 100_000.0
     params: dict[str, StrategyParamConfig] = field(default_factory=dict)
@@ -134,11 +138,13 @@ class GateConfig:
 class PlateauConfig:
     """Plateau detection on (x, y) cells of the candidates.
 
-    Cells with at least `min_cell_count` stable combinations are clustered by DBSCAN on grid
-    level coordinates (1 = one grid step); `eps_grid` x `min_samples_grid` is searched and the
-    clustering with the best silhouette x share of cells clustered wins among those leaving at
-    most `max_noise_fraction` of the cells unclustered (a single cluster scores 0; a split
-    must reach a silhouette of `min_silhouette`).
+    Cells with at least `min_cell_count` stable combinations are clustered (when more than
+    `max_cell_share` of the grid's (x, y) cells have that many, that share of the cells, those
+    with the highest median stability score) by DBSCAN on grid level coordinates (1 = one grid
+    step); `eps_grid` x `min_samples_grid` is searched and the clustering with the best
+    silhouette x share of cells clustered wins among those leaving at most
+    `max_noise_fraction` of the cells unclustered (a single cluster scores 0; a split must
+    reach a silhouette of `min_silhouette`).
     Regime by the plateau's median x: TIGHT below `tight_below`, WIDE above `wide_above`,
     MEDIUM between (inclusive). `top_fraction` of each plateau's combinations (by score) is
     extracted for refinement; at most `max_plateaus` plateaus are kept, strongest first.
@@ -147,6 +153,7 @@ class PlateauConfig:
     x: str = "atr_multiplier"
     y: str = "atr_buy_multiplier"
     min_cell_count: int = 50
+    max_cell_share: float = 0.25
     eps_grid: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
     min_samples_grid: tuple[int, ...] = (2, 3, 4, 5)
     max_noise_fraction: float = 0.5

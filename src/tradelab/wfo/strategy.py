@@ -153,7 +153,8 @@ class ParamSpec:
 class StrategySpec:
     """A variant with its documented parameters, costs and sizing.
 
-    `commission` and `slippage` are dollars per share per side; each entry buys
+    Costs per side: `commission` and `slippage` in dollars per share plus `commission_bps`
+    and `slippage_bps` in basis points of the traded value; each entry buys
     `position_fraction` x equity worth of shares at the fill; `initial_capital` in dollars.
     """
 
@@ -166,6 +167,8 @@ class StrategySpec:
     position_fraction: float = 1.0
     initial_capital: float = 100_000.0
     description: str = ""
+    commission_bps: float = 0.0
+    slippage_bps: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", _kind(self.kind, "strategy.kind"))
@@ -185,7 +188,7 @@ class StrategySpec:
             validate_param_values(p.name, [p.default], key=f"strategy.params.{p.name}.default")
             if p.tier not in (1, 2, 3):
                 raise ConfigError(f"strategy.params.{p.name}.tier", "must be 1, 2 or 3")
-        for field in ("commission", "slippage"):
+        for field in ("commission", "slippage", "commission_bps", "slippage_bps"):
             if not getattr(self, field) >= 0:
                 raise ConfigError(f"strategy.{field}", "must be >= 0")
         if not 0 < self.position_fraction <= 1:
@@ -206,27 +209,43 @@ class StrategySpec:
         return {p.name: p.default for p in self.params}
 
     def with_costs_of(self, other: StrategySpec) -> StrategySpec:
-        """Return this spec with `other`'s commission, slippage, sizing and capital."""
+        """Return this spec with `other`'s costs, sizing and capital."""
         return replace(
             self,
             commission=other.commission,
             slippage=other.slippage,
+            commission_bps=other.commission_bps,
+            slippage_bps=other.slippage_bps,
             position_fraction=other.position_fraction,
             initial_capital=other.initial_capital,
         )
 
-    def fingerprint(self) -> str:
-        """Hash of everything that changes results (not names or descriptions)."""
-        blob = json.dumps(
-            [
-                self.kind.value,
-                [(p.name, float(p.default)) for p in self.params],
-                float(self.commission),
-                float(self.slippage),
-                float(self.position_fraction),
-                float(self.initial_capital),
-            ]
+    def scaled_costs(self, multiple: float) -> StrategySpec:
+        """This spec with every cost (per share and in basis points) times `multiple`."""
+        return replace(
+            self,
+            commission=self.commission * multiple,
+            slippage=self.slippage * multiple,
+            commission_bps=self.commission_bps * multiple,
+            slippage_bps=self.slippage_bps * multiple,
         )
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (not names or descriptions).
+
+        Costs in basis points enter only when set, so a spec without them hashes as before.
+        """
+        fields: list[Any] = [
+            self.kind.value,
+            [(p.name, float(p.default)) for p in self.params],
+            float(self.commission),
+            float(self.slippage),
+            float(self.position_fraction),
+            float(self.initial_capital),
+        ]
+        if self.commission_bps or self.slippage_bps:
+            fields.append({"bps": [float(self.commission_bps), float(self.slippage_bps)]})
+        blob = json.dumps(fields)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -262,6 +281,8 @@ def strategy_from_config(config: StrategyConfig) -> StrategySpec:
         position_fraction=config.position_fraction,
         initial_capital=config.initial_capital,
         description=config.description,
+        commission_bps=config.commission_bps,
+        slippage_bps=config.slippage_bps,
     )
 
 

@@ -103,8 +103,8 @@ class KnownAnswer:
     region: tuple[float, float] | None = None
     candidates: list[Candidate] = field(default_factory=list)
     family: str = "wfo"  # kalman_residual: `n_stable` counts the trials
-    # the best combination's median trailing-stop distance in ATRs over its positions in every
-    # phase (reference simulation: squeeze tightening and the max_stop_atr cap included)
+    # the best combination's median trailing-stop distance in ATRs over its long positions in
+    # every phase (`median_stop`)
     best_stop: float = math.nan
     plateaus: PlateauResult | None = None  # WFO: the sweep's plateaus
     spec: StrategySpec | None = None  # WFO: the strategy swept
@@ -112,11 +112,13 @@ class KnownAnswer:
     phases: list[Phase] = field(default_factory=list)
 
     def median_stop(self, params: Mapping[str, float]) -> float:
-        """Median trailing-stop distance in ATRs of `params` over its positions in every phase
-        (reference simulation: squeeze tightening and the max_stop_atr cap included)."""
+        """Median trailing-stop distance in ATRs of `params` over its long positions in every
+        phase (the planted edge is long; reference simulation: squeeze tightening and the
+        max_stop_atr cap included)."""
         assert self.spec is not None and self.data is not None
         runs = [simulate_reference(self.data, self.spec, params, p) for p in self.phases]
-        return float(np.nanmedian(np.concatenate([r.stop_atr for r in runs])))
+        stops = np.concatenate([r.stop_atr[r.stop_side > 0] for r in runs])
+        return float(np.nanmedian(stops)) if stops.size else math.nan
 
     @property
     def promoted(self) -> bool:

@@ -78,3 +78,18 @@ def test_a_trade_open_at_the_last_bar_is_held_there(kind: StrategyKind) -> None:
     np.testing.assert_array_equal(short.equity, full.equity[: cut - FIRST + 1])
     assert short.position[-1] != 0.0  # held now, though not a closed trade
     assert len(short.trades) == int((full.trades["exit_bar"] <= cut).sum())
+
+
+def test_stop_distance_is_the_multiplier_without_tightening_or_cap() -> None:
+    """With no squeeze tightening (vol_threshold below any Bollinger width) and no cap, a long
+    stop trails exactly atr_multiplier ATRs behind; a short one short_mult x that; squeeze
+    tightening only ever shortens it."""
+    data = make_bars(N_BARS, seed=11, vol=0.02)
+    loose = {"atr_multiplier": 1.5, "vol_threshold": 1e-9, "max_stop_atr": 1e9}
+    run = simulate_reference(data, small_spec("atr_d_ls"), loose, PHASE)
+    assert (run.stop_side == 1).any() and (run.stop_side == -1).any()
+    assert len(run.stop_atr) == len(run.stop_side) == np.count_nonzero(run.position[1:])
+    np.testing.assert_allclose(run.stop_atr[run.stop_side == 1], 1.5)
+    np.testing.assert_allclose(run.stop_atr[run.stop_side == -1], 1.5 * 0.6)
+    tight = simulate_reference(data, small_spec("atr_d_l"), {"atr_multiplier": 1.5}, PHASE)
+    assert (tight.stop_atr <= 1.5 + 1e-12).all() and (tight.stop_atr < 1.5).any()

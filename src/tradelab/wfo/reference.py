@@ -38,8 +38,9 @@ class ReferenceRun:
     open_entry_bar: int | None = None  # data bar the trade still open after the last bar entered
     # the trailing stop's distance from the extreme in ATRs of the side's period, after each
     # traded bar a position was held (squeeze tightening and the max_stop_atr cap included;
-    # NaN where the ATR is 0)
+    # NaN where the ATR is 0), and the side of each (+1 long, -1 short)
     stop_atr: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    stop_side: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
 
 
 # -- indicators, one value per bar, None before enough history -------------------------------
@@ -186,6 +187,7 @@ def simulate_reference(
     equity = [capital]
     held = [0.0]
     stop_atr: list[float] = []
+    stop_side: list[int] = []
 
     for t in range(t_first - 1, t_last + 1):
         stopped = entered = False
@@ -236,6 +238,7 @@ def simulate_reference(
         if pos == 1:
             dist = min(atr[t] * p["atr_multiplier"] * tight, cap)
             stop_atr.append(dist / atr[t] if atr[t] > 0 else math.nan)
+            stop_side.append(1)
             if entered:
                 ext = max(open_raw, c[t])
                 stop = ext - dist
@@ -245,6 +248,7 @@ def simulate_reference(
         elif pos == -1:
             dist = min(atr_short[t] * mult_short * tight, cap)
             stop_atr.append(dist / atr_short[t] if atr_short[t] > 0 else math.nan)
+            stop_side.append(-1)
             if entered:
                 ext = min(open_raw, c[t])
                 stop = ext + dist
@@ -272,7 +276,10 @@ def simulate_reference(
     open_trade = (entry_bar + w0, entry_px, entry_cost, pos * shares) if pos != 0 else None
     metrics = _metrics(eq, trade_arr, open_trade, data, phase, fee)
     open_entry = open_trade[0] if open_trade is not None else None
-    return ReferenceRun(trade_arr, eq, metrics, np.array(held), open_entry, np.array(stop_atr))
+    sides = np.array(stop_side, dtype=np.int8)
+    return ReferenceRun(
+        trade_arr, eq, metrics, np.array(held), open_entry, np.array(stop_atr), sides
+    )
 
 
 def _segment_trade_pnls(

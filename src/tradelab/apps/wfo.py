@@ -50,6 +50,7 @@ from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import GridSearchConfig, OptunaSearchConfig, RandomSearchConfig
 from tradelab.settings import from_plain
 from tradelab.wfo import (
+    SHARED_FIELDS,
     expand_strategy,
     grid_from_config,
     phases_from_config,
@@ -193,15 +194,8 @@ def _variants(cfg: DictConfig, has_symbol2: bool) -> list[Variant]:
     variants = [Variant(primary, primary_cfg)]
     for name in names[1:]:
         # the primary's costs, sizing and capital: a fair comparison whatever the files say
-        config = replace(
-            configs[name],
-            commission=primary_cfg.commission,
-            slippage=primary_cfg.slippage,
-            commission_bps=primary_cfg.commission_bps,
-            slippage_bps=primary_cfg.slippage_bps,
-            position_fraction=primary_cfg.position_fraction,
-            initial_capital=primary_cfg.initial_capital,
-        )
+        shared = {field: getattr(primary_cfg, field) for field in SHARED_FIELDS}
+        config = replace(configs[name], **shared)
         spec = strategy_from_config(config)
         if has_symbol2 or not spec.dual:
             variants.append(Variant(spec, config))

@@ -337,7 +337,6 @@ def run_sweep(
     `prior_trials`: combinations other sweeps already tried on this target and data (see
     `trials_tried_before`); they count in the deflated Sharpe's number of trials.
     """
-    warn_if_costs_vanish(data, spec)
     cache_dir = _sweep_cache(data, spec, grid, phases, settings, target)
     wall, speed = 0.0, 0.0
     if settings.rescore:
@@ -426,7 +425,7 @@ def _log_outcome(
 
 
 TrialsTried = Callable[[str, "WfoJobConfig"], int]
-FoundBy = Callable[[StrategySpec, Mapping[str, float]], "RunRecord | None"]
+FoundBy = Callable[[StrategySpec, list[dict[str, float]]], "RunRecord | None"]
 
 VERIFIED_METRICS = ("pbo", "deflated_sharpe", "n_trials")
 
@@ -457,11 +456,12 @@ def trials_tried_before(tracker: Tracker, experiment: str, data_hash: str) -> Tr
 
 def sweep_that_found(tracker: Tracker, experiment: str, data_hash: str) -> FoundBy:
     """For a verification run: the newest finished sweep of at least `VERIFICATION_BELOW`
-    combinations on the same data among whose promotion candidates is this combination (all
-    of the strategy's parameters equal, defaults filled in), or None."""
+    combinations on the same data among whose promotion candidates is one of these
+    combinations (all of the strategy's parameters equal, defaults filled in), or None."""
 
-    def find(spec: StrategySpec, params: Mapping[str, float]) -> RunRecord | None:
-        wanted = {**spec.defaults(), **params}
+    def find(spec: StrategySpec, combinations: list[dict[str, float]]) -> RunRecord | None:
+        defaults = spec.defaults()
+        wanted = [{**defaults, **combination} for combination in combinations]
         sweeps = tracker.find_runs(
             experiment,
             tags={"data_hash": data_hash, "strategy": spec.name},
@@ -474,21 +474,12 @@ def sweep_that_found(tracker: Tracker, experiment: str, data_hash: str) -> Found
             for cand in tracker.find_runs(
                 experiment, tags={"candidate": "true"}, parent=sweep.run_id
             ):
-                if _same_combination(wanted, {**spec.defaults(), **_floats(cand.params)}):
+                proposed = {**defaults, **{k: float(v) for k, v in cand.params.items()}}
+                if any(_same_combination(w, proposed) for w in wanted):
                     return sweep
         return None
 
     return find
-
-
-def _floats(params: Mapping[str, str]) -> dict[str, float]:
-    out = {}
-    for name, value in params.items():
-        try:
-            out[name] = float(value)
-        except ValueError:
-            continue
-    return out
 
 
 def _same_combination(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
@@ -503,14 +494,13 @@ def _kind_tags(
     if grid.size >= VERIFICATION_BELOW:
         return {"kind": "sweep"}, {}
     decoded = grid.decode(np.arange(grid.size, dtype=np.int64))
-    for i in range(grid.size):
-        params = {name: float(values[i]) for name, values in decoded.items()}
-        sweep = None if found_by is None else found_by(spec, params)
-        if sweep is not None:
-            found = {
-                f"verified_{k}": sweep.metrics[k] for k in VERIFIED_METRICS if k in sweep.metrics
-            }
-            return {"kind": "verification", "verifies": sweep.run_id}, found
+    combinations = [
+        {name: float(values[i]) for name, values in decoded.items()} for i in range(grid.size)
+    ]
+    sweep = None if found_by is None else found_by(spec, combinations)
+    if sweep is not None:
+        found = {f"verified_{k}": sweep.metrics[k] for k in VERIFIED_METRICS if k in sweep.metrics}
+        return {"kind": "verification", "verifies": sweep.run_id}, found
     log.warning(
         "%s: a verification run (%d combination(s), fewer than %d) that no finished sweep on this "
         "data proposed as a candidate: it is never promoted, and its statistics say nothing of "
@@ -538,7 +528,7 @@ def run_wfo_job(
 ) -> dict[str, dict[str, float]]:
     """Sweep every variant (one parent run each); return each variant's headline numbers.
 
-    `found_by(spec, params)`: for a verification run (fewer than `VERIFICATION_BELOW`
+    `found_by(spec, combinations)`: for a verification run (fewer than `VERIFICATION_BELOW`
     combinations), the sweep that found the combination (`sweep_that_found`).
 
     `trials_before(strategy, settings)`: the combinations earlier sweeps tried on this target
@@ -547,6 +537,7 @@ def run_wfo_job(
     A rescore checks every variant's cache first, so a refused rescore opens no run.
     """
     headline: dict[str, dict[str, float]] = {}
+    warn_if_costs_vanish(data, variants[0].spec)  # the variants share the primary's costs
     if settings.rescore:
         for variant in variants:
             spec, variant_grid = variant.spec, grid_for_strategy(grid, variant.spec)

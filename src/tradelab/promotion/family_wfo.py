@@ -29,7 +29,13 @@ from tradelab.promotion.families import (
 )
 from tradelab.promotion.rules import Candidate, Objective
 from tradelab.settings import from_plain
-from tradelab.wfo import Phase, WfoData, simulate_reference, strategy_from_config
+from tradelab.wfo import (
+    SHARED_FIELDS,
+    Phase,
+    WfoData,
+    simulate_reference,
+    strategy_from_config,
+)
 from tradelab.wfo.settings import StrategyConfig
 
 __all__ = ["WFO", "predict_wfo"]
@@ -82,18 +88,7 @@ def _overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
         "symbol": config["symbol"],
         "symbol2": config["symbol2"],
         "expand": False,
-        "strategy": {
-            k: strategy[k]
-            for k in (
-                "commission",
-                "slippage",
-                "commission_bps",
-                "slippage_bps",
-                "position_fraction",
-                "initial_capital",
-            )
-            if k in strategy
-        },
+        "strategy": {k: strategy[k] for k in SHARED_FIELDS if k in strategy},
         "grid": {
             "name": "production",
             "description": f"the promoted combination of {target}",

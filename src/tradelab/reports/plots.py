@@ -26,6 +26,18 @@ _PALETTE = (
 )
 
 
+_UNCLUSTERED: tuple[tuple[int, dict[str, Any], str], ...] = (
+    (-2, {"c": "#dddddd", "marker": "s"}, "too few combinations"),
+    (
+        -3,
+        {"facecolors": "none", "edgecolors": "#888888", "marker": "s"},
+        "dense, score below the cut",
+    ),
+    (-1, {"c": "#888888", "marker": "x"}, "dense, no plateau"),
+)
+"""Cells outside every plateau (`PlateauResult.cells` labels): style and legend."""
+
+
 def plateau_figure(result: PlateauResult, *, title: str = "") -> Any:
     """Return a matplotlib Figure of the cells: size ~ count, colour = plateau, grey = none."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,36 +51,10 @@ def plateau_figure(result: PlateauResult, *, title: str = "") -> Any:
         count = cells["count"].to_numpy(dtype=np.float64)
         size = 15.0 + 185.0 * count / max(count.max(), 1.0)
         label = cells["label"].to_numpy()
-        sparse = label == -2
-        ax.scatter(
-            cells["x"][sparse],
-            cells["y"][sparse],
-            s=size[sparse],
-            c="#dddddd",
-            marker="s",
-            label="too few combinations",
-        )
-        low = label == -3
-        if low.any():
-            ax.scatter(
-                cells["x"][low],
-                cells["y"][low],
-                s=size[low],
-                facecolors="none",
-                edgecolors="#888888",
-                marker="s",
-                label="dense, median score below the cut",
-            )
-        noise = label == -1
-        if noise.any():
-            ax.scatter(
-                cells["x"][noise],
-                cells["y"][noise],
-                s=size[noise],
-                c="#888888",
-                marker="x",
-                label="dense, no plateau",
-            )
+        for value, style, text in _UNCLUSTERED:
+            mine = label == value
+            if mine.any():
+                ax.scatter(cells["x"][mine], cells["y"][mine], s=size[mine], label=text, **style)
         for plateau in result.plateaus:
             mine = label == plateau.label
             ax.scatter(

@@ -25,6 +25,7 @@ from tradelab.wfo.runner import (
 )
 from tradelab.wfo.strategy import (
     KIND_PARAMS,
+    SHARED_FIELDS,
     ParamSpec,
     StrategyKind,
     StrategySpec,
@@ -38,6 +39,7 @@ from tradelab.wfo.strategy import (
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "KIND_PARAMS",
+    "SHARED_FIELDS",
     "ComboResult",
     "ParamSpec",
     "Phase",

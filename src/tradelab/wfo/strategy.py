@@ -28,7 +28,9 @@ from tradelab.search.grid import Grid
 from tradelab.wfo.settings import GridConfig, StrategyConfig, StrategyKind
 
 __all__ = [
+    "COST_FIELDS",
     "KIND_PARAMS",
+    "SHARED_FIELDS",
     "ParamSpec",
     "StrategyKind",
     "StrategySpec",
@@ -40,6 +42,11 @@ __all__ = [
     "validate_param_values",
 ]
 
+
+COST_FIELDS = ("commission", "slippage", "commission_bps", "slippage_bps")
+"""Per-side costs of a strategy (spec and config): $ per share and basis points of the value."""
+SHARED_FIELDS = (*COST_FIELDS, "position_fraction", "initial_capital")
+"""What expanded variants take from the primary, so that the comparison is fair."""
 
 _BASE = (
     "atr_period",
@@ -188,7 +195,7 @@ class StrategySpec:
             validate_param_values(p.name, [p.default], key=f"strategy.params.{p.name}.default")
             if p.tier not in (1, 2, 3):
                 raise ConfigError(f"strategy.params.{p.name}.tier", "must be 1, 2 or 3")
-        for field in ("commission", "slippage", "commission_bps", "slippage_bps"):
+        for field in COST_FIELDS:
             if not getattr(self, field) >= 0:
                 raise ConfigError(f"strategy.{field}", "must be >= 0")
         if not 0 < self.position_fraction <= 1:
@@ -210,25 +217,11 @@ class StrategySpec:
 
     def with_costs_of(self, other: StrategySpec) -> StrategySpec:
         """Return this spec with `other`'s costs, sizing and capital."""
-        return replace(
-            self,
-            commission=other.commission,
-            slippage=other.slippage,
-            commission_bps=other.commission_bps,
-            slippage_bps=other.slippage_bps,
-            position_fraction=other.position_fraction,
-            initial_capital=other.initial_capital,
-        )
+        return replace(self, **{name: getattr(other, name) for name in SHARED_FIELDS})
 
     def scaled_costs(self, multiple: float) -> StrategySpec:
         """This spec with every cost (per share and in basis points) times `multiple`."""
-        return replace(
-            self,
-            commission=self.commission * multiple,
-            slippage=self.slippage * multiple,
-            commission_bps=self.commission_bps * multiple,
-            slippage_bps=self.slippage_bps * multiple,
-        )
+        return replace(self, **{name: getattr(self, name) * multiple for name in COST_FIELDS})
 
     def fingerprint(self) -> str:
         """Hash of everything that changes results (not names or descriptions).

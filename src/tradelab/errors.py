@@ -8,6 +8,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataValidationError",
+    "FetchError",
     "InvalidSymbolError",
     "ModelUnavailableError",
     "TrackingError",
@@ -54,6 +55,42 @@ class DataError(TradelabError):
 
 class DataValidationError(DataError):
     """A frame failed a validation rule (dtype, order, OHLC consistency, ...)."""
+
+
+class FetchError(DataError):
+    """A market-data API did not deliver bars: `kind` says why.
+
+    `unavailable` (network, 5xx, rate limits past the retries) and `auth` (credentials refused)
+    let a job fall back to cached data; `unknown_symbol` and `bad_response` (malformed JSON, a
+    field missing) do not. The message names the source, symbol, timeframe and request window,
+    never a credential.
+    """
+
+    KINDS = ("unavailable", "auth", "unknown_symbol", "bad_response")
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        source: str,
+        symbol: str | None = None,
+        window: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown fetch error kind {kind!r}")
+        self.kind = kind
+        self.source = source
+        self.symbol = symbol
+        self.window = window
+        what = " ".join(part for part in (symbol, window) if part)
+        super().__init__(f"{source}{f' {what}' if what else ''}: {message}", field=field)
+
+    @property
+    def api_down(self) -> bool:
+        """Say whether cached data may stand in (the API is unreachable or refused us)."""
+        return self.kind in ("unavailable", "auth")
 
 
 class InvalidSymbolError(TradelabError):

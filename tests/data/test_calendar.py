@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from tradelab.data import MarketSpec, generate_market, resample_bars
-from tradelab.data.calendar import minute_starts, next_sessions, session_hours, sessions
+from tradelab.data.calendar import (
+    last_complete_session,
+    minute_starts,
+    next_sessions,
+    session_hours,
+    sessions,
+)
 
 NY = "America/New_York"
 
@@ -178,3 +184,25 @@ def test_regular_session_resampling_ends_early_closes_at_13_00() -> None:
     assert len(five) == 78 + 42
     assert len(resample_bars(bars, "1day", session="all")) == 2
     assert resample_bars(bars, "1day", session="all")["volume"].tolist() == [390.0, 390.0]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("2026-12-07 14:00", "2026-12-04"),  # Monday morning: Friday is the last complete
+        ("2026-12-07 21:30", "2026-12-04"),  # 16:30 New York: today's bar still settling
+        ("2026-12-07 22:00", "2026-12-07"),  # an hour after the close
+        ("2026-12-05 12:00", "2026-12-04"),  # Saturday
+        ("2026-11-27 17:30", "2026-11-25"),  # early close at 13:00, Thanksgiving before it
+        ("2026-11-27 19:00", "2026-11-27"),
+        ("2026-12-25 20:00", "2026-12-24"),  # Christmas
+    ],
+)
+def test_last_complete_session(now: str, expected: str) -> None:
+    got = last_complete_session(pd.Timestamp(now, tz="UTC"))
+    assert got == pd.Timestamp(expected)
+
+
+def test_last_complete_session_needs_an_aware_time() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        last_complete_session(pd.Timestamp("2026-12-07 14:00"))

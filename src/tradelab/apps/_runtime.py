@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tradelab.apps.schema import store_schemas
+from tradelab.data import ParquetStore
+from tradelab.data.fetchers import api_fetcher, history_span
+from tradelab.data.settings import ApiDataConfig, data_config
 from tradelab.settings import config_hash, from_plain
 from tradelab.tracking import Job, Lineage, StaleRun, Tracker, make_tracker
 from tradelab.tracking.lineage import INVOCATION_ENV, process_invocation
@@ -76,6 +79,19 @@ def settings(cls: type[T], node: Any, key: str) -> T:
 def run_config_hash(cfg: Any) -> str:
     """Identify a run's computation: the config without `HASH_EXCLUDE`, whatever the key order."""
     return config_hash(plain(cfg), exclude=HASH_EXCLUDE)
+
+
+def data_store(cfg: DictConfig) -> ParquetStore:
+    """Return the store a job reads: for a REST source (`data=tradestation|massive`) one that
+    fetches what it lacks of `data.start`..`data.end` first (never with `fetch=false`; with the
+    API down, the cache stands in with a warning), else the store as ingested."""
+    data = data_config(plain(cfg.data))
+    if not isinstance(data, ApiDataConfig):
+        return ParquetStore(cfg.paths.store_dir, offline=True)
+    span = history_span(data)
+    if not cfg.get("fetch", True):
+        return ParquetStore(cfg.paths.store_dir, offline=True, span=span)
+    return ParquetStore(cfg.paths.store_dir, api_fetcher(data), span=span)
 
 
 def tracker_for(cfg: DictConfig) -> Tracker:

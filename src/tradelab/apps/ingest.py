@@ -1,4 +1,5 @@
-"""`tradelab-ingest`: raw data (synthetic market, flat files, CSV) -> validated Parquet store."""
+"""`tradelab-ingest`: raw data (synthetic market, flat files, CSV, the TradeStation and
+Massive APIs) -> validated Parquet store."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from omegaconf import MISSING, DictConfig
 from tradelab.apps._runtime import job_for, plain, run_hydra_app, settings, tracker_for
 from tradelab.apps.schema import AppConfig
 from tradelab.data import ParquetStore
-from tradelab.data.settings import DATA_SOURCES, UniverseConfig, data_config
+from tradelab.data.settings import DATA_SOURCES, ApiDataConfig, UniverseConfig, data_config
+from tradelab.errors import ConfigError
 from tradelab.jobs.ingest import IngestJobConfig, IngestResult, run_ingest
 from tradelab.settings import from_plain
 
@@ -71,6 +73,10 @@ def run(cfg: DictConfig) -> str:
             "replace": bool(cfg.replace),
         },
     )
+    if cfg.offline and isinstance(data, ApiDataConfig):
+        raise ConfigError(
+            "offline", f"data={data.source} downloads from its API: drop offline=true"
+        )
     store = ParquetStore(cfg.paths.store_dir, offline=bool(cfg.offline))
     open_job = functools.partial(job_for, tracker_for(cfg), cfg)
     result = run_ingest(data, universe, job_settings, store, open_job)

@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig
 
 from tradelab.apps._runtime import (
+    data_store,
     hydra_overrides,
     job_for,
     plain,
@@ -26,7 +27,6 @@ from tradelab.apps._runtime import (
     tracker_for,
 )
 from tradelab.apps.schema import AppConfig
-from tradelab.data import ParquetStore
 from tradelab.data.settings import DATA_SOURCES, UniverseConfig
 from tradelab.errors import ConfigError
 from tradelab.forecast.settings import (
@@ -66,6 +66,7 @@ class TuneAppConfig(AppConfig):
     symbol: str | None = None
     progress: bool = True
     metrics_file: str | None = None
+    fetch: bool = True
 
 
 GROUPS: dict[str, dict[str, type]] = {
@@ -107,7 +108,7 @@ def _context(cfg: DictConfig) -> TuneContext:
     tracking = settings(TrackingConfig, cfg.tracking, "tracking")
     tracker = tracker_for(cfg)
     return TuneContext(
-        store=ParquetStore(cfg.paths.store_dir, offline=True),
+        store=data_store(cfg),
         open_job=functools.partial(job_for, tracker, cfg),
         results_dir=Path(cfg.paths.results_dir),
         metrics_file=Path(cfg.metrics_file) if cfg.metrics_file else None,

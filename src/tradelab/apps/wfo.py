@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig
 
 from tradelab.apps._runtime import (
+    data_store,
     hydra_overrides,
     job_for,
     plain,
@@ -33,7 +34,6 @@ from tradelab.apps._runtime import (
 )
 from tradelab.apps.schema import AppConfig, hydra_schema
 from tradelab.atomic import write_if_changed
-from tradelab.data import ParquetStore
 from tradelab.data.settings import DATA_SOURCES
 from tradelab.errors import ConfigError
 from tradelab.jobs.wfo import (
@@ -77,7 +77,8 @@ class WfoAppConfig(AppConfig):
     `expand`: also run the variant's simpler ancestors. `rescore`: rescore cached phase results
     without running kernels. `check=bias`: run the look-ahead and warmup checks instead.
     `log_phase_tables`: full per-phase tables as Parquet artifacts. `max_candidates`: child
-    runs tagged for promotion (the best combination and each plateau's best).
+    runs tagged for promotion (the best combination and each plateau's best). `fetch`: with a
+    REST data source, fetch what the store lacks before the run (false: the cache only).
     """
 
     data: Any = MISSING
@@ -96,6 +97,7 @@ class WfoAppConfig(AppConfig):
     max_candidates: int = 5
     progress: bool = True
     metrics_file: str | None = None
+    fetch: bool = True
     bias: _BiasCheck = field(default_factory=_BiasCheck)
 
 
@@ -234,7 +236,7 @@ def run(cfg: DictConfig) -> float:
     """
     if cfg.check not in (None, "none", "bias"):
         raise ConfigError("check", f"unknown check {cfg.check!r}: use bias")
-    store = ParquetStore(cfg.paths.store_dir, offline=True)
+    store = data_store(cfg)
     data, target, data_hash = load_wfo_data(store, cfg.symbol, cfg.symbol2)
     variants = _variants(cfg, data.close2 is not None)
     grid_cfg = settings(GridConfig, cfg.grid, "grid")

@@ -1,18 +1,20 @@
-"""Market data: synthetic market, flat-file and CSV sources, validation, Parquet store,
-resampling and universe selection."""
+"""Market data: synthetic market, flat-file and CSV sources, the TradeStation and Massive
+APIs, validation, Parquet store, resampling and universe selection."""
 
 from __future__ import annotations
 
 from tradelab.data.bars import BAR_COLUMNS, EXCHANGE_TZ, TIMEFRAMES, empty_bars
 from tradelab.data.csv_source import read_long_table, read_wide_closes
-from tradelab.data.fetchers import FlatFileFetcher, SyntheticFetcher
+from tradelab.data.fetchers import FlatFileFetcher, SyntheticFetcher, api_fetcher
 from tradelab.data.flatfiles import read_day_files, scan_day_files, write_day_files
 from tradelab.data.ingest import IngestSummary, ingest_flat_files
+from tradelab.data.massive import MassiveFetcher
 from tradelab.data.resample import resample_bars
 from tradelab.data.staging import StoreTransaction, store_transaction
 from tradelab.data.store import ParquetStore, StoreMeta, frame_hash
 from tradelab.data.symbols import validate_symbol, validate_symbols
 from tradelab.data.synthetic import GENERATOR_VERSION, MarketSpec, generate_market
+from tradelab.data.tradestation import TradeStationFetcher
 from tradelab.data.universe import Member, select_universe, universe_symbols
 from tradelab.data.validation import ValidationReport, validate_bars
 
@@ -24,12 +26,15 @@ __all__ = [
     "FlatFileFetcher",
     "IngestSummary",
     "MarketSpec",
+    "MassiveFetcher",
     "Member",
     "ParquetStore",
     "StoreMeta",
     "StoreTransaction",
     "SyntheticFetcher",
+    "TradeStationFetcher",
     "ValidationReport",
+    "api_fetcher",
     "empty_bars",
     "frame_hash",
     "generate_market",

@@ -19,8 +19,10 @@ import pandas as pd
 from tradelab.data.bars import EXCHANGE_TZ
 
 __all__ = [
+    "FINAL_AFTER",
     "SESSION_CLOSE",
     "SESSION_OPEN",
+    "last_complete_session",
     "minute_starts",
     "next_sessions",
     "session_hours",
@@ -31,6 +33,8 @@ SESSION_OPEN = pd.Timedelta(hours=9, minutes=30)
 SESSION_CLOSE = pd.Timedelta(hours=16)
 _FIRST_YEAR, _LAST_YEAR = 1990, 2040
 _NS_MIN = 60_000_000_000
+FINAL_AFTER = pd.Timedelta(hours=1)
+"""How long after the close a session's bars count as final (data vendors settle late trades)."""
 
 
 @dataclass(frozen=True)
@@ -133,3 +137,24 @@ def minute_starts(day: pd.Timestamp) -> np.ndarray:
     first = (date + pd.Timedelta(minutes=int(open_minute))).tz_localize(EXCHANGE_TZ)
     count = int(close_minute - open_minute)
     return first.tz_convert("UTC").value + np.arange(count, dtype=np.int64) * _NS_MIN
+
+
+def last_complete_session(now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """Return the last session (naive date) whose bars are final at `now` (default: now).
+
+    A session is final `FINAL_AFTER` its close (13:00 New York on an early close): before
+    that, today's daily bar is still forming, so the previous session is the last complete one.
+    Weekends and holidays fall back to the session before them.
+    """
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    if now.tzinfo is None:
+        raise ValueError(f"now must be timezone-aware, got {now}")
+    local = now.tz_convert(EXCHANGE_TZ)
+    today = _day(now)
+    recent = sessions(today - pd.Timedelta(days=14), today)
+    if len(recent) and recent[-1] == today:
+        _, (close_minute,) = session_hours(pd.DatetimeIndex([today]))
+        final = today + pd.Timedelta(minutes=int(close_minute)) + FINAL_AFTER
+        if local.tz_localize(None) < final:
+            recent = recent[:-1]
+    return recent[-1]

@@ -1,4 +1,5 @@
-"""Fetchers the store calls for bars it does not have: the synthetic market and flat files."""
+"""Fetchers the store calls for bars it does not have: the synthetic market, flat files and
+the REST APIs (`api_fetcher` builds the one a data config names)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from tradelab.data.calendar import last_complete_session
 from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND, read_day_files, scan_day_files
+from tradelab.data.massive import MassiveFetcher
+from tradelab.data.rest_client import HttpSettings
+from tradelab.data.settings import (
+    ApiDataConfig,
+    DataConfig,
+    MassiveDataConfig,
+    TradeStationDataConfig,
+)
 from tradelab.data.synthetic import MarketSpec, generate_market
+from tradelab.data.tradestation import TradeStationFetcher
 from tradelab.data.validation import OnBad
 
-__all__ = ["FlatFileFetcher", "SyntheticFetcher", "flat_to_bars"]
+__all__ = ["FlatFileFetcher", "SyntheticFetcher", "api_fetcher", "flat_to_bars", "history_span"]
 
 
 def flat_to_bars(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,3 +125,39 @@ class FlatFileFetcher:
     def available(self, symbol: str, timeframe: str) -> tuple[date, date] | None:
         files = self._files(timeframe)
         return (files[0].day, files[-1].day) if files else None
+
+
+def api_fetcher(data: DataConfig) -> TradeStationFetcher | MassiveFetcher | None:
+    """Return the REST fetcher `data` configures, None for a source ingested by hand."""
+    if not isinstance(data, ApiDataConfig):
+        return None
+    http = HttpSettings(
+        timeout_s=data.timeout_s,
+        retries=data.retries,
+        backoff_s=data.backoff_s,
+        max_wait_s=data.max_wait_s,
+    )
+    if isinstance(data, TradeStationDataConfig):
+        return TradeStationFetcher(
+            api_url=data.api_url,
+            token_url=data.token_url,
+            credentials_file=data.credentials_file,
+            session_template=data.session_template,
+            http=http,
+        )
+    if isinstance(data, MassiveDataConfig):
+        return MassiveFetcher(
+            api_url=data.api_url,
+            credentials_file=data.credentials_file,
+            adjusted=data.adjusted,
+            http=http,
+        )
+    raise TypeError(f"no fetcher for {type(data).__name__}")
+
+
+def history_span(data: ApiDataConfig, now: pd.Timestamp | None = None) -> tuple[date, date]:
+    """Return the sessions a job needs: `data.start` to `data.end` (default: the last
+    complete session at `now`)."""
+    start = date.fromisoformat(data.start)
+    end = date.fromisoformat(data.end) if data.end else last_complete_session(now).date()
+    return start, end

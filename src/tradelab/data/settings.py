@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -12,13 +13,16 @@ from tradelab.settings import from_plain
 
 __all__ = [
     "DATA_SOURCES",
+    "REMOTE_SOURCES",
     "BadRows",
     "CsvDataConfig",
     "CsvLayout",
     "DataConfig",
     "FlatFilesDataConfig",
+    "MassiveDataConfig",
     "SyntheticDataConfig",
     "SyntheticMode",
+    "TradeStationDataConfig",
     "UniverseConfig",
     "data_config",
 ]
@@ -107,6 +111,70 @@ class CsvDataConfig:
     on_bad_rows: BadRows = BadRows.error
 
 
+@dataclass(frozen=True, kw_only=True)
+class ApiDataConfig:
+    """What the REST sources share.
+
+    `start`..`end`: the history a job needs (`end` null: the last complete session, from the
+    exchange calendar); before a run, `tradelab-wfo` and `tradelab-tune` fetch what the store
+    lacks of it (`fetch=false` never fetches). `timeframe`: what `tradelab-ingest` downloads
+    (1min or 1day). `credentials_file`: a JSON file outside the repository, read when the
+    environment variables are not set. Requests time out after `timeout_s`; connection
+    errors, 429 and 5xx are retried `retries` times with backoff from `backoff_s`, no wait
+    (Retry-After included) longer than `max_wait_s`.
+    """
+
+    symbols: tuple[str, ...] = ()
+    timeframe: str = "1day"
+    start: str = "2007-01-01"
+    end: str | None = None
+    api_url: str = ""
+    credentials_file: str | None = None
+    timeout_s: float = 30.0
+    retries: int = 5
+    backoff_s: float = 1.0
+    max_wait_s: float = 60.0
+    on_bad_rows: BadRows = BadRows.error
+
+    def __post_init__(self) -> None:
+        if self.timeframe not in ("1min", "1day"):
+            raise ConfigError("data.timeframe", f"fetch 1min or 1day, not {self.timeframe!r}")
+        for key in ("start", "end"):
+            value = getattr(self, key)
+            if value is not None:
+                try:
+                    date.fromisoformat(str(value))
+                except ValueError:
+                    raise ConfigError(
+                        f"data.{key}", f"{value!r} is not a YYYY-MM-DD date"
+                    ) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeStationDataConfig(ApiDataConfig):
+    """The TradeStation v3 API (`tradelab.data.tradestation`): credentials from
+    TRADESTATION_CLIENT_ID / _CLIENT_SECRET / _REFRESH_TOKEN, else `credentials_file`.
+    `session_template`: Default (regular hours) or USEQPre, USEQPost, USEQPreAndPost."""
+
+    source: str = "tradestation"
+    api_url: str = "https://api.tradestation.com"
+    token_url: str = "https://signin.tradestation.com/oauth/token"
+    credentials_file: str | None = "~/.config/tradelab/tradestation.json"
+    session_template: str = "Default"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MassiveDataConfig(ApiDataConfig):
+    """The Massive (formerly Polygon) aggregates API (`tradelab.data.massive`): the key from
+    MASSIVE_API_KEY (or POLYGON_API_KEY), else `credentials_file`. `adjusted`: split-adjusted
+    prices."""
+
+    source: str = "massive"
+    api_url: str = "https://api.massive.com"
+    credentials_file: str | None = "~/.config/tradelab/massive.json"
+    adjusted: bool = True
+
+
 @dataclass(frozen=True)
 class UniverseConfig:
     """Which symbols a job considers: sector lists, extra tickers, filters."""
@@ -117,18 +185,28 @@ class UniverseConfig:
     min_bars: int = 100
 
 
-DataConfig = SyntheticDataConfig | FlatFilesDataConfig | CsvDataConfig
+DataConfig = (
+    SyntheticDataConfig
+    | FlatFilesDataConfig
+    | CsvDataConfig
+    | TradeStationDataConfig
+    | MassiveDataConfig
+)
 
 DATA_SOURCES: dict[str, type] = {
     "synthetic": SyntheticDataConfig,
     "flatfiles": FlatFilesDataConfig,
     "csv": CsvDataConfig,
+    "tradestation": TradeStationDataConfig,
+    "massive": MassiveDataConfig,
 }
+REMOTE_SOURCES = ("tradestation", "massive")
+"""The sources that fetch from an API before a run (the others are ingested by hand)."""
 
 
 def data_config(data: Mapping[str, Any] | DataConfig, key: str = "data") -> DataConfig:
     """Build the settings of the data source `source` names from plain data."""
-    if isinstance(data, SyntheticDataConfig | FlatFilesDataConfig | CsvDataConfig):
+    if isinstance(data, tuple(DATA_SOURCES.values())):
         return data
     source = data.get("source")
     if source not in DATA_SOURCES:

@@ -7,11 +7,13 @@ the JSON file is written after it and is only a readable copy. So a crash can ne
 meta that claims coverage the data does not have.
 
 Coverage is a set of date ranges (`coverage.py`): ingesting two disjoint periods leaves the gap
-uncovered. `get` serves a date range: a cache hit reads the file; a miss (an edge, a gap, or
-everything) fetches only the missing ranges through the fetcher and merges. Without a fetcher
-(or offline) nothing is fetched: a request whose cached part is one unbroken stretch gets it
-with a warning; a request inside a gap, or one whose answer would have a hole, is a `DataError`
-naming the missing ranges. Datasets of different synthetic markets (`StoreMeta.market`) never
+uncovered. `get` serves a date range (an open end: the store's `span`, else the dataset's
+coverage): a cache hit reads the file; a miss (an edge, a gap, or everything) fetches only the
+missing ranges through the fetcher and merges. Without a fetcher (or offline), or when the
+fetcher's API is down (`FetchError.api_down`: network, 5xx, credentials refused), nothing is
+fetched: a request whose cached part is one unbroken stretch gets it with a warning; a request
+inside a gap, or one whose answer would have a hole, is a `DataError` naming the missing
+ranges. Datasets of different synthetic markets (`StoreMeta.market`) never
 merge: that would splice two unrelated price paths.
 
 Writers that touch several datasets stage them and commit them together
@@ -42,7 +44,7 @@ from tradelab.data.journal import JOURNAL, recover, store_lock
 from tradelab.data.resample import resample_bars
 from tradelab.data.symbols import validate_symbol
 from tradelab.data.validation import OnBad, ValidationReport, validate_bars
-from tradelab.errors import DataError
+from tradelab.errors import DataError, FetchError
 
 __all__ = ["Fetcher", "ParquetStore", "StoreMeta", "describe_market", "frame_hash"]
 
@@ -146,11 +148,17 @@ class ParquetStore:
     """
 
     def __init__(
-        self, root: str | Path, fetcher: Fetcher | None = None, *, offline: bool = False
+        self,
+        root: str | Path,
+        fetcher: Fetcher | None = None,
+        *,
+        offline: bool = False,
+        span: DateRange | None = None,
     ) -> None:
         self.root = Path(root)
         self.fetcher = fetcher
         self.offline = offline
+        self.span = span
         if (self.root / JOURNAL).exists():
             with store_lock(self.root):
                 recover(self.root)
@@ -382,6 +390,8 @@ class ParquetStore:
     ) -> pd.DataFrame:
         """Return bars for sessions `start`..`end`, fetching only what is missing."""
         start_d, end_d = _as_date(start), _as_date(end)
+        if self.span is not None:
+            start_d, end_d = start_d or self.span[0], end_d or self.span[1]
         if timeframe not in BASE_TIMEFRAMES:
             return self._get_derived(symbol, timeframe, start_d, end_d)
         meta = self.meta(symbol, timeframe)
@@ -393,27 +403,68 @@ class ParquetStore:
             return self.read(symbol, timeframe, start_d, end_d)
         if self.offline or self.fetcher is None:
             return self._serve_cached(symbol, timeframe, meta, (start_d, end_d), missing)
-        market = getattr(self.fetcher, "market", None)
-        if meta is not None:
-            self._check_market(meta, market, self.fetcher.name)
+        failure: FetchError | None = None
+        try:
+            self.fill(symbol, timeframe, start_d, end_d)
+        except FetchError as exc:
+            if not exc.api_down:
+                raise
+            failure = exc  # handled below, so an error about the cache does not chain to it
+        if failure is None:
+            return self.read(symbol, timeframe, start_d, end_d)
+        meta = self.meta(symbol, timeframe)
+        still = [(start_d, end_d)] if meta is None else meta.missing(start_d, end_d)
+        if not still:
+            return self.read(symbol, timeframe, start_d, end_d)
+        why = f"{self.fetcher.name} unavailable ({failure})"
+        return self._serve_cached(symbol, timeframe, meta, (start_d, end_d), still, why)
+
+    def fill(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: date,
+        end: date,
+        fetcher: Fetcher | None = None,
+        *,
+        on_bad: OnBad = "error",
+    ) -> list[DateRange]:
+        """Fetch the ranges of `start`..`end` the dataset lacks through `fetcher` (default:
+        the store's) and merge each as it arrives; return the ranges fetched.
+
+        A fetch error propagates (ranges merged before it stay). A range the fetcher has no
+        bars for is not recorded as covered, except on a dataset's first fetch, which records
+        the whole range it asked for (the source has nothing before its first bar).
+        """
+        fetcher = fetcher or self.fetcher
+        if fetcher is None:
+            raise ValueError("no fetcher to fill the store from")
+        meta = self.meta(symbol, timeframe)
+        missing = [(start, end)] if meta is None else meta.missing(start, end)
+        market = getattr(fetcher, "market", None)
+        if meta is not None and missing:
+            self._check_market(meta, market, fetcher.name)
         for gap in missing:
-            fetched = self.fetcher.fetch(symbol, timeframe, *gap)
+            log.info("%s %s: fetching %s..%s from %s", symbol, timeframe, *gap, fetcher.name)
+            fetched = fetcher.fetch(symbol, timeframe, *gap)
+            log.info("%s %s: %d bars fetched", symbol, timeframe, len(fetched))
             if len(fetched) == 0:
                 if meta is None:
                     raise DataError(
-                        f"fetcher '{self.fetcher.name}' has no {timeframe} data for {symbol} "
-                        f"in {gap[0]}..{gap[1]}"
+                        f"fetcher '{fetcher.name}' has no {timeframe} data for {symbol} in "
+                        f"{gap[0]}..{gap[1]}: check the symbol (and data.start/data.end)"
                     )
                 continue
             meta, _ = self.merge(
                 symbol,
                 timeframe,
                 fetched,
-                source=self.fetcher.name,
+                source=fetcher.name,
                 coverage=[gap],
+                on_bad=on_bad,
                 market=market,
             )
-        return self.read(symbol, timeframe, start_d, end_d)
+        return missing
 
     def _bounds(
         self,
@@ -448,9 +499,10 @@ class ParquetStore:
         meta: StoreMeta | None,
         request: DateRange,
         missing: list[DateRange],
+        why: str | None = None,
     ) -> pd.DataFrame:
         """Serve a miss without fetching: an unbroken cached stretch, else a `DataError`."""
-        why = "offline" if self.offline else "no fetcher"
+        why = why or ("offline" if self.offline else "no fetcher")
         path = self.dataset_path(symbol, timeframe)
         if meta is None:
             raise DataError(

@@ -40,8 +40,10 @@ from tradelab.data import (
     validate_symbols,
     write_day_files,
 )
+from tradelab.data.fetchers import api_fetcher, history_span
 from tradelab.data.flatfiles import DAY_KIND, MINUTE_KIND, OUTSIDE_UNIVERSE
 from tradelab.data.settings import (
+    ApiDataConfig,
     CsvDataConfig,
     CsvLayout,
     DataConfig,
@@ -50,6 +52,7 @@ from tradelab.data.settings import (
     UniverseConfig,
 )
 from tradelab.data.staging import CommitSummary, StoreTransaction, store_transaction
+from tradelab.data.store import Fetcher
 from tradelab.data.validation import ValidationReport
 from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
@@ -129,7 +132,7 @@ def _wanted_symbols(
         return validate_symbols(list(symbols))
     if isinstance(data, SyntheticDataConfig):
         return market_spec(data).universe()
-    if isinstance(data, FlatFilesDataConfig):
+    if isinstance(data, FlatFilesDataConfig | ApiDataConfig):
         if data.symbols:
             return validate_symbols(list(data.symbols))
         return universe_symbols(
@@ -208,6 +211,47 @@ def _ingest_tables(
         conflicts = txn.store.market_conflicts(frames, None, derived=True)
         txn.remove((m.symbol, m.timeframe) for m in conflicts)
     return {"rows_ingested": sum(len(f) for f in frames.values()), "symbols": len(frames)}
+
+
+def _ingest_api(
+    data: ApiDataConfig,
+    wanted: list[str],
+    txn: StoreTransaction,
+    settings: IngestJobConfig,
+    fetcher: Fetcher,
+) -> dict[str, float]:
+    """Stage what the store lacks of `data.start`..`data.end` for every symbol, fetched
+    through the API (with `replace`, everything, into fresh datasets)."""
+    start, end = history_span(data)
+    if not wanted:
+        raise DataError(
+            f"no symbols to download from {data.source}: set symbols=[...] or data.symbols"
+        )
+    if settings.replace:
+        target = txn.fresh
+        conflicts = txn.store.market_conflicts(wanted, None, derived=True)
+        txn.remove((m.symbol, m.timeframe) for m in conflicts)
+    else:
+        txn.store.require_market(wanted, None, data.source)
+        target = txn.view
+    fetched = rows = 0
+    label = f"download {data.timeframe} {start}..{end}"
+    with progress_callback(label, enabled=settings.progress, unit="symbols") as update:
+        for k, symbol in enumerate(wanted):
+            before = _rows(target, symbol, data.timeframe)
+            gaps = target.fill(
+                symbol, data.timeframe, start, end, fetcher, on_bad=data.on_bad_rows.value
+            )
+            fetched += len(gaps)
+            rows += _rows(target, symbol, data.timeframe) - before
+            log.info("%s %s: %d range(s) fetched", symbol, data.timeframe, len(gaps))
+            update(k + 1, len(wanted))
+    return {"symbols": len(wanted), "ranges_fetched": fetched, "rows_fetched": rows}
+
+
+def _rows(store: ParquetStore, symbol: str, timeframe: str) -> int:
+    meta = store.meta(symbol, timeframe)
+    return 0 if meta is None else meta.rows
 
 
 def _ingest_globs(
@@ -375,6 +419,7 @@ def _stage_and_commit(
     source: tuple[Path, dict[str, str]],
     report: ValidationReport,
     metrics: dict[str, float],
+    fetcher: Fetcher | None,
 ) -> CommitSummary:
     """Stage the ingest and bars steps, validate everything, then commit it all at once."""
     step = settings.step
@@ -385,6 +430,9 @@ def _stage_and_commit(
             if isinstance(data, CsvDataConfig):
                 chosen = wanted if settings.symbols else None
                 metrics.update(_ingest_tables(data, chosen, txn, settings.replace, report))
+            elif isinstance(data, ApiDataConfig):
+                assert wanted is not None and fetcher is not None
+                metrics.update(_ingest_api(data, wanted, txn, settings, fetcher))
             else:
                 assert wanted is not None
                 metrics.update(_ingest_flat(txn, *source, wanted, data, settings, report))
@@ -400,14 +448,23 @@ def run_ingest(
     settings: IngestJobConfig,
     store: ParquetStore,
     open_job: OpenJob,
+    fetcher: Fetcher | None = None,
 ) -> IngestResult:
-    """Run the ingestion steps in one tracked run, writing the store all or nothing."""
+    """Run the ingestion steps in one tracked run, writing the store all or nothing.
+
+    A REST source (`data=tradestation|massive`) downloads through `fetcher` (default: the one
+    its settings configure) what the store lacks of `data.start`..`data.end`.
+    """
     wanted = _wanted_symbols(data, universe, settings.symbols)
+    if fetcher is None:
+        fetcher = api_fetcher(data)
     with open_job(experiment=f"ingest/{data.source}", run_name=f"ingest-{settings.step}") as job:
         metrics: dict[str, float] = {}
         report = ValidationReport(source=data.source)
         source = _raw_step(data, settings, store, wanted, job, metrics)
-        committed = _stage_and_commit(data, settings, store, wanted, source, report, metrics)
+        committed = _stage_and_commit(
+            data, settings, store, wanted, source, report, metrics, fetcher
+        )
         coverage = store_coverage(store)
         data_hash = store.content_hash()
         metrics.update(_skip_metrics(report))

@@ -45,3 +45,25 @@ def test_misspelled_key_fails_with_its_name() -> None:
     result = run_app("wfo", "symbl=SMH", "--cfg", "job")
     assert result.returncode != 0
     assert "symbl" in result.stderr
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_help_names_the_app_and_lists_its_groups_without_schemas(app: str) -> None:
+    result = run_app(app, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"`tradelab-{app}`")
+    assert "_runtime" not in result.stdout and "_schema" not in result.stdout
+    groups = result.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    assert "tracking: memory, mlflow" in groups
+
+
+def test_a_user_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_app("wfo", "symbol=ZZZZ", "grid=smoke", "progress=false", cwd=tmp_path)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tradelab-wfo: error: ") and "ZZZZ" in last
+    assert "tradelab-ingest" in last  # what to do
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "outputs" / "wfo").is_dir()  # the app's name, not its module's
+    full = run_app("wfo", "symbol=ZZZZ", "grid=smoke", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert full.returncode == 1 and "Traceback" in full.stderr and "DataError" in full.stderr

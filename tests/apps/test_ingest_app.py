@@ -106,6 +106,10 @@ def test_parallel_multirun_jobs_share_one_sqlite_store(tmp_path: Path) -> None:
         or len({r.data.tags["config_hash"] for r in runs}) == 4
     )
     assert len({r.data.tags["data_hash"] for r in runs}) == 4
+    # each job's folder is named by its overrides, under the app's name
+    jobs = sorted(p.name for p in (tmp_path / "multirun" / "ingest").glob("*/*") if p.is_dir())
+    seeds = sorted(o for j in jobs for o in j.split(",") if o.startswith("data.seed="))
+    assert len(jobs) == 4 and seeds == [f"data.seed={k}" for k in (1, 2, 3, 4)]
 
 
 def _store_files(root: Path) -> dict[str, bytes]:

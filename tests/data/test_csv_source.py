@@ -71,6 +71,20 @@ def test_bad_date_names_the_row(tmp_path) -> None:
     assert info.value.field == "timestamp"
 
 
+def test_a_date_format_that_does_not_fit_suggests_one() -> None:
+    """The Yahoo export read without data.date_format: the first date fails, so the message
+    shows it and the format that reads it (not a row error for every row)."""
+    with pytest.raises(DataError) as err:
+        read_long_table(FIXTURES / "SMH_yahoo.csv", columns=YAHOO, symbol="SMH")
+    text = str(err.value)
+    assert "row 1" in text and "field 'Date'" in text and "as ISO 8601" in text
+    assert "set data.date_format=%m/%d/%Y" in text
+    with pytest.raises(DataError, match=r"as data\.date_format=%Y-%m-%d"):
+        read_long_table(
+            FIXTURES / "SMH_yahoo.csv", columns=YAHOO, symbol="SMH", date_format="%Y-%m-%d"
+        )
+
+
 def test_missing_mapped_column_is_named(tmp_path) -> None:
     with pytest.raises(DataError, match="'Adj'"):
         read_long_table(FIXTURES / "SMH_yahoo.csv", columns={**YAHOO, "close": "Adj"}, symbol="SMH")

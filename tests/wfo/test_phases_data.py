@@ -42,8 +42,9 @@ def test_seed_phases_are_placed_from_the_end() -> None:
 
 def test_short_history_is_a_data_error() -> None:
     data = make_bars(10 * 252, seed=1, dual=False)
-    with pytest.raises(DataError, match="phase1 needs 15 years"):
+    with pytest.raises(DataError, match="phase1 needs 15 years") as err:
         phases_from_config(SEED_LAYOUT, data.timestamps)
+    assert "phases=compact" in str(err.value)  # what to do
     spec = PhaseConfig(name="p", is_years=3, oos_years=2, end_offset_years=2.5)
     ok = resolve_phases(data.timestamps, [spec], warmup_bars=100)
     assert ok[0].n_warmup == 100

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from tradelab.apps.schema import store_schemas
 from tradelab.data import ParquetStore
 from tradelab.data.fetchers import api_fetcher, history_span
 from tradelab.data.settings import ApiDataConfig, data_config
+from tradelab.errors import TradelabError
 from tradelab.settings import config_hash, from_plain
 from tradelab.tracking import Job, Lineage, StaleRun, Tracker, make_tracker
 from tradelab.tracking.lineage import INVOCATION_ENV, process_invocation
@@ -51,6 +53,10 @@ HASH_EXCLUDE: tuple[str, ...] = (
 computes: a CLI run and the pipeline's stage command for the same job hash the same."""
 
 log = logging.getLogger("tradelab")
+
+
+USER_ERROR = 2
+"""The exit status of an app stopped by a `TradelabError` (bad input, config or data)."""
 
 
 def conf_dir() -> str:
@@ -184,6 +190,49 @@ def _repair_before(cfg: DictConfig) -> None:
         log.warning("could not repair runs left RUNNING (%s): %s", type(exc).__name__, exc)
 
 
+def _help_header(*, _root_: Any) -> str:
+    """`--help`'s first lines: the app's own description (its module's docstring)."""
+    import importlib
+
+    name = str(_root_.hydra.job.name)
+    try:
+        doc = importlib.import_module(f"tradelab.apps.{name}").__doc__ or ""
+    except ImportError:
+        doc = ""
+    return doc.strip() or f"tradelab-{name}"
+
+
+def _help_groups(*, _root_: Any) -> str:
+    """`--help`'s config groups: each group the app composes with its options (the YAML files
+    of `conf/<group>/` and `./conf/<group>/`), without the internal `*_schema` entries."""
+    lines = []
+    for group in sorted(str(g) for g in _root_.hydra.runtime.choices):
+        if group.startswith("hydra"):
+            continue
+        options = {
+            p.stem
+            for folder in (Path(conf_dir()) / group, Path("conf") / group)
+            if folder.is_dir()
+            for p in folder.glob("*.yaml")
+            if not p.stem.endswith("_schema")
+        }
+        lines.append(f"{group}: {', '.join(sorted(options))}")
+    return "\n".join(lines)
+
+
+def _register_help_resolvers() -> None:
+    OmegaConf.register_new_resolver("tradelab_help_header", _help_header, replace=True)
+    OmegaConf.register_new_resolver("tradelab_help_groups", _help_groups, replace=True)
+
+
+def _in_multirun() -> bool:
+    """Say whether this job is one of a `-m` sweep (its launcher reports failures itself)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -200,12 +249,16 @@ def run_hydra_app(
     `schema` as its primary schema and the settings classes of `groups` as option schemas.
 
     Before the body, runs left RUNNING by crashed processes are repaired (`repair_runs`) when
-    `repair` and `tracking.repair_on_start` say so."""
+    `repair` and `tracking.repair_on_start` say so. A `TradelabError` (bad input, config or
+    data: what, where, what to do) prints one line and exits with `USER_ERROR` (2); its
+    traceback only with `HYDRA_FULL_ERROR=1` (and in a `-m` sweep, whose launcher reports it).
+    """
     import warnings
 
     import hydra
 
     store_schemas(config_name, schema, groups)
+    _register_help_resolvers()
     # ./conf of the working directory is an optional extra search path (production configs)
     warnings.filterwarnings(
         "ignore", message="provider=hydra.searchpath in main, path=conf is not available"
@@ -218,6 +271,12 @@ def run_hydra_app(
         OmegaConf.set_readonly(cfg, True)
         if repair and cfg.tracking.repair_on_start:
             _repair_before(cfg)
-        return body(cfg)
+        try:
+            return body(cfg)
+        except TradelabError as exc:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
+                raise
+            print(f"tradelab-{config_name}: error: {exc}", file=sys.stderr)
+            raise SystemExit(USER_ERROR) from None
 
     return _main

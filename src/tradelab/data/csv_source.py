@@ -36,12 +36,37 @@ def _load(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read: {exc}", file=path) from exc
 
 
-def _parse_times(raw: pd.Series, date_format: str | None, timezone: str, daily: bool) -> pd.Series:
+_FORMAT_GUESSES = ("%m/%d/%Y", "%d/%m/%Y", "%Y%m%d", "%d.%m.%Y", "%m/%d/%Y %H:%M", "%b %d, %Y")
+
+
+def _parse_times(
+    raw: pd.Series, date_format: str | None, timezone: str, daily: bool, path: Path
+) -> pd.Series:
+    """Parse the date column; when its first date does not parse, the format is wrong (not
+    one row): a `DataError` shows the value and suggests a `data.date_format` that reads it."""
     text = raw.astype(str).str.strip()
     if date_format:
         parsed = pd.to_datetime(text, format=date_format, errors="coerce")
     else:
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=False)
+    filled = np.flatnonzero((text != "").to_numpy())
+    if len(filled) and pd.isna(parsed.iloc[filled[0]]):
+        value = text.iloc[filled[0]]
+        fits = [
+            f
+            for f in _FORMAT_GUESSES
+            if not pd.isna(pd.to_datetime(value, format=f, errors="coerce"))
+        ]
+        hint = f"set data.date_format={fits[0]}" if fits else "set data.date_format (strptime)"
+        used = (
+            f"data.date_format={date_format}" if date_format else "ISO 8601 (no data.date_format)"
+        )
+        raise DataError(
+            f"cannot read the date {value!r} as {used}: {hint}",
+            file=path,
+            row=int(filled[0]) + 1,
+            field=str(raw.name),
+        )
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         if daily:
             parsed = parsed.dt.tz_localize(None)
@@ -86,7 +111,7 @@ def read_long_table(
         )
     frame = pd.DataFrame({k: raw[v] for k, v in mapping.items() if k != "timestamp"})
     frame["timestamp"] = _parse_times(
-        raw[mapping["timestamp"]], date_format, timezone, timeframe == "1day"
+        raw[mapping["timestamp"]], date_format, timezone, timeframe == "1day", path
     )
     if adjust_close_column is not None:
         if adjust_close_column not in raw.columns:
@@ -137,7 +162,7 @@ def read_wide_closes(
         raise DataError(
             f"date column '{date_column}' not in the file", file=path, field=date_column
         )
-    stamps = _parse_times(raw[date_column], date_format, EXCHANGE_TZ, daily=True)
+    stamps = _parse_times(raw[date_column], date_format, EXCHANGE_TZ, True, path)
     rows = np.arange(1, len(raw) + 1)
     out = {}
     for ticker in [c for c in raw.columns if c != date_column]:

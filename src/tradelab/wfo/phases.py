@@ -95,7 +95,8 @@ def resolve_phases(
             raise DataError(
                 f"{spec.name} needs {spec.is_years + spec.oos_years + spec.end_offset_years:g} "
                 f"years plus {warmup_bars} warmup bars before its IS start; the data covers "
-                f"{years:.2f} years ({n} bars)",
+                f"{years:.2f} years ({n} bars): use a shorter layout (phases=compact needs "
+                "7.5 years) or more history",
                 field="timestamps",
             )
         if not is_start < oos_start <= oos_end:

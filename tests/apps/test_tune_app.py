@@ -66,6 +66,9 @@ def test_residual_study_logs_trials_candidate_and_statistics(workdir: Path) -> N
     assert result.returncode == 0, result.stderr[-3000:]
     parents, children = _runs(workdir, "kalman_residual/RIOT")
     assert [p.info.status for p in parents] == ["FINISHED"]
+    (used,) = _client(workdir).get_run(parents[0].info.run_id).inputs.dataset_inputs
+    assert used.dataset.name.startswith("RIOT/") and used.dataset.name.endswith("min")
+    assert used.dataset.digest and json.loads(used.dataset.profile)["rows"] > 0
     assert len(children) == 12 and all(c.info.status == "FINISHED" for c in children)
     assert all(k in parents[0].data.metrics for k in STATS)
     assert parents[0].data.metrics["n_trials"] == 12

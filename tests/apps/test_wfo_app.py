@@ -74,8 +74,13 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     client, runs = _runs(workdir, "wfo/SMH")
     parents = {r.data.tags["strategy"]: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
     assert set(parents) == {"atr_d_ls", "atr_d_l"}
+    smh = ParquetStore(workdir / "data" / "store").meta("SMH", "1day")
     for parent in parents.values():
         assert parent.info.status == "FINISHED"
+        # the Dataset column: what the run read, with the store's content hash as digest
+        (used,) = client.get_run(parent.info.run_id).inputs.dataset_inputs
+        assert (used.dataset.name, used.dataset.digest) == ("SMH/1day", smh.content_hash)
+        assert "data/store/1day/SMH.parquet" in used.dataset.source
         kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         phases = sorted(r.info.run_name for r in kids if r.info.run_name.startswith("phase"))
         assert phases == ["phase1", "phase2", "phase3", "phase4"]

@@ -31,8 +31,10 @@ def _context(tmp_path: Path, bars: pd.DataFrame, tracker: MemoryTracker) -> Tune
     store = ParquetStore(tmp_path / "store")
     store.write("AAPL", "1day", bars, source="test")
 
-    def open_job(*, experiment: str, run_name: str, data_hash: str = "none") -> Job:
-        return tracker.start_job(experiment, run_name, tags={"data_hash": data_hash})
+    def open_job(*, experiment: str, run_name: str, data_hash: str = "none", inputs=()) -> Job:
+        job = tracker.start_job(experiment, run_name, tags={"data_hash": data_hash})
+        job.log_inputs(inputs)
+        return job
 
     return TuneContext(
         store=store,

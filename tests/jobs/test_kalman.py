@@ -44,8 +44,10 @@ def _bars(close: pd.Series) -> pd.DataFrame:
 
 
 def _context(tmp_path: Path, tracker: MemoryTracker) -> TuneContext:
-    def open_job(*, experiment: str, run_name: str, data_hash: str = "none") -> Job:
-        return tracker.start_job(experiment, run_name, tags={"data_hash": data_hash})
+    def open_job(*, experiment: str, run_name: str, data_hash: str = "none", inputs=()) -> Job:
+        job = tracker.start_job(experiment, run_name, tags={"data_hash": data_hash})
+        job.log_inputs(inputs)
+        return job
 
     return TuneContext(
         store=ParquetStore(tmp_path / "store"),

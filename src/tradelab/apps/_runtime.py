@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from tradelab.data.fetchers import api_fetcher, history_span
 from tradelab.data.settings import ApiDataConfig, data_config
 from tradelab.errors import TradelabError
 from tradelab.settings import config_hash, from_plain
-from tradelab.tracking import Job, Lineage, StaleRun, Tracker, make_tracker
+from tradelab.tracking import DatasetRef, Job, Lineage, StaleRun, Tracker, make_tracker
 from tradelab.tracking.lineage import INVOCATION_ENV, process_invocation
 from tradelab.tracking.settings import TrackingConfig
 
@@ -162,8 +162,10 @@ def job_for(
     data_hash: str = "none",
     params: dict[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
+    inputs: Sequence[DatasetRef] = (),
 ) -> Job:
-    """Start the parent run of an app: lineage tags on it and its children, config artifact.
+    """Start the parent run of an app: lineage tags on it and its children, config artifact,
+    the datasets it reads (`inputs`, MLflow's Dataset column).
 
     `config` is what the run records and is hashed by (default: the whole composed `cfg`); a
     job that runs several variants passes each one's own config.
@@ -176,9 +178,12 @@ def job_for(
         overrides=hydra_overrides(),
         invocation=invocation_id(),
     )
-    return tracker.start_job(
+    job = tracker.start_job(
         experiment, run_name, tags=lineage.tags(), params=params, config=recorded
     )
+    if inputs:
+        job.log_inputs(inputs)
+    return job
 
 
 def _repair_before(cfg: DictConfig) -> None:

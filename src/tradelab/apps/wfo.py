@@ -36,6 +36,7 @@ from tradelab.apps.schema import AppConfig, hydra_schema
 from tradelab.atomic import write_if_changed
 from tradelab.data.settings import DATA_SOURCES
 from tradelab.errors import ConfigError
+from tradelab.jobs.base import store_inputs
 from tradelab.jobs.wfo import (
     Variant,
     WfoJobConfig,
@@ -244,7 +245,8 @@ def run(cfg: DictConfig) -> float:
     grid_name = grid_cfg.name or _choice("grid") or "grid"
     phases = phases_from_config(settings(PhasesConfig, cfg.phases, "phases"), data.timestamps)
     tracker = tracker_for(cfg)
-    open_job = functools.partial(job_for, tracker, cfg)
+    keys = [(data.symbol, "1day")] + ([(data.symbol2, "1day")] if data.symbol2 else [])
+    open_job = functools.partial(job_for, tracker, cfg, inputs=store_inputs(store, keys))
     if cfg.check == "bias":
         reports, totals = run_bias_job(
             data,

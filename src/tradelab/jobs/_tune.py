@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +18,7 @@ from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
 from tradelab.search import resolve_storage
 from tradelab.search.settings import OptunaSearchConfig, SearchConfig
-from tradelab.tracking import Job, RunStatus, Tracker
+from tradelab.tracking import DatasetRef, Job, RunStatus, Tracker
 from tradelab.tracking.settings import TrackingConfig
 
 __all__ = ["STUDY_TAG", "OpenJob", "TrialRunsOnce", "TuneContext", "load_bars", "write_metrics"]
@@ -94,6 +94,9 @@ class TrialRunsOnce(Job):
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._inner.log_text(text, artifact_file)
+
+    def log_inputs(self, inputs: Sequence[DatasetRef]) -> None:
+        self._inner.log_inputs(inputs)
 
     def _start_child(self, name: str, tags: dict[str, str]) -> Job:
         child = self._inner.child(name, tags=tags)

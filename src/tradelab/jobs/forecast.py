@@ -38,6 +38,7 @@ from tradelab.forecast.settings import (
     OnUnavailable,
 )
 from tradelab.jobs._tune import TuneContext, load_bars, write_metrics
+from tradelab.jobs.base import data_lineage
 from tradelab.progress import progress_callback
 from tradelab.search.settings import OptunaSearchConfig
 from tradelab.settings import to_plain
@@ -77,7 +78,7 @@ def run_forecast_job(
         with ctx.open_job(
             experiment=f"forecast/{sym}",
             run_name=run_name,
-            data_hash=ctx.store.content_hash([(sym, study.timeframe)]),
+            **data_lineage(ctx.store, [(sym, study.timeframe)]),
         ) as job:
             job.set_tags({"family": "forecast", "target": sym})
             summary = _tune_symbol(ctx, job, study, search, models, bars, sym, explicit)

@@ -21,6 +21,7 @@ from tradelab.data import ParquetStore, validate_symbol
 from tradelab.data.settings import UniverseConfig
 from tradelab.errors import DataError
 from tradelab.jobs._tune import TuneContext, load_bars, write_metrics
+from tradelab.jobs.base import data_lineage
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import SearchConfig
 from tradelab.strategies import (
@@ -114,7 +115,7 @@ def _residual_symbol(
     with ctx.open_job(
         experiment=f"kalman_residual/{symbol}",
         run_name=f"{search.kind}-{study.objective}",
-        data_hash=ctx.store.content_hash([(symbol, timeframe)]),
+        **data_lineage(ctx.store, [(symbol, timeframe)]),
     ) as job:
         job.set_tags({"family": "kalman_residual", "target": symbol})
         result = tune_residual(
@@ -207,7 +208,7 @@ def run_pairs_job(
     with ctx.open_job(
         experiment=f"kalman_pairs/{target}",
         run_name=f"{search.kind}-{study.objective}",
-        data_hash=ctx.store.content_hash([(first, "1day"), (second, "1day")]),
+        **data_lineage(ctx.store, [(first, "1day"), (second, "1day")]),
     ) as job:
         job.set_tags({"family": "kalman_pairs", "target": target})
         log_frame(job, screened, "cointegrated_pairs.csv")

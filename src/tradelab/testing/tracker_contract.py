@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tradelab.testing._assert import raises
-from tradelab.tracking.base import RunRecord, RunStatus, Tracker
+from tradelab.tracking.base import DatasetRef, RunRecord, RunStatus, Tracker
 from tradelab.tracking.lineage import Lineage
 from tradelab.tracking.liveness import (
     HEARTBEAT_TAG,
@@ -87,6 +87,21 @@ def check_job_records_params_metrics_tags_and_config(tracker: Tracker, workdir: 
     assert run.tags["hydra_overrides"] == "symbol=SMH"
     assert "config.yaml" in tracker.list_artifacts(job.run_id)
     assert tracker.load_dict(job.run_id, "config.yaml") == {"a": {"b": 1}}
+
+
+def check_inputs_name_the_data_a_run_read(tracker: Tracker, workdir: Path) -> None:
+    """A job's dataset inputs come back once each, with their digest, source, context and
+    profile; its children have none of them."""
+    smh = DatasetRef("SMH/1day", "c0ffee", str(workdir / "SMH.parquet"), profile={"rows": 252})
+    qqq = DatasetRef("QQQ/1day", "beef01", str(workdir / "QQQ.parquet"), context="eval")
+    with tracker.start_job("wfo/SMH", "job", tags=LINEAGE) as job:
+        job.log_inputs([smh, qqq])
+        job.log_inputs([smh])
+        with job.child("phase1") as child:
+            child.log_metrics({"x": 1.0})
+    got = tracker.get_run(job.run_id).inputs
+    assert sorted(got, key=lambda r: r.name) == [qqq, smh], got
+    assert tracker.get_run(child.run_id).inputs == ()
 
 
 def check_trials_are_finished_children_with_lineage(tracker: Tracker, workdir: Path) -> None:
@@ -402,6 +417,7 @@ def check_repair_ends_runs_of_dead_processes_failed(tracker: Tracker, workdir: P
 
 TRACKER_CHECKS: tuple[TrackerCheck, ...] = (
     check_job_records_params_metrics_tags_and_config,
+    check_inputs_name_the_data_a_run_read,
     check_trials_are_finished_children_with_lineage,
     check_exception_ends_job_and_child_failed,
     check_keyboard_interrupt_ends_job_killed,

@@ -4,6 +4,7 @@ reads back what they logged as `RunRecord`s."""
 from __future__ import annotations
 
 from tradelab.tracking.base import (
+    DatasetRef,
     Job,
     RunRecord,
     RunStatus,
@@ -15,6 +16,7 @@ from tradelab.tracking.lineage import Lineage
 from tradelab.tracking.memory_tracker import MemoryTracker
 
 __all__ = [
+    "DatasetRef",
     "Job",
     "Lineage",
     "MemoryTracker",

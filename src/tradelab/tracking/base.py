@@ -19,7 +19,7 @@ import re
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -36,7 +36,15 @@ from tradelab.tracking.liveness import (
     staleness,
 )
 
-__all__ = ["Job", "RunRecord", "RunStatus", "StaleRun", "Tracker", "validate_experiment_name"]
+__all__ = [
+    "DatasetRef",
+    "Job",
+    "RunRecord",
+    "RunStatus",
+    "StaleRun",
+    "Tracker",
+    "validate_experiment_name",
+]
 
 _EXPERIMENT_RE = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
@@ -46,6 +54,19 @@ class RunStatus(StrEnum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     KILLED = "KILLED"
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """Data a run read, as MLflow's Dataset column shows it: `name` (`SMH/1day`), `digest`
+    (the dataset's content hash), `source` (where it lives), `context` (`training`, `eval`)
+    and a small `profile` (rows, first and last session, ...)."""
+
+    name: str
+    digest: str
+    source: str
+    context: str = "training"
+    profile: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,7 @@ class RunRecord:
     params: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    inputs: tuple[DatasetRef, ...] = ()
 
 
 def matches(
@@ -196,6 +218,10 @@ class Job(ABC):
     @abstractmethod
     def log_text(self, text: str, artifact_file: str) -> None:
         """Store `text` as the artifact `artifact_file`."""
+
+    @abstractmethod
+    def log_inputs(self, inputs: Sequence[DatasetRef]) -> None:
+        """Record the data this run read (each dataset once, in order)."""
 
     @abstractmethod
     def _start_child(self, name: str, tags: dict[str, str]) -> Job:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tradelab.tracking.base import (
+    DatasetRef,
     Job,
     RunRecord,
     RunStatus,
@@ -47,6 +48,7 @@ class MemoryRun:
     metric_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, bytes] = field(default_factory=dict)
+    inputs: list[DatasetRef] = field(default_factory=list)
 
     def record(self) -> RunRecord:
         """Return a snapshot of this run for the read side."""
@@ -60,6 +62,7 @@ class MemoryRun:
             params=dict(self.params),
             metrics=dict(self.metrics),
             tags=dict(self.tags),
+            inputs=tuple(self.inputs),
         )
 
 
@@ -100,6 +103,11 @@ class MemoryJob(Job):
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.run.artifacts[artifact_file] = text.encode()
+
+    def log_inputs(self, inputs: Sequence[DatasetRef]) -> None:
+        for ref in inputs:
+            if ref not in self.run.inputs:
+                self.run.inputs.append(ref)
 
     def _start_child(self, name: str, tags: dict[str, str]) -> Job:
         run = self._tracker._new_run(self.experiment, name, self.run_id, tags)

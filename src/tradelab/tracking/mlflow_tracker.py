@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import random
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from tradelab.errors import TrackingError
 from tradelab.tracking.base import (
+    DatasetRef,
     Job,
     RunRecord,
     RunStatus,
@@ -46,6 +48,22 @@ _EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 _SYSTEM_TAG_PREFIX = "mlflow."
 _PAGE = 1000  # runs per search request
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
+
+
+def _dataset_refs(run: Any) -> tuple[DatasetRef, ...]:
+    """The run's MLflow dataset inputs as `DatasetRef`s (in the order they were logged)."""
+    inputs = getattr(run, "inputs", None)
+    out = []
+    for entry in getattr(inputs, "dataset_inputs", None) or []:
+        data = entry.dataset
+        try:
+            source = json.loads(data.source).get("uri", data.source)
+        except (ValueError, AttributeError):
+            source = data.source
+        context = next((t.value for t in entry.tags if t.key == "mlflow.data.context"), "")
+        profile = json.loads(data.profile) if data.profile else {}
+        out.append(DatasetRef(data.name, data.digest, str(source), context, profile))
+    return tuple(out)
 
 
 def normalize_sqlite_uri(uri: str, busy_timeout_s: float = 60.0) -> str:
@@ -182,6 +200,27 @@ class MlflowJob(Job):
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._client.log_text(self.run_id, text, artifact_file)
+
+    def log_inputs(self, inputs: Sequence[DatasetRef]) -> None:
+        """Log each dataset as an MLflow dataset input (the runs table's Dataset column)."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        entries = [
+            DatasetInput(
+                Dataset(
+                    name=ref.name,
+                    digest=ref.digest,
+                    source_type="local",
+                    source=json.dumps({"uri": ref.source}),
+                    profile=json.dumps(dict(ref.profile), default=str) if ref.profile else None,
+                ),
+                tags=[InputTag(MLFLOW_DATASET_CONTEXT, ref.context)],
+            )
+            for ref in inputs
+        ]
+        if entries:
+            _retry(lambda: self._client.log_inputs(self.run_id, datasets=entries))
 
     def _start_child(self, name: str, tags: dict[str, str]) -> Job:
         run_id = self._tracker._create_run(
@@ -332,6 +371,7 @@ class MlflowTracker(Tracker):
             params=dict(run.data.params),
             metrics=dict(run.data.metrics),
             tags={k: v for k, v in tags.items() if not k.startswith(_SYSTEM_TAG_PREFIX)},
+            inputs=_dataset_refs(run),
         )
 
     def targets(self, family: str) -> list[str]:

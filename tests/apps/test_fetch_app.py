@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from tradelab.data import ParquetStore
 from tradelab.testing.fake_market_api import FakeMarketApi
@@ -72,6 +73,12 @@ def test_wfo_fetches_what_is_missing_then_nothing_then_runs_from_the_cache(
     meta = store.meta("SMH", "1day")
     assert meta.source == "tradestation" and meta.ranges == (("2016-01-04", "2026-11-30"),)
 
+    client = MlflowClient(f"sqlite:///{workdir}/mlruns/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("wfo/SMH").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.data.params["data.source"] == "tradestation"  # a run that fetched: its source
+    assert parent.data.params["data.end"] == "2026-11-30"
+
     again = run_app("wfo", *WFO, *_api(api, "tradestation"), *span, cwd=workdir, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(api.data_requests()) == fetched  # the store covers the run: no request at all
@@ -79,7 +86,7 @@ def test_wfo_fetches_what_is_missing_then_nothing_then_runs_from_the_cache(
     outputs = [first.stdout + first.stderr, again.stdout + again.stderr]
     secrets = _secrets(api)
     api.stop()
-    later = ["data.start=2016-01-04", "data.end=2026-12-04"]
+    later = ["data.start=2016-01-04", "data.end=2026-12-04", "data.retries=1", "data.backoff_s=0.1"]
     offline = run_app("wfo", *WFO, *_api(api, "tradestation"), *later, cwd=workdir, env=env)
     assert offline.returncode == 0, offline.stderr[-3000:]
     said = offline.stdout + offline.stderr  # Hydra's job log goes to stdout

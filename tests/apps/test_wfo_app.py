@@ -81,6 +81,14 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
         (used,) = client.get_run(parent.info.run_id).inputs.dataset_inputs
         assert (used.dataset.name, used.dataset.digest) == ("SMH/1day", smh.content_hash)
         assert "data/store/1day/SMH.parquet" in used.dataset.source
+        # the resolved config as dotted params a runs table filters on; nothing as "None"
+        params = parent.data.params
+        assert params["strategy.commission_bps"] == "0.5" and params["phases.warmup_bars"]
+        assert params["strategy.params.atr_period.default"] and params["symbol"] == "SMH"
+        assert "None" not in params.values() and "symbol2" not in params
+        # where things live, and the synthetic settings the run never read (the store holds
+        # what it read: the dataset input above)
+        assert not any(k.startswith(("paths.", "tracking.", "data.")) for k in params)
         kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         phases = sorted(r.info.run_name for r in kids if r.info.run_name.startswith("phase"))
         assert phases == ["phase1", "phase2", "phase3", "phase4"]

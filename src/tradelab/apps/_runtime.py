@@ -22,6 +22,7 @@ from tradelab.data.settings import ApiDataConfig, data_config
 from tradelab.errors import TradelabError
 from tradelab.settings import config_hash, from_plain
 from tradelab.tracking import DatasetRef, Job, Lineage, StaleRun, Tracker, make_tracker
+from tradelab.tracking.base import flat_params
 from tradelab.tracking.lineage import INVOCATION_ENV, process_invocation
 from tradelab.tracking.settings import TrackingConfig
 
@@ -55,6 +56,8 @@ computes: a CLI run and the pipeline's stage command for the same job hash the s
 log = logging.getLogger("tradelab")
 
 
+UNLOGGED_KEYS = ("hydra", "paths", "tracking")
+"""Config sections not logged as params: where this machine keeps things, not what ran."""
 USER_ERROR = 2
 """The exit status of an app stopped by a `TradelabError` (bad input, config or data)."""
 
@@ -165,7 +168,8 @@ def job_for(
     inputs: Sequence[DatasetRef] = (),
 ) -> Job:
     """Start the parent run of an app: lineage tags on it and its children, config artifact,
-    the datasets it reads (`inputs`, MLflow's Dataset column).
+    the config flattened into params (dotted keys, without `UNLOGGED_KEYS`), the datasets it
+    reads (`inputs`, MLflow's Dataset column).
 
     `config` is what the run records and is hashed by (default: the whole composed `cfg`); a
     job that runs several variants passes each one's own config.
@@ -178,12 +182,25 @@ def job_for(
         overrides=hydra_overrides(),
         invocation=invocation_id(),
     )
-    job = tracker.start_job(
-        experiment, run_name, tags=lineage.tags(), params=params, config=recorded
-    )
+    skip = UNLOGGED_KEYS if _reads_data_config(cfg) else (*UNLOGGED_KEYS, "data")
+    flat = {**flat_params(recorded, skip=skip), **(params or {})}
+    job = tracker.start_job(experiment, run_name, tags=lineage.tags(), params=flat, config=recorded)
     if inputs:
         job.log_inputs(inputs)
     return job
+
+
+def _reads_data_config(cfg: DictConfig) -> bool:
+    """Say whether the app's run reads its `data` settings: ingestion does, a job on the store
+    only when it fetches from an API (else the store's datasets, logged as inputs, are what
+    it read, and `data.*` params would describe a source it never opened)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if "data" not in cfg:
+        return False
+    if HydraConfig.initialized() and HydraConfig.get().job.name == "ingest":
+        return True
+    return isinstance(data_config(plain(cfg.data)), ApiDataConfig)
 
 
 def _repair_before(cfg: DictConfig) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "RunStatus",
     "StaleRun",
     "Tracker",
+    "flat_params",
     "validate_experiment_name",
 ]
 
@@ -158,10 +159,31 @@ def status_for_exception(exc: BaseException | None) -> RunStatus:
     return RunStatus.FAILED
 
 
+def flat_params(
+    config: Mapping[str, Any], *, skip: tuple[str, ...] = (), prefix: str = ""
+) -> dict[str, Any]:
+    """Flatten a nested config into dotted keys (`strategy.params.atr_period.default`), the
+    params a runs table filters on. Top-level keys in `skip`, `description` leaves (prose)
+    and empty values (None, {}) are left out; lists stay one value."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if (not prefix and key in skip) or key == "description" or value is None:
+            continue
+        if isinstance(value, Mapping):
+            out.update(flat_params(value, prefix=f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
 def clean_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """Turn parameter values into the strings a tracking store keeps."""
+    """Turn parameter values into the strings a tracking store keeps (None is not logged:
+    an absent param says it, the string "None" would be a value)."""
     out: dict[str, str] = {}
     for key, value in params.items():
+        if value is None:
+            continue
         if isinstance(value, Enum):
             value = value.value
         if isinstance(value, float):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,11 +15,15 @@ class ProgressDisplay:
     """One live display of rich progress bars (on stderr), or nothing when disabled.
 
     Each bar shows its description, completion, `unit` and a free-text note (e.g. a rate).
-    Use as a context manager; `task(...)` adds a bar, `update(...)` moves it.
+    Use as a context manager; `task(...)` adds a bar, `update(...)` moves it. On a stderr that
+    is not a terminal (a log file, CI, a pipe) no bar is drawn: each task prints one line when
+    it completes (`<description>: <done>/<total> <unit> in <s> s <note>`).
     """
 
     def __init__(self, enabled: bool, unit: str = "") -> None:
         self._bar: Any = None
+        self._lines: dict[int, dict[str, Any]] | None = None
+        self._unit = unit
         if not enabled:
             return
         from rich.console import Console
@@ -30,6 +36,10 @@ class ProgressDisplay:
             TimeRemainingColumn,
         )
 
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            self._lines = {}
+            return
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -38,7 +48,7 @@ class ProgressDisplay:
             TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=console,
         )
 
     def __enter__(self) -> ProgressDisplay:
@@ -50,8 +60,25 @@ class ProgressDisplay:
         if self._bar is not None:
             self._bar.stop()
 
-    def task(self, description: str, total: int | None = None, done: int = 0) -> Any:
-        """Add a bar; returns its handle (None when disabled)."""
+    def task(
+        self, description: str, total: int | None = None, done: int = 0, *, each: bool = False
+    ) -> Any:
+        """Add a bar; returns its handle (None when disabled). Without a terminal, a task
+        prints its line when it completes, or at every step with `each` (a few long steps,
+        such as one study per symbol)."""
+        if self._lines is not None:
+            handle = len(self._lines)
+            self._lines[handle] = {
+                "description": description,
+                "total": total,
+                "done": done,
+                "note": "",
+                "start": time.perf_counter(),
+                "said": False,
+                "each": each,
+            }
+            self._line(handle, None, None, None, None)  # e.g. a phase already in the cache
+            return handle
         if self._bar is None:
             return None
         return self._bar.add_task(description, total=total, completed=done, note="")
@@ -66,12 +93,38 @@ class ProgressDisplay:
         note: str | None = None,
     ) -> None:
         """Set a bar's completion (`done`) or move it by `advance`; optionally its total/note."""
+        if self._lines is not None and task is not None:
+            self._line(task, done, total, advance, note)
+            return
         if self._bar is None or task is None:
             return
         fields: dict[str, Any] = {}
         if note is not None:
             fields["note"] = note
         self._bar.update(task, completed=done, total=total, advance=advance, **fields)
+
+    def _line(
+        self, task: int, done: int | None, total: int | None, advance: int | None, note: str | None
+    ) -> None:
+        """Track a task without a terminal; print its one line once it completes."""
+        state = self._lines[task]  # type: ignore[index]
+        if total is not None:
+            state["total"] = total
+        if done is not None:
+            state["done"] = done
+        if advance:
+            state["done"] += advance
+        if note is not None:
+            state["note"] = note
+        finished = state["total"] is not None and state["done"] >= state["total"]
+        if (finished and not state["said"]) or (state["each"] and advance):
+            state["said"] = finished
+            seconds = time.perf_counter() - state["start"]
+            text = (
+                f"{state['description']}: {state['done']:,}/{state['total']:,} {self._unit} "
+                f"in {seconds:.1f} s {state['note']}"
+            )
+            print(text.rstrip(), file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

@@ -306,3 +306,17 @@ def test_costs_group_and_the_doubled_cost_gate(qqq: Path) -> None:
     path = client.download_artifacts(latest.info.run_id, "config.yaml", str(workdir / "c1"))
     costs = yaml.safe_load(Path(path).read_text())["strategy"]
     assert (costs["commission"], costs["slippage"], costs["slippage_bps"]) == (0.0, 0.0, 2.0)
+
+
+def test_progress_without_a_terminal_is_one_line_per_phase_and_overall(workdir: Path) -> None:
+    result = run_app(
+        "wfo", "symbol=TQQQ", "strategy=atr_d_ls", "grid=smoke", "phases=compact", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if " combos in " in line]
+    assert [line.split(":")[0] for line in lines] == [
+        *(f"atr_d_ls phase{k} ({k}/4)" for k in range(1, 5)),
+        *(f"atr_d_l phase{k} ({k}/4)" for k in range(1, 5)),
+        "TQQQ",
+    ]
+    assert lines[-1].startswith("TQQQ: atr_d_ls, atr_d_l x 4 phases: 192/192 combos")

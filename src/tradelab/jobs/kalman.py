@@ -22,6 +22,7 @@ from tradelab.data.settings import UniverseConfig
 from tradelab.errors import DataError
 from tradelab.jobs._tune import TuneContext, load_bars, write_metrics
 from tradelab.jobs.base import data_lineage
+from tradelab.progress import ProgressDisplay
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import SearchConfig
 from tradelab.strategies import (
@@ -83,11 +84,15 @@ def run_residual_job(
     )
     out_root = ctx.results_dir / "kalman_residual"
     per_target: dict[str, dict[str, Any]] = {}
-    for sym in symbols:
-        best = _residual_symbol(ctx, study, search, robustness, sym, combined)
-        if best is not None:
-            write_metrics(out_root / sym / "metrics.json", best)
-            per_target[sym] = best
+    with ProgressDisplay(ctx.progress, unit="symbols") as display:
+        task = display.task(f"kalman_residual {study.objective}", len(symbols), each=True)
+        for sym in symbols:
+            best = _residual_symbol(ctx, study, search, robustness, sym, combined)
+            if best is not None:
+                write_metrics(out_root / sym / "metrics.json", best)
+                per_target[sym] = best
+            note = "skipped" if best is None else f"best score {best['score']:.4g}"
+            display.update(task, advance=1, note=f"{sym}: {note}")
     if len(symbols) > 1 and combined.best:
         _log_universe(ctx, combined)
     summary = combined.summary()

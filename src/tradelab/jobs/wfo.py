@@ -24,6 +24,7 @@ from tradelab.data import ParquetStore, validate_symbol
 from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
 from tradelab.kernels import METRIC_NAMES
+from tradelab.progress import ProgressDisplay
 from tradelab.reports import WfoResultsReport, process_wfo_results
 from tradelab.reports.files import sweep_name
 from tradelab.robustness.bias import BiasReport
@@ -331,6 +332,8 @@ def run_sweep(
     job: Job | None = None,
     max_full_eval: int = 2_000_000,
     prior_trials: int = 0,
+    display: ProgressDisplay | None = None,
+    on_advance: Callable[[int], Any] | None = None,
 ) -> SweepOutcome:
     """Sweep `grid` for `spec` over `phases` (or rescore the cache) and score it; log into `job`.
 
@@ -351,6 +354,8 @@ def run_sweep(
             chunk_size=settings.chunk_size,
             progress=settings.progress,
             on_phase=_phase_logger(job, data, spec, grid, settings.log_phase_tables),
+            display=display,
+            on_advance=on_advance,
         )
         phase_metrics = [p.metrics for p in result.phases]
         wall, speed = result.wall_s, result.bar_evals_per_s
@@ -543,54 +548,99 @@ def run_wfo_job(
             spec, variant_grid = variant.spec, grid_for_strategy(grid, variant.spec)
             cache_dir = _sweep_cache(data, spec, variant_grid, phases, settings, target)
             load_cached_phases(cache_dir, data, spec, variant_grid, phases)
-    for variant in variants:
-        spec = variant.spec
-        variant_grid = grid_for_strategy(grid, spec)
-        config = {**base_config, "strategy": to_plain(variant.config)}
-        with open_job(
-            experiment=f"wfo/{target}",
-            run_name=f"{spec.name}-{settings.grid_name}",
-            data_hash=data_hash,
-            config=config,
-        ) as job:
-            job.set_tags(
-                {
-                    "family": "wfo",
-                    "target": target,
-                    "strategy": spec.name,
-                    "grid": settings.grid_name,
-                    "phases": settings.phases_name,
-                    "rescore": str(settings.rescore).lower(),
-                }
-            )
-            kind, verified = _kind_tags(spec, variant_grid, found_by)
-            job.set_tags(kind)
-            if verified:
-                job.log_metrics(verified)
-            job.log_params(
-                {
-                    "strategy": spec.name,
-                    "grid": settings.grid_name,
-                    "grid_size": variant_grid.size,
-                    "phases": [p.name for p in phases],
-                    "symbol": data.symbol,
-                    "symbol2": data.symbol2,
-                }
-            )
-            prior = 0 if trials_before is None else trials_before(spec.name, settings)
-            outcome = run_sweep(
+    grids = [grid_for_strategy(grid, v.spec) for v in variants]
+    display = ProgressDisplay(settings.progress and not settings.rescore, unit="combos")
+    with display:
+        total = sum(g.size for g in grids) * len(phases)
+        names = ", ".join(v.spec.name for v in variants)
+        overall = display.task(f"{target}: {names} x {len(phases)} phases", total)
+        for k, (variant, variant_grid) in enumerate(zip(variants, grids, strict=True), start=1):
+
+            def moved(m: int, label: str = f"{variant.spec.name} ({k}/{len(variants)})") -> None:
+                display.update(overall, advance=m, note=label)
+
+            headline[variant.spec.name] = _sweep_variant(
                 data,
-                spec,
+                variant,
                 variant_grid,
                 phases,
                 settings,
                 target=target,
-                job=job,
-                prior_trials=prior,
+                data_hash=data_hash,
+                open_job=open_job,
+                base_config=base_config,
+                trials_before=trials_before,
+                found_by=found_by,
+                display=display,
+                on_advance=moved,
             )
-        headline[spec.name] = outcome.headline()
-        _log_summary(target, outcome)
     return headline
+
+
+def _sweep_variant(
+    data: WfoData,
+    variant: Variant,
+    variant_grid: Grid,
+    phases: list[Phase],
+    settings: WfoJobConfig,
+    *,
+    target: str,
+    data_hash: str,
+    open_job: OpenJob,
+    base_config: Mapping[str, Any],
+    trials_before: TrialsTried | None,
+    found_by: FoundBy | None,
+    display: ProgressDisplay,
+    on_advance: Callable[[int], Any],
+) -> dict[str, float]:
+    """Sweep one variant in its parent run; return its headline numbers."""
+    spec = variant.spec
+    config = {**base_config, "strategy": to_plain(variant.config)}
+    with open_job(
+        experiment=f"wfo/{target}",
+        run_name=f"{spec.name}-{settings.grid_name}",
+        data_hash=data_hash,
+        config=config,
+    ) as job:
+        job.set_tags(
+            {
+                "family": "wfo",
+                "target": target,
+                "strategy": spec.name,
+                "grid": settings.grid_name,
+                "phases": settings.phases_name,
+                "rescore": str(settings.rescore).lower(),
+            }
+        )
+        kind, verified = _kind_tags(spec, variant_grid, found_by)
+        job.set_tags(kind)
+        if verified:
+            job.log_metrics(verified)
+        job.log_params(
+            {
+                "strategy": spec.name,
+                "grid": settings.grid_name,
+                "grid_size": variant_grid.size,
+                "phases": [p.name for p in phases],
+                "symbol": data.symbol,
+                "symbol2": data.symbol2,
+            }
+        )
+        prior = 0 if trials_before is None else trials_before(spec.name, settings)
+        outcome = run_sweep(
+            data,
+            spec,
+            variant_grid,
+            phases,
+            settings,
+            target=target,
+            job=job,
+            prior_trials=prior,
+            display=display,
+            on_advance=on_advance,
+        )
+    _log_summary(target, outcome)
+    return outcome.headline()
 
 
 def _log_summary(target: str, outcome: SweepOutcome) -> None:

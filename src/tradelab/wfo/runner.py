@@ -8,6 +8,7 @@ results live in memory (`n_combos x 18 x 8` bytes per phase).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -179,6 +180,8 @@ def run_wfo(
     progress: bool = True,
     on_phase: Callable[[int, PhaseResult], Any] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    display: ProgressDisplay | None = None,
+    on_advance: Callable[[int], Any] | None = None,
 ) -> WfoResult:
     """Evaluate every combination of `grid` in every phase; return per-phase metric arrays.
 
@@ -188,7 +191,9 @@ def run_wfo(
     `len(phases)` (an earlier layout of the folder) are removed. `n_blocks` > 0 also emits
     per-combination block sums of per-bar returns over the traded bars (IS and OOS) cut into
     `n_blocks` equal blocks.
-    `on_phase(k, result)` is called after each phase (k from 1).
+    `on_phase(k, result)` is called after each phase (k from 1). A caller with several sweeps
+    passes its own `display` (one bar per phase is added to it) and `on_advance(combinations)`
+    to move its overall bar (cached combinations count as done).
     """
     if chunk_size < 1:
         raise ConfigError("chunk_size", "must be >= 1")
@@ -199,7 +204,9 @@ def run_wfo(
     t_start = time.perf_counter()
     result = WfoResult(strategy=strategy, grid=grid)
     version = code_version() if cache_dir is not None else ""
-    with ProgressDisplay(progress, unit="combos") as bar:
+    shown = ProgressDisplay(progress, unit="combos") if display is None else None
+    advance = on_advance or (lambda m: None)
+    with shown or contextlib.nullcontext(display) as bar:
         for k, phase in enumerate(phases, start=1):
             t0 = time.perf_counter()
             prep = prepare_phase(bars, strategy, grid, phase, n_blocks=n_blocks)
@@ -218,14 +225,15 @@ def run_wfo(
                     int(n_blocks),
                     settings=about,
                 ).open()
-            task = bar.task(
-                f"{strategy.name} {phase.name}",
-                grid.size,
-                min(dest.chunks_done * dest.chunk_size, grid.size),
-            )
-            n_eval = _evaluate_chunks(
-                prep, dest, batch_size, lambda m, rate, t=task: bar.update(t, advance=m, note=rate)
-            )
+            cached = min(dest.chunks_done * dest.chunk_size, grid.size)
+            task = bar.task(f"{strategy.name} {phase.name} ({k}/{len(phases)})", grid.size, cached)
+            advance(cached)
+
+            def moved(m: int, rate: str, t: Any = task) -> None:
+                bar.update(t, advance=m, note=rate)
+                advance(m)
+
+            n_eval = _evaluate_chunks(prep, dest, batch_size, moved)
             pr = _finish_phase(phase, prep, dest, n_eval, time.perf_counter() - t0)
             result.phases.append(pr)
             if on_phase is not None:

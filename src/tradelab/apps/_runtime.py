@@ -49,6 +49,7 @@ HASH_EXCLUDE: tuple[str, ...] = (
     "metrics_file",
     "metrics_dir",
     "log_phase_tables",
+    "phase_table_max_rows",
 )
 """Top-level keys that change where a run is logged or written, or how it is shown, not what it
 computes: a CLI run and the pipeline's stage command for the same job hash the same."""

@@ -77,9 +77,11 @@ class WfoAppConfig(AppConfig):
 
     `expand`: also run the variant's simpler ancestors. `rescore`: rescore cached phase results
     without running kernels. `check=bias`: run the look-ahead and warmup checks instead.
-    `log_phase_tables`: full per-phase tables as Parquet artifacts. `max_candidates`: child
-    runs tagged for promotion (the best combination and each plateau's best). `fetch`: with a
-    REST data source, fetch what the store lacks before the run (false: the cache only).
+    `log_phase_tables`: full per-phase tables as Parquet artifacts (above
+    `phase_table_max_rows` combinations, a manifest of the phase cache instead).
+    `max_candidates`: child runs tagged for promotion (the best combination and each plateau's
+    best). `fetch`: with a REST data source, fetch what the store lacks before the run (false:
+    the cache only).
     """
 
     data: Any = MISSING
@@ -95,6 +97,7 @@ class WfoAppConfig(AppConfig):
     check: str | None = None
     expand: bool = True
     log_phase_tables: bool = True
+    phase_table_max_rows: int = 2_000_000
     max_candidates: int = 5
     progress: bool = True
     metrics_file: str | None = None
@@ -275,6 +278,7 @@ def run(cfg: DictConfig) -> float:
         chunk_size=settings(GridSearchConfig, cfg.search, "search").chunk_size,
         rescore=bool(cfg.rescore),
         log_phase_tables=bool(cfg.log_phase_tables),
+        phase_table_max_rows=int(cfg.phase_table_max_rows),
         max_candidates=int(cfg.max_candidates),
         progress=bool(cfg.progress),
         seed=int(cfg.seed),

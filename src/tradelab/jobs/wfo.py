@@ -8,6 +8,8 @@ candidate; the config recorded on a variant's run holds that variant's own strat
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import tempfile
@@ -62,6 +64,8 @@ __all__ = [
 ]
 
 GRID_SIZE_METRIC = "grid_size"  # a sweep's combinations, on its parent run
+PHASE_TABLE_ROW_GROUP = 500_000
+"""Rows per Parquet row group of a logged phase table (bounds the memory of writing it)."""
 log = logging.getLogger("tradelab.wfo")
 STATISTICS = faults.declare(
     "wfo.statistics", "a WFO job after the exports, before the research statistics (PBO, DSR)"
@@ -84,8 +88,10 @@ class WfoJobConfig:
     together (`<grid>-<phases>`) they key the sweep's files and phase cache, so sweeps of other
     grids or layouts on the target keep theirs. `results_dir` holds `<TARGET>/`;
     `max_candidates` child runs are tagged for promotion; `log_phase_tables` logs the full
-    per-phase tables as Parquet artifacts. `rescore` scores the cache of exactly this sweep
-    (grid, phases, data, strategy parameters and costs, code) and refuses any other.
+    per-phase tables as Parquet artifacts, up to `phase_table_max_rows` combinations (a larger
+    sweep logs a manifest of its phase cache instead: MLflow does not duplicate it). `rescore`
+    scores the cache of exactly this sweep (grid, phases, data, strategy parameters and costs,
+    code) and refuses any other.
     """
 
     grid_name: str
@@ -96,6 +102,7 @@ class WfoJobConfig:
     chunk_size: int = 10_000_000
     rescore: bool = False
     log_phase_tables: bool = True
+    phase_table_max_rows: int = 2_000_000
     max_candidates: int = 5
     progress: bool = True
     seed: int = 0
@@ -156,14 +163,53 @@ def load_wfo_data(
     return data, target, store.content_hash(keys)
 
 
-def _log_phase_table(job: Job, k: int, metrics: Mapping[str, np.ndarray], grid: Grid) -> None:
-    combos = np.arange(grid.size, dtype=np.int64)
-    columns = {name: np.asarray(metrics[name]) for name in METRIC_NAMES}
-    frame = pd.DataFrame({"combo": combos, **columns})
+def _log_phase_table(job: Job, k: int, pr: PhaseResult, grid: Grid, max_rows: int) -> None:
+    """Log phase `k`'s table: the whole table as Parquet (streamed from the cache in row
+    groups, so memory stays bounded) up to `max_rows` combinations, else a manifest of the
+    cache folder (`_cache_manifest`) instead of a second copy of it."""
+    if grid.size > max_rows and pr.directory is not None:
+        job.log_dict(_cache_manifest(pr, grid), f"phases/phase{k}.manifest.json")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"phase{k}.parquet"
-        frame.to_parquet(path, index=False, compression="zstd")
+        _write_phase_table(path, pr.metrics, grid.size)
         job.log_artifact(path, "phases")
+
+
+def _write_phase_table(path: Path, metrics: Mapping[str, np.ndarray], rows: int) -> None:
+    """Write `combo` plus every metric to Parquet, `PHASE_TABLE_ROW_GROUP` rows at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [pa.field("combo", pa.int64())]
+    fields += [pa.field(name, pa.from_numpy_dtype(metrics[name].dtype)) for name in METRIC_NAMES]
+    schema = pa.schema(fields)
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for start in range(0, rows, PHASE_TABLE_ROW_GROUP):
+            stop = min(start + PHASE_TABLE_ROW_GROUP, rows)
+            columns = [pa.array(np.arange(start, stop, dtype=np.int64))]
+            columns += [pa.array(np.asarray(metrics[name][start:stop])) for name in METRIC_NAMES]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+
+
+def _cache_manifest(pr: PhaseResult, grid: Grid) -> dict[str, Any]:
+    """Where phase results too large to copy into MLflow live, and what they are: the cache
+    folder, its files and sizes, its key (data hash, grid, strategy, phase, code version) and
+    `content_id`, a hash of that key, which determines the numbers (the kernels are
+    deterministic), so it identifies the content without reading gigabytes."""
+    folder = Path(pr.directory).resolve()
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    files = [{"name": f.name, "bytes": f.stat().st_size} for f in sorted(folder.glob("*.npy"))]
+    key = json.dumps(on_disk["key"], sort_keys=True, default=str)
+    return {
+        "cache_dir": str(folder),
+        "rows": grid.size,
+        "complete": bool(on_disk.get("complete")),
+        "bytes": sum(f["bytes"] for f in files),
+        "files": files,
+        "key": on_disk["key"],
+        "content_id": hashlib.sha256(key.encode()).hexdigest(),
+    }
 
 
 def candidate_records(
@@ -285,7 +331,12 @@ COST_MULTIPLIERS = (0.0, 1.0, 2.0)
 
 
 def _phase_logger(
-    job: Job | None, data: WfoData, spec: StrategySpec, grid: Grid, log_tables: bool
+    job: Job | None,
+    data: WfoData,
+    spec: StrategySpec,
+    grid: Grid,
+    log_tables: bool,
+    max_rows: int,
 ) -> Callable[[int, PhaseResult], None]:
     def on_phase(k: int, pr: PhaseResult) -> None:
         if job is None:
@@ -300,7 +351,7 @@ def _phase_logger(
             child.log_params(pr.phase.as_dict())
             child.log_metrics({**summarize_phase(pr), **benchmarks, "cached": float(pr.cached)})
             if log_tables:
-                _log_phase_table(child, k, pr.metrics, grid)
+                _log_phase_table(child, k, pr, grid, max_rows)
 
     return on_phase
 
@@ -353,7 +404,9 @@ def run_sweep(
             cache_dir=cache_dir,
             chunk_size=settings.chunk_size,
             progress=settings.progress,
-            on_phase=_phase_logger(job, data, spec, grid, settings.log_phase_tables),
+            on_phase=_phase_logger(
+                job, data, spec, grid, settings.log_phase_tables, settings.phase_table_max_rows
+            ),
             display=display,
             on_advance=on_advance,
         )

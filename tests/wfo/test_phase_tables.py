@@ -1,0 +1,96 @@
+"""What a WFO sweep logs of its per-phase tables: the whole table as Parquet, streamed in row
+groups from the cache's memory maps, below `phase_table_max_rows`; above it a manifest of the
+cache (path, sizes, content identity) instead of a copy of it."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+import tradelab.jobs.wfo as wfo_job
+from tradelab.jobs.wfo import WfoJobConfig, run_sweep
+from tradelab.kernels.enums import METRIC_NAMES
+from tradelab.search.grid import Grid
+from tradelab.tracking import MemoryTracker
+from tradelab.wfo.phases import Phase
+from tradelab.wfo.settings import ScoringConfig
+
+from .conftest import make_bars, small_spec
+
+PHASES = [Phase("phase1", 0, 30, 200, 299), Phase("phase2", 100, 130, 300, 399)]
+GRID = Grid.from_config(
+    {
+        "atr_period": [3, 5],
+        "bb_scaling": [0, 1, 2],
+        "atr_buy_multiplier": [0.0, 0.5],
+        "atr_multiplier": [1.0, 2.0, 3.0, 4.0, 6.0],
+    }
+)
+
+
+def _sweep(tmp_path: Path, **settings) -> tuple[MemoryTracker, str, object]:
+    tracker = MemoryTracker()
+    config = WfoJobConfig(
+        grid_name="t",
+        results_dir=str(tmp_path),
+        progress=False,
+        scoring=ScoringConfig(min_phases=2),  # two phases here
+        **settings,
+    )
+    with tracker.start_job("wfo/TEST", "sweep") as job:
+        outcome = run_sweep(
+            make_bars(400, seed=7),
+            small_spec("atr_d_l"),
+            GRID,
+            PHASES,
+            config,
+            target="TEST",
+            job=job,
+        )
+    return tracker, job.run_id, outcome
+
+
+def _phase_run(tracker: MemoryTracker, parent: str, k: int):
+    (run,) = [r for r in tracker.find_runs("wfo/TEST", parent=parent) if r.name == f"phase{k}"]
+    return run
+
+
+def test_small_tables_are_logged_whole_in_row_groups(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(wfo_job, "PHASE_TABLE_ROW_GROUP", 7)  # several row groups
+    tracker, parent, outcome = _sweep(tmp_path)
+    for k in (1, 2):
+        run = _phase_run(tracker, parent, k)
+        assert tracker.list_artifacts(run.run_id) == [f"phases/phase{k}.parquet"]
+        raw = tracker._runs[run.run_id].artifacts[f"phases/phase{k}.parquet"]
+        parquet = pq.ParquetFile(io.BytesIO(raw))
+        assert parquet.metadata.num_row_groups == -(-GRID.size // 7)
+        table = parquet.read().to_pandas()
+        assert list(table.columns) == ["combo", *METRIC_NAMES]
+        np.testing.assert_array_equal(table["combo"], np.arange(GRID.size))
+        for name in METRIC_NAMES:
+            np.testing.assert_array_equal(table[name], outcome.phase_metrics[k - 1][name])
+
+
+def test_large_tables_are_a_manifest_of_the_cache(tmp_path: Path) -> None:
+    tracker, parent, _ = _sweep(tmp_path, phase_table_max_rows=GRID.size - 1)
+    run = _phase_run(tracker, parent, 1)
+    assert tracker.list_artifacts(run.run_id) == ["phases/phase1.manifest.json"]
+    manifest = tracker.load_dict(run.run_id, "phases/phase1.manifest.json")
+    folder = Path(manifest["cache_dir"])
+    assert folder.is_dir() and folder.name == "phase1"
+    assert manifest["rows"] == GRID.size and manifest["complete"] is True
+    sizes = {f["name"]: f["bytes"] for f in manifest["files"]}
+    assert sizes == {p.name: p.stat().st_size for p in folder.glob("*.npy")}
+    assert set(sizes) == {f"{name}.npy" for name in METRIC_NAMES}
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    assert manifest["key"] == on_disk["key"] and len(manifest["content_id"]) == 64
+    # the same inputs, the same identity: a second sweep into another folder agrees
+    other, parent2, _ = _sweep(tmp_path / "again", phase_table_max_rows=GRID.size - 1)
+    again = other.load_dict(_phase_run(other, parent2, 1).run_id, "phases/phase1.manifest.json")
+    assert again["content_id"] == manifest["content_id"]
+    assert pd.Series([m["bytes"] for m in manifest["files"]]).sum() == manifest["bytes"]

@@ -4,6 +4,7 @@ random walk (or the baselines). Memory and MLflow backends alike."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +37,7 @@ SPEC = register_family(
         overlay=lambda config, target: {"symbol": target},
         predict=_predict,
         baseline=lambda cand: cand.params["model"] if cand.params["kind"] == "baseline" else None,
+        reference_baseline=("zero_return", "the random walk"),
     )
 )
 BASELINES = {"zero_return": 1.0, "drift": 0.8}
@@ -49,15 +51,15 @@ def env(request: pytest.FixtureRequest, tmp_path: Path):
         tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "artifacts")
         registry = MlflowRegistry.for_tracker(tracker)
 
-    def run(models: dict[str, float], allow_baselines: bool = False):
-        with tracker.start_job("testforecast/SPY", "tune", tags={"data_hash": "d1"}) as job:
+    def run(models: dict[str, float], allow_baselines: bool = False, spec: FamilySpec = SPEC):
+        with tracker.start_job(f"{spec.name}/SPY", "tune", tags={"data_hash": "d1"}) as job:
             scored = [("baseline", n, v) for n, v in BASELINES.items()]
             scored += [("model", n, v) for n, v in models.items()]
             for kind, name, mae in scored:
                 params = {"kind": kind, "model": name}
                 job.log_trial(params, {"mae": mae}, tags={"candidate": "true"})
         return promote_target(
-            SPEC,
+            spec,
             "SPY",
             tracker=tracker,
             registry=registry,
@@ -111,3 +113,15 @@ def test_allow_baselines_registers_the_baseline_as_one(env) -> None:
         version = registry.client.get_model_version(model_name("testforecast", "SPY"), "1")
         assert version.tags["baseline"] == "drift"
         assert version.description.startswith("Baseline drift: a reference forecast")
+
+
+DRIFT_FIRST = register_family(
+    dataclasses.replace(SPEC, name="testdrift", reference_baseline=("drift", "the drift"))
+)
+
+
+def test_the_family_names_the_baseline_a_model_must_beat(env) -> None:
+    """The reference is the family's (FamilySpec.reference_baseline), not a fixed name."""
+    reason = env({"toto": 0.9}, spec=DRIFT_FIRST).decision.reason
+    assert reason.startswith("no model beats the drift: best model toto mae = 0.9, drift 0.8")
+    assert "zero_return" not in reason.split(";")[0]

@@ -23,9 +23,19 @@ import numpy as np
 from tradelab.forecast.base import Context, Forecaster
 from tradelab.forecast.settings import BaselineSettings, BaselinesModelConfig
 
-__all__ = ["BASELINE_NAMES", "Drift", "LookbackMedianReturn", "ZeroReturn", "make_baselines"]
+__all__ = [
+    "BASELINE_NAMES",
+    "RANDOM_WALK",
+    "Drift",
+    "LookbackMedianReturn",
+    "ZeroReturn",
+    "make_baselines",
+]
 
-BASELINE_NAMES: tuple[str, ...] = ("zero_return", "drift", "lookback_median")
+RANDOM_WALK = "zero_return"
+"""The baseline every forecast is measured against (skill, promotion): tomorrow's close is
+today's."""
+BASELINE_NAMES: tuple[str, ...] = (RANDOM_WALK, "drift", "lookback_median")
 
 
 class _Baseline(Forecaster):
@@ -59,7 +69,7 @@ class _Baseline(Forecaster):
 class ZeroReturn(_Baseline):
     """Tomorrow's close is today's close."""
 
-    name = model_type = "zero_return"
+    name = model_type = RANDOM_WALK
 
     def _rate(self, closes: np.ndarray) -> float:
         return 0.0

@@ -34,6 +34,7 @@ from tradelab.data.symbols import validate_symbol
 from tradelab.errors import ModelUnavailableError
 from tradelab.forecast.aggregation import aggregate
 from tradelab.forecast.base import Forecaster
+from tradelab.forecast.baselines import RANDOM_WALK
 from tradelab.forecast.cache import SampleCache
 from tradelab.forecast.outputs import read_result, result_path, write_strict_json
 from tradelab.forecast.registry import check_available, load_forecaster, model_name
@@ -133,7 +134,7 @@ def summarize_symbol(
         name: Candidate(name, "baseline", metrics)
         for name, metrics in score_baselines(validator, study.baselines).items()
     }
-    reference = candidates["zero_return"].metrics["pct_return_mae"]
+    reference = candidates[RANDOM_WALK].metrics["pct_return_mae"]
     evaluations, skipped = _score_models(
         validator, symbol, models, out_dir, forecasters or {}, reference
     )

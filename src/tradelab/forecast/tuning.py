@@ -26,7 +26,7 @@ from typing import Any
 from tradelab.data.symbols import validate_symbol
 from tradelab.errors import DataError, ModelUnavailableError
 from tradelab.forecast.base import Forecaster, SeriesData, tunable_defaults
-from tradelab.forecast.baselines import make_baselines
+from tradelab.forecast.baselines import RANDOM_WALK, make_baselines
 from tradelab.forecast.cache import SampleCache
 from tradelab.forecast.outputs import result_path, write_strict_json
 from tradelab.forecast.registry import adapter_class, load_forecaster, model_name
@@ -139,7 +139,7 @@ def score_baselines(
     out: dict[str, dict[str, float]] = {}
     for model in make_baselines(lookbacks.drift_lookback, lookbacks.median_lookback):
         out[model.name] = validator.evaluate(model, {}).metrics
-    reference = out["zero_return"]["pct_return_mae"]
+    reference = out[RANDOM_WALK]["pct_return_mae"]
     for metrics in out.values():
         metrics["skill_vs_zero"] = (
             1.0 - metrics["pct_return_mae"] / reference if reference > 0 else float("nan")
@@ -256,7 +256,7 @@ class _Trials:
         self.defaults = defaults
         self.validator = validator
         self.result = result
-        self.reference = result.baselines["zero_return"]["pct_return_mae"]
+        self.reference = result.baselines[RANDOM_WALK]["pct_return_mae"]
 
     def run(
         self,

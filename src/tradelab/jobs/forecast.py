@@ -30,6 +30,7 @@ from tradelab.forecast import (
     tune_forecaster,
     write_summary,
 )
+from tradelab.forecast.baselines import RANDOM_WALK
 from tradelab.forecast.registry import check_available, model_name
 from tradelab.forecast.settings import (
     BaselinesModelConfig,
@@ -162,6 +163,6 @@ def _record(ctx: TuneContext, summary: SymbolSummary) -> dict[str, Any]:
     )
     return {
         "best_mae": best.metrics["pct_return_mae"],
-        "zero_return_mae": summary.candidates["zero_return"].metrics["pct_return_mae"],
+        "zero_return_mae": summary.candidates[RANDOM_WALK].metrics["pct_return_mae"],
         "n_candidates": len(summary.candidates),
     }

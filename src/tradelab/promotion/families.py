@@ -68,6 +68,8 @@ class FamilySpec:
     inferred from it and from `predict`'s answer); None: versions carry neither.
     `baseline(candidate)` names the reference a candidate is (a forecast baseline such as
     zero_return), None for a real model: baselines compete only with `allow_baselines`.
+    `reference_baseline`: (name, what it is) of the baseline a model must beat before anything
+    else (the forecasts' `("zero_return", "the random walk")`); a refusal names it.
     """
 
     name: str
@@ -82,6 +84,7 @@ class FamilySpec:
     report_bars: Callable[[Mapping[str, Any], Any], pd.DataFrame] | None = None
     example: Callable[[Mapping[str, Any]], InputExample] | None = None
     baseline: Callable[[Candidate], str | None] = lambda candidate: None
+    reference_baseline: tuple[str, str] | None = None
 
 
 def param_value(text: Any) -> Any:

@@ -21,7 +21,7 @@ import pandas as pd
 from tradelab.data.bars import EXCHANGE_TZ, timeframe_minutes
 from tradelab.data.calendar import next_sessions, session_hours, sessions
 from tradelab.forecast.base import SeriesData
-from tradelab.forecast.baselines import make_baselines
+from tradelab.forecast.baselines import RANDOM_WALK, make_baselines
 from tradelab.forecast.registry import load_forecaster
 from tradelab.forecast.settings import BaselineSettings, model_config
 from tradelab.promotion.families import (
@@ -202,5 +202,6 @@ FORECAST = register_family(
         predict=predict_forecast,
         example=_example,
         baseline=_baseline,
+        reference_baseline=(RANDOM_WALK, "the random walk"),
     )
 )

@@ -278,19 +278,20 @@ def _no_model_beats_the_baselines(spec: FamilySpec, candidates: Sequence[Candida
     if best is None or spec.baseline(best) is None:
         return None
     metric = spec.objective.metric
-    walk = next((c.metrics[metric] for c in candidates if spec.baseline(c) == "zero_return"), None)
+    ref_name, ref_label = spec.reference_baseline or ("", "the baselines")
+    ref = next((c.metrics[metric] for c in candidates if spec.baseline(c) == ref_name), None)
     models = [c for c in candidates if spec.baseline(c) is None]
     top = pick_best(models, spec.objective)
     tail = "baselines are registered only with allow_baselines=true"
     if top is None:
-        return f"no model beats the random walk: only baselines were scored; {tail}"
+        return f"no model beats {ref_label}: only baselines were scored; {tail}"
     value = top.metrics[metric]
     name = top.params.get("model", top.run_id)
     key = spec.objective.sort_key
-    if walk is not None and key({metric: value}) >= key({metric: walk}):
+    if ref is not None and key({metric: value}) >= key({metric: ref}):
         return (
-            f"no model beats the random walk: best model {name} {metric} = {value:.6g}, "
-            f"zero_return {walk:.6g}; {tail}"
+            f"no model beats {ref_label}: best model {name} {metric} = {value:.6g}, "
+            f"{ref_name} {ref:.6g}; {tail}"
         )
     return (
         f"no model beats the baselines: best model {name} {metric} = {value:.6g}, "

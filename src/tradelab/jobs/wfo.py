@@ -8,6 +8,7 @@ candidate; the config recorded on a variant's run holds that variant's own strat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -608,92 +609,60 @@ def run_wfo_job(
         names = ", ".join(v.spec.name for v in variants)
         overall = display.task(f"{target}: {names} x {len(phases)} phases", total)
         for k, (variant, variant_grid) in enumerate(zip(variants, grids, strict=True), start=1):
-
-            def moved(m: int, label: str = f"{variant.spec.name} ({k}/{len(variants)})") -> None:
-                display.update(overall, advance=m, note=label)
-
-            headline[variant.spec.name] = _sweep_variant(
-                data,
-                variant,
-                variant_grid,
-                phases,
-                settings,
-                target=target,
+            spec = variant.spec
+            label = f"{spec.name} ({k}/{len(variants)})"
+            config = {**base_config, "strategy": to_plain(variant.config)}
+            with open_job(
+                experiment=f"wfo/{target}",
+                run_name=f"{spec.name}-{settings.grid_name}",
                 data_hash=data_hash,
-                open_job=open_job,
-                base_config=base_config,
-                trials_before=trials_before,
-                found_by=found_by,
-                display=display,
-                on_advance=moved,
-            )
+                config=config,
+            ) as job:
+                job.set_tags(
+                    {
+                        "family": "wfo",
+                        "target": target,
+                        "strategy": spec.name,
+                        "grid": settings.grid_name,
+                        "phases": settings.phases_name,
+                        "rescore": str(settings.rescore).lower(),
+                    }
+                )
+                kind, verified = _kind_tags(spec, variant_grid, found_by)
+                job.set_tags(kind)
+                if verified:
+                    job.log_metrics(verified)
+                job.log_params(
+                    {
+                        "strategy": spec.name,
+                        "grid": settings.grid_name,
+                        "grid_size": variant_grid.size,
+                        "phases": [p.name for p in phases],
+                        "symbol": data.symbol,
+                        "symbol2": data.symbol2,
+                    }
+                )
+                prior = 0 if trials_before is None else trials_before(spec.name, settings)
+                outcome = run_sweep(
+                    data,
+                    spec,
+                    variant_grid,
+                    phases,
+                    settings,
+                    target=target,
+                    job=job,
+                    prior_trials=prior,
+                    display=display,
+                    on_advance=functools.partial(_advance, display, overall, label),
+                )
+            headline[spec.name] = outcome.headline()
+            _log_summary(target, outcome)
     return headline
 
 
-def _sweep_variant(
-    data: WfoData,
-    variant: Variant,
-    variant_grid: Grid,
-    phases: list[Phase],
-    settings: WfoJobConfig,
-    *,
-    target: str,
-    data_hash: str,
-    open_job: OpenJob,
-    base_config: Mapping[str, Any],
-    trials_before: TrialsTried | None,
-    found_by: FoundBy | None,
-    display: ProgressDisplay,
-    on_advance: Callable[[int], Any],
-) -> dict[str, float]:
-    """Sweep one variant in its parent run; return its headline numbers."""
-    spec = variant.spec
-    config = {**base_config, "strategy": to_plain(variant.config)}
-    with open_job(
-        experiment=f"wfo/{target}",
-        run_name=f"{spec.name}-{settings.grid_name}",
-        data_hash=data_hash,
-        config=config,
-    ) as job:
-        job.set_tags(
-            {
-                "family": "wfo",
-                "target": target,
-                "strategy": spec.name,
-                "grid": settings.grid_name,
-                "phases": settings.phases_name,
-                "rescore": str(settings.rescore).lower(),
-            }
-        )
-        kind, verified = _kind_tags(spec, variant_grid, found_by)
-        job.set_tags(kind)
-        if verified:
-            job.log_metrics(verified)
-        job.log_params(
-            {
-                "strategy": spec.name,
-                "grid": settings.grid_name,
-                "grid_size": variant_grid.size,
-                "phases": [p.name for p in phases],
-                "symbol": data.symbol,
-                "symbol2": data.symbol2,
-            }
-        )
-        prior = 0 if trials_before is None else trials_before(spec.name, settings)
-        outcome = run_sweep(
-            data,
-            spec,
-            variant_grid,
-            phases,
-            settings,
-            target=target,
-            job=job,
-            prior_trials=prior,
-            display=display,
-            on_advance=on_advance,
-        )
-    _log_summary(target, outcome)
-    return outcome.headline()
+def _advance(display: ProgressDisplay, overall: Any, label: str, combinations: int) -> None:
+    """Move the job's overall bar by `combinations`, showing which strategy runs."""
+    display.update(overall, advance=combinations, note=label)
 
 
 def _log_summary(target: str, outcome: SweepOutcome) -> None:

@@ -15,22 +15,11 @@ import pyarrow.parquet as pq
 import tradelab.jobs.wfo as wfo_job
 from tradelab.jobs.wfo import WfoJobConfig, run_sweep
 from tradelab.kernels.enums import METRIC_NAMES
-from tradelab.search.grid import Grid
 from tradelab.tracking import MemoryTracker
-from tradelab.wfo.phases import Phase
 from tradelab.wfo.settings import ScoringConfig
 
 from .conftest import make_bars, small_spec
-
-PHASES = [Phase("phase1", 0, 30, 200, 299), Phase("phase2", 100, 130, 300, 399)]
-GRID = Grid.from_config(
-    {
-        "atr_period": [3, 5],
-        "bb_scaling": [0, 1, 2],
-        "atr_buy_multiplier": [0.0, 0.5],
-        "atr_multiplier": [1.0, 2.0, 3.0, 4.0, 6.0],
-    }
-)
+from .test_runner import GRID, PHASES  # the same small sweep
 
 
 def _sweep(tmp_path: Path, **settings) -> tuple[MemoryTracker, str, object]:

@@ -258,3 +258,20 @@ def test_api_settings_refuse_bad_dates_and_timeframes() -> None:
     open_end = data_config({"source": "tradestation"})
     now = pd.Timestamp("2026-12-07 14:00", tz="UTC")
     assert history_span(open_end, now) == (date(2007, 1, 1), date(2026, 12, 4))
+
+
+def test_massive_reads_the_legacy_polygon_key(api: FakeMarketApi) -> None:
+    fetcher = massive(api, env={"POLYGON_API_KEY": api.api_key}, credentials_file=None)
+    assert len(fetcher.fetch("SMH", "1day", date(2024, 1, 2), date(2024, 1, 5))) == 4
+
+
+def test_a_massive_result_without_a_field_or_number_names_page_and_result() -> None:
+    from tradelab.data.massive import parse_results
+
+    error = {"source": "massive", "symbol": "SMH"}
+    good = {"t": 1704171600000, "o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10, "n": 3}
+    with pytest.raises(FetchError, match="page 2, result 2 has no c") as err:
+        parse_results([good, {**good, "c": None}], error=error, page=1)
+    assert err.value.field == "c"
+    with pytest.raises(FetchError, match="page 1, result 1: 'x' is not a number"):
+        parse_results([{**good, "v": "x"}], error=error)

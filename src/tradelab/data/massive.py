@@ -12,7 +12,6 @@ results: the fetch is empty and the store says no bars were found.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -23,12 +22,11 @@ import pandas as pd
 
 from tradelab.data.bars import empty_bars
 from tradelab.data.rest_client import (
-    Credentials,
     HttpSettings,
-    Redactor,
     RestFetcher,
     decode_json,
-    make_session,
+    numbers,
+    records_frame,
     within_sessions,
 )
 from tradelab.errors import FetchError
@@ -48,11 +46,12 @@ _FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
 class MassiveFetcher(RestFetcher):
     """Fetches 1min and 1day bars from the Massive aggregates endpoint (see the module doc).
 
-    The key is read on the first request: `MASSIVE_API_KEY` (or `POLYGON_API_KEY`), else
-    `credentials_file` (`{"api_key": ...}`).
+    The key: `MASSIVE_API_KEY` (or `POLYGON_API_KEY`), else `credentials_file`
+    (`{"api_key": ...}`).
     """
 
     name = "massive"
+    credential_env = CREDENTIAL_ENV
     error_keys = ERROR_KEYS
     auth_hint = (
         f"the API key was refused: check {CREDENTIAL_ENV['api_key']} or data.credentials_file "
@@ -72,15 +71,9 @@ class MassiveFetcher(RestFetcher):
     ) -> None:
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be within 1..{MAX_LIMIT}, got {limit}")
-        self.api_url = api_url.rstrip("/")
-        self.credentials_file = credentials_file
+        super().__init__(api_url=api_url, credentials_file=credentials_file, http=http, env=env)
         self.adjusted = adjusted
         self.limit = limit
-        self.http = http or HttpSettings()
-        self._env = env
-        self._session = make_session(self.http)
-        self._key: str | None = None
-        self._redact = Redactor()
 
     def _per_window(self, timeframe: str) -> int:
         return max(1, self.limit // _MINUTES_A_DAY) if timeframe == "1min" else self.limit
@@ -118,7 +111,7 @@ class MassiveFetcher(RestFetcher):
         return str(next_url)
 
     def _get(self, url: str, params: dict[str, str] | None, error: dict[str, str]) -> dict:
-        response = self._get_with(self._api_key(), url, params, error)
+        response = self._get_with(self._load_credentials().values["api_key"], url, params, error)
         if response.status_code != 200:
             raise self._status_error(response, error)
         body = decode_json(response, error=error)
@@ -132,17 +125,12 @@ class MassiveFetcher(RestFetcher):
             )
         return body
 
-    def _api_key(self) -> str:
-        if self._key is None:
-            env = dict(os.environ if self._env is None else self._env)
-            if env.get(LEGACY_ENV) and not env.get(CREDENTIAL_ENV["api_key"]):
-                env[CREDENTIAL_ENV["api_key"]] = env[LEGACY_ENV]
-            credentials = Credentials.load(
-                self.name, CREDENTIAL_ENV, self.credentials_file, env=env
-            )
-            self._key = credentials.values["api_key"]
-            self._redact.add(self._key)
-        return self._key
+    def _credential_sources(self) -> Mapping[str, str]:
+        """The environment, `POLYGON_API_KEY` standing in for an unset `MASSIVE_API_KEY`."""
+        env = dict(super()._credential_sources())
+        if env.get(LEGACY_ENV) and not env.get(CREDENTIAL_ENV["api_key"]):
+            env[CREDENTIAL_ENV["api_key"]] = env[LEGACY_ENV]
+        return env
 
 
 def parse_results(
@@ -151,29 +139,12 @@ def parse_results(
     """Turn aggregate `results` into canonical bars (`t` is the bar start in ms)."""
     if not results:
         return empty_bars()
-    frame = pd.DataFrame.from_records([r if isinstance(r, dict) else {} for r in results])
-    for name in ("t", *_FIELDS):
-        if name not in frame.columns or frame[name].isna().any():
-            row = 0 if name not in frame.columns else int(np.flatnonzero(frame[name].isna())[0])
-            raise FetchError(
-                f"page {page + 1}, result {row + 1} has no '{name}'; nothing was stored",
-                kind="bad_response",
-                field=name,
-                **error,
-            )
-    out: dict[str, Any] = {}
-    for name, column in {"t": "timestamp", **_FIELDS}.items():
-        parsed = pd.to_numeric(frame[name], errors="coerce")
-        bad = np.flatnonzero(parsed.isna().to_numpy())
-        if len(bad):
-            raise FetchError(
-                f"page {page + 1}, result {bad[0] + 1}: {frame[name].iloc[bad[0]]!r} is not a "
-                "number; nothing was stored",
-                kind="bad_response",
-                field=name,
-                **error,
-            )
-        out[column] = parsed.to_numpy(dtype=np.float64)
+    label = f"page {page + 1}, result"
+    frame = records_frame(results, ("t", *_FIELDS), error=error, label=label)
+    out: dict[str, Any] = {
+        column: numbers(frame[name], name, error=error, label=label)
+        for name, column in {"t": "timestamp", **_FIELDS}.items()
+    }
     stamps = out["timestamp"].astype(np.int64) * 1_000_000
     out["timestamp"] = pd.to_datetime(stamps, unit="ns", utc=True).astype("datetime64[ns, UTC]")
     trades = frame["n"] if "n" in frame.columns else pd.Series(0, index=frame.index)

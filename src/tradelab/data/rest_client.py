@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
@@ -39,6 +40,8 @@ __all__ = [
     "api_message",
     "decode_json",
     "make_session",
+    "numbers",
+    "records_frame",
     "report_missing_sessions",
     "send",
     "session_windows",
@@ -268,18 +271,52 @@ class RestFetcher:
     """What the REST fetchers share: the `Fetcher` protocol over windows of sessions, and the
     mapping of HTTP failures to `FetchError` kinds.
 
-    A subclass sets `name`, `error_keys` (where its API puts an error's text), `auth_hint` and
-    `unknown_hint` (what a refused credential or an unknown symbol should tell the user), and
-    implements `_per_window(timeframe)` and `_window(symbol, timeframe, first, last)`.
+    A subclass sets `name`, `credential_env` ({credentials-file key: environment variable}),
+    `error_keys` (where its API puts an error's text), `auth_hint` and `unknown_hint` (what a
+    refused credential or an unknown symbol should tell the user), and implements
+    `_per_window(timeframe)` and `_window(symbol, timeframe, first, last)`. Credentials are
+    read on the first request (`_load_credentials`), so a job whose data is cached runs
+    without them.
     """
 
     name = "rest"
+    credential_env: Mapping[str, str] = {}
     error_keys: tuple[str, ...] = ("message", "error")
     auth_hint = "the credentials were refused"
     unknown_hint = "the API does not know this symbol"
-    http: HttpSettings
-    _redact: Redactor
-    _session: requests.Session
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        credentials_file: str | None,
+        http: HttpSettings | None,
+        env: Mapping[str, str] | None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.credentials_file = credentials_file
+        self.http = http or HttpSettings()
+        self._env = env
+        self._session = make_session(self.http)
+        self._credentials: Credentials | None = None
+        self._redact = Redactor()
+
+    def _credential_sources(self) -> Mapping[str, str]:
+        """The environment credentials are read from (default: the process's)."""
+        return os.environ if self._env is None else self._env
+
+    def _load_credentials(self) -> Credentials:
+        """Read the credentials once; every secret is redacted from messages from then on."""
+        if self._credentials is None:
+            self._credentials = Credentials.load(
+                self.name,
+                self.credential_env,
+                self.credentials_file,
+                env=self._credential_sources(),
+            )
+            for secret in self._credentials.values.values():
+                self._redact.add(secret)
+        return self._credentials
 
     def fetch(self, symbol: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
         """Return the bars of `symbol` for sessions `start`..`end`: every window, or an error."""
@@ -355,6 +392,41 @@ class RestFetcher:
         return FetchError(
             f"HTTP {status}{retried} ({message}); try again later", kind="unavailable", **error
         )
+
+
+def records_frame(
+    records: list[Any], required: Iterable[str], *, error: Mapping[str, str | None], label: str
+) -> pd.DataFrame:
+    """Return the JSON `records` as a frame; a record without a `required` field is a
+    `FetchError` naming the field and the record (`<label> <k>`, 1-based)."""
+    frame = pd.DataFrame.from_records([r if isinstance(r, dict) else {} for r in records])
+    for name in required:
+        if name not in frame.columns or frame[name].isna().any():
+            row = 0 if name not in frame.columns else int(np.flatnonzero(frame[name].isna())[0])
+            raise FetchError(
+                f"{label} {row + 1} has no {name}; nothing was stored",
+                kind="bad_response",
+                field=name,
+                **error,
+            )
+    return frame
+
+
+def numbers(
+    values: pd.Series, name: str, *, error: Mapping[str, str | None], label: str
+) -> np.ndarray:
+    """Return `values` (numbers or numeric strings) as float64; the first that is not a number
+    is a `FetchError` naming the field, the record and the value."""
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        raise FetchError(
+            f"{label} {bad[0] + 1}: {values.iloc[bad[0]]!r} is not a number; nothing was stored",
+            kind="bad_response",
+            field=name,
+            **error,
+        )
+    return parsed.to_numpy(dtype=np.float64)
 
 
 def within_sessions(bars: pd.DataFrame, first: date, last: date) -> pd.DataFrame:

@@ -34,11 +34,11 @@ from tradelab.data.calendar import session_hours
 from tradelab.data.rest_client import (
     Credentials,
     HttpSettings,
-    Redactor,
     RestFetcher,
     api_message,
     decode_json,
-    make_session,
+    numbers,
+    records_frame,
     send,
     within_sessions,
 )
@@ -73,11 +73,11 @@ _PRICES = {"Open": "open", "High": "high", "Low": "low", "Close": "close"}
 class TradeStationFetcher(RestFetcher):
     """Fetches 1min and 1day bars from the TradeStation API (see the module doc).
 
-    Credentials are read on the first request (`CREDENTIAL_ENV`, else `credentials_file`), so
-    a job whose data is cached runs without them.
+    Credentials: `CREDENTIAL_ENV`, else `credentials_file`.
     """
 
     name = "tradestation"
+    credential_env = CREDENTIAL_ENV
     error_keys = ERROR_KEYS
     auth_hint = (
         "the API refused the access token, even freshly refreshed: check the API key's "
@@ -103,17 +103,11 @@ class TradeStationFetcher(RestFetcher):
                 f"unknown session template {session_template!r}: use one of "
                 f"{list(_SESSION_MINUTES)}"
             )
-        self.api_url = api_url.rstrip("/")
+        super().__init__(api_url=api_url, credentials_file=credentials_file, http=http, env=env)
         self.token_url = token_url
-        self.credentials_file = credentials_file
         self.session_template = session_template
-        self.http = http or HttpSettings()
-        self._env = env
-        self._session = make_session(self.http)
-        self._credentials: Credentials | None = None
         self._token: str | None = None
         self._expires = 0.0
-        self._redact = Redactor()
 
     def _per_window(self, timeframe: str) -> int:
         if timeframe == "1min":
@@ -193,15 +187,6 @@ class TradeStationFetcher(RestFetcher):
             self._rotate(credentials, str(rotated))
         return self._token
 
-    def _load_credentials(self) -> Credentials:
-        if self._credentials is None:
-            self._credentials = Credentials.load(
-                self.name, CREDENTIAL_ENV, self.credentials_file, env=self._env
-            )
-            for secret in self._credentials.values.values():
-                self._redact.add(secret)
-        return self._credentials
-
     def _rotate(self, credentials: Credentials, refresh_token: str) -> None:
         """Keep a rotated refresh token: in the credentials file, or warn (environment)."""
         self._redact.add(refresh_token)
@@ -243,17 +228,8 @@ def parse_bars(
     """Turn barcharts `Bars` records into canonical bars (see the module doc)."""
     if not records:
         return empty_bars()
-    frame = pd.DataFrame.from_records([r if isinstance(r, dict) else {} for r in records])
     needed = ["TimeStamp", *_PRICES, "TotalVolume"]
-    for name in needed:
-        if name not in frame.columns or frame[name].isna().any():
-            row = 0 if name not in frame.columns else int(np.flatnonzero(frame[name].isna())[0])
-            raise FetchError(
-                f"bar {row + 1} has no {name}; nothing was stored",
-                kind="bad_response",
-                field=name,
-                **error,
-            )
+    frame = records_frame(records, needed, error=error, label="bar")
     live = np.zeros(len(frame), dtype=bool)
     if "IsRealtime" in frame.columns:
         live |= frame["IsRealtime"].fillna(False).astype(bool).to_numpy()
@@ -262,25 +238,14 @@ def parse_bars(
     frame = frame.loc[~live].reset_index(drop=True)
     out = {"timestamp": _bar_starts(frame["TimeStamp"], timeframe, error)}
     for name, column in {**_PRICES, "TotalVolume": "volume"}.items():
-        out[column] = _numbers(frame[name], name, error)
+        out[column] = numbers(frame[name], name, error=error, label="bar")
     ticks = (
         frame["TotalTicks"] if "TotalTicks" in frame.columns else pd.Series(0, index=frame.index)
     )
-    out["transactions"] = _numbers(ticks.fillna(0), "TotalTicks", error).astype(np.int64)
+    out["transactions"] = numbers(ticks.fillna(0), "TotalTicks", error=error, label="bar").astype(
+        np.int64
+    )
     return pd.DataFrame(out)
-
-
-def _numbers(values: pd.Series, name: str, error: Mapping[str, str | None]) -> np.ndarray:
-    parsed = pd.to_numeric(values, errors="coerce")
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if len(bad):
-        raise FetchError(
-            f"bar {bad[0] + 1}: {values.iloc[bad[0]]!r} is not a number; nothing was stored",
-            kind="bad_response",
-            field=name,
-            **error,
-        )
-    return parsed.to_numpy(dtype=np.float64)
 
 
 def _bar_starts(stamps: pd.Series, timeframe: str, error: Mapping[str, str | None]) -> pd.Series:

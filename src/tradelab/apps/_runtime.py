@@ -167,13 +167,17 @@ def job_for(
     params: dict[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     inputs: Sequence[DatasetRef] = (),
+    reads_data: bool | None = None,
 ) -> Job:
     """Start the parent run of an app: lineage tags on it and its children, config artifact,
     the config flattened into params (dotted keys, without `UNLOGGED_KEYS`), the datasets it
     reads (`inputs`, MLflow's Dataset column).
 
     `config` is what the run records and is hashed by (default: the whole composed `cfg`); a
-    job that runs several variants passes each one's own config.
+    job that runs several variants passes each one's own config. `reads_data`: whether the run
+    reads its `data` settings, so that they are params too (default: only an API source does;
+    a job on the store read the datasets in `inputs`, and `data.*` params would describe a
+    source it never opened; ingestion passes True).
     """
     recorded = dict(config) if config is not None else plain(cfg)
     lineage = Lineage.collect(
@@ -183,25 +187,14 @@ def job_for(
         overrides=hydra_overrides(),
         invocation=invocation_id(),
     )
-    skip = UNLOGGED_KEYS if _reads_data_config(cfg) else (*UNLOGGED_KEYS, "data")
+    if reads_data is None:
+        reads_data = "data" in cfg and isinstance(data_config(plain(cfg.data)), ApiDataConfig)
+    skip = UNLOGGED_KEYS if reads_data else (*UNLOGGED_KEYS, "data")
     flat = {**flat_params(recorded, skip=skip), **(params or {})}
     job = tracker.start_job(experiment, run_name, tags=lineage.tags(), params=flat, config=recorded)
     if inputs:
         job.log_inputs(inputs)
     return job
-
-
-def _reads_data_config(cfg: DictConfig) -> bool:
-    """Say whether the app's run reads its `data` settings: ingestion does, a job on the store
-    only when it fetches from an API (else the store's datasets, logged as inputs, are what
-    it read, and `data.*` params would describe a source it never opened)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if "data" not in cfg:
-        return False
-    if HydraConfig.initialized() and HydraConfig.get().job.name == "ingest":
-        return True
-    return isinstance(data_config(plain(cfg.data)), ApiDataConfig)
 
 
 def _repair_before(cfg: DictConfig) -> None:

@@ -78,7 +78,7 @@ def run(cfg: DictConfig) -> str:
             "offline", f"data={data.source} downloads from its API: drop offline=true"
         )
     store = ParquetStore(cfg.paths.store_dir, offline=bool(cfg.offline))
-    open_job = functools.partial(job_for, tracker_for(cfg), cfg)
+    open_job = functools.partial(job_for, tracker_for(cfg), cfg, reads_data=True)
     result = run_ingest(data, universe, job_settings, store, open_job)
     _print_summary(result, store.root)
     return result.data_hash

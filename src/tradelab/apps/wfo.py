@@ -57,8 +57,10 @@ from tradelab.wfo import (
     phases_from_config,
     strategy_from_config,
 )
+from tradelab.wfo.executor import open_executor
 from tradelab.wfo.settings import (
     BiasCheckConfig,
+    ExecutorConfig,
     GridConfig,
     PhasesConfig,
     ScoringConfig,
@@ -93,6 +95,7 @@ class WfoAppConfig(AppConfig):
     search: Any = MISSING
     scoring: Any = MISSING
     robustness: Any = MISSING
+    executor: Any = MISSING
     rescore: bool = False
     check: str | None = None
     expand: bool = True
@@ -117,6 +120,7 @@ GROUPS: dict[str, dict[str, type]] = {
     },
     "scoring": {"v4": ScoringConfig},
     "robustness": {"default": RobustnessConfig},
+    "executor": {"local": ExecutorConfig, "dask": ExecutorConfig},
 }
 
 log = logging.getLogger("tradelab.wfo")
@@ -283,19 +287,22 @@ def run(cfg: DictConfig) -> float:
         progress=bool(cfg.progress),
         seed=int(cfg.seed),
     )
-    headline = run_wfo_job(
-        data,
-        variants,
-        grid,
-        phases,
-        job_settings,
-        target=target,
-        data_hash=data_hash,
-        open_job=open_job,
-        base_config=plain(cfg),
-        trials_before=trials_tried_before(tracker, f"wfo/{target}", data_hash),
-        found_by=sweep_that_found(tracker, f"wfo/{target}", data_hash),
-    )
+    executor_cfg = settings(ExecutorConfig, cfg.executor, "executor")
+    with open_executor(executor_cfg if not cfg.rescore else ExecutorConfig()) as executor:
+        headline = run_wfo_job(
+            data,
+            variants,
+            grid,
+            phases,
+            job_settings,
+            target=target,
+            data_hash=data_hash,
+            open_job=open_job,
+            base_config=plain(cfg),
+            trials_before=trials_tried_before(tracker, f"wfo/{target}", data_hash),
+            found_by=sweep_that_found(tracker, f"wfo/{target}", data_hash),
+            executor=executor,
+        )
     if cfg.metrics_file:
         _write_metrics_file(cfg.metrics_file, target, headline)
     return headline[variants[0].spec.name]["best_stability_score"]

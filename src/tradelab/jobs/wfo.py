@@ -38,6 +38,7 @@ from tradelab.tracking import Job, RunRecord, RunStatus, Tracker
 from tradelab.wfo.benchmark import buy_and_hold, oos_benchmark
 from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.data import WfoData
+from tradelab.wfo.executor import DaskExecutor
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.reference import simulate_reference
 from tradelab.wfo.runner import (
@@ -386,11 +387,13 @@ def run_sweep(
     prior_trials: int = 0,
     display: ProgressDisplay | None = None,
     on_advance: Callable[[int], Any] | None = None,
+    executor: DaskExecutor | None = None,
 ) -> SweepOutcome:
     """Sweep `grid` for `spec` over `phases` (or rescore the cache) and score it; log into `job`.
 
     `prior_trials`: combinations other sweeps already tried on this target and data (see
-    `trials_tried_before`); they count in the deflated Sharpe's number of trials.
+    `trials_tried_before`); they count in the deflated Sharpe's number of trials. `executor`: an
+    open `DaskExecutor` to run the kernels on (None: this process).
     """
     cache_dir = _sweep_cache(data, spec, grid, phases, settings, target)
     wall, speed = 0.0, 0.0
@@ -410,6 +413,7 @@ def run_sweep(
             ),
             display=display,
             on_advance=on_advance,
+            executor=executor,
         )
         phase_metrics = [p.metrics for p in result.phases]
         wall, speed = result.wall_s, result.bar_evals_per_s
@@ -584,6 +588,7 @@ def run_wfo_job(
     base_config: Mapping[str, Any],
     trials_before: TrialsTried | None = None,
     found_by: FoundBy | None = None,
+    executor: DaskExecutor | None = None,
 ) -> dict[str, dict[str, float]]:
     """Sweep every variant (one parent run each); return each variant's headline numbers.
 
@@ -654,6 +659,7 @@ def run_wfo_job(
                     prior_trials=prior,
                     display=display,
                     on_advance=functools.partial(_advance, display, overall, label),
+                    executor=executor,
                 )
             headline[spec.name] = outcome.headline()
             _log_summary(target, outcome)

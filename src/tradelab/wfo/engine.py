@@ -124,6 +124,17 @@ class PreparedPhase:
         ids = self.block_id[self.block_id >= 0]
         return np.bincount(ids, minlength=self.n_blocks).astype(np.int64)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the data, not the compiled kernels: the receiving process (a Dask worker)
+        takes its own, from the strategy's kind."""
+        data = (self.strategy, self.grid, self.phase, self.bars, self.ind, self.tables)
+        return (_rebuild_prepared, (*data, self.consts, self.block_id, self.n_blocks))
+
+
+def _rebuild_prepared(*fields: Any) -> PreparedPhase:
+    kernel, trace = _kernels(_FEATURES[fields[0].kind])
+    return PreparedPhase(*fields, kernel, trace)
+
 
 def _superset(
     grid: Grid, strategy: StrategySpec

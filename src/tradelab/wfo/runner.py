@@ -37,6 +37,7 @@ from tradelab.wfo.cache import (
 )
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import PreparedPhase, prepare_phase, run_prepared
+from tradelab.wfo.executor import CHUNK_DONE, DaskExecutor
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.strategy import StrategySpec
 
@@ -55,9 +56,6 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 10_000_000
 DEFAULT_BATCH_SIZE = 262_144
 
-CHUNK_DONE = faults.declare(
-    "wfo.chunk", "a WFO phase after its k-th chunk is committed to the cache (@k counts chunks)"
-)
 PHASE_DONE = faults.declare(
     "wfo.phase", "a WFO sweep after its k-th phase is cached and logged, before the next (@k)"
 )
@@ -182,6 +180,7 @@ def run_wfo(
     batch_size: int = DEFAULT_BATCH_SIZE,
     display: ProgressDisplay | None = None,
     on_advance: Callable[[int], Any] | None = None,
+    executor: DaskExecutor | None = None,
 ) -> WfoResult:
     """Evaluate every combination of `grid` in every phase; return per-phase metric arrays.
 
@@ -193,7 +192,9 @@ def run_wfo(
     `n_blocks` equal blocks.
     `on_phase(k, result)` is called after each phase (k from 1). A caller with several sweeps
     passes its own `display` (one bar per phase is added to it) and `on_advance(combinations)`
-    to move its overall bar (cached combinations count as done).
+    to move its overall bar (cached combinations count as done). `executor` (an open
+    `DaskExecutor`) runs the chunks on a Dask cluster instead of this process: same cache,
+    same numbers (`tradelab.wfo.executor`).
     """
     if chunk_size < 1:
         raise ConfigError("chunk_size", "must be >= 1")
@@ -233,7 +234,10 @@ def run_wfo(
                 bar.update(t, advance=m, note=rate)
                 advance(m)
 
-            n_eval = _evaluate_chunks(prep, dest, batch_size, moved)
+            if executor is None:
+                n_eval = _evaluate_chunks(prep, dest, batch_size, moved)
+            else:
+                n_eval = executor.evaluate_chunks(prep, dest, batch_size, moved)
             pr = _finish_phase(phase, prep, dest, n_eval, time.perf_counter() - t0)
             result.phases.append(pr)
             if on_phase is not None:

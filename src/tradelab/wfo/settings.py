@@ -1,5 +1,6 @@
 """WFO settings: strategies (`conf/strategy`), grids (`conf/grid`), phases (`conf/phases`),
-v4 scoring and plateaus (`conf/scoring`) and the bias check (`check=bias`)."""
+v4 scoring and plateaus (`conf/scoring`), the bias check (`check=bias`) and where the kernels
+run (`conf/executor`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from tradelab.errors import ConfigError
 __all__ = [
     "BiasCheckConfig",
     "CandidatesFormat",
+    "ExecutorConfig",
+    "ExecutorKind",
     "GateConfig",
     "GridConfig",
     "PhaseConfig",
@@ -204,3 +207,36 @@ class BiasCheckConfig:
                 raise ConfigError(f"bias.{name}", f"must be >= 1, got {getattr(self, name)}")
         if not self.tolerance >= 0:
             raise ConfigError("bias.tolerance", f"must be >= 0, got {self.tolerance}")
+
+
+class ExecutorKind(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where a sweep's kernels run (`tradelab.wfo.executor`).
+
+    `local`: this process, numba threads over its cores. `dask`: tasks of `task_size`
+    combinations on a Dask cluster: the scheduler at `address` (`tcp://host:8786`), or with
+    `address` null an in-process `LocalCluster` of `n_workers` worker processes. Each task uses
+    `threads_per_task` numba threads (1 for single-threaded workers, one per core).
+    """
+
+    kind: ExecutorKind = ExecutorKind.local
+    address: str | None = None
+    n_workers: int = 2
+    task_size: int = 131_072
+    threads_per_task: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("n_workers", "task_size", "threads_per_task"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"executor.{name}", f"must be >= 1, got {getattr(self, name)}")
+        if self.address is not None and not str(self.address).startswith(("tcp://", "tls://")):
+            raise ConfigError(
+                "executor.address",
+                f"{self.address!r} is not a scheduler address: use tcp://host:8786 (null: a "
+                "local cluster)",
+            )

@@ -44,9 +44,11 @@ from tradelab.search import (
     BatchResult,
     SearchSpace,
     evaluated_trials,
+    logs_here,
     name_study,
     optimize_batched,
     trial_metrics,
+    trial_worker,
 )
 from tradelab.search.settings import OptunaSearchConfig
 from tradelab.settings import to_plain
@@ -290,6 +292,8 @@ class _Trials:
             on_result=on_result,
             max_retries=search.max_retries,
             stale_after_s=search.stale_after_s,
+            heartbeat_s=search.heartbeat_s,
+            grace_s=search.grace_s,
         )
         evaluated = evaluated_trials(study, search.n_trials)
         self.log_earlier(evaluated, job)
@@ -306,12 +310,13 @@ class _Trials:
 
     def log_earlier(self, evaluated: list[Any], job: Job | None) -> None:
         """Log the trials earlier runs of the study evaluated (a job that keeps each trial's
-        run once, as `tradelab.jobs` gives, skips those already logged)."""
+        run once, as `tradelab.jobs` gives, skips those already logged); those of other live
+        processes sharing the study are theirs to log (`logs_here`)."""
         if job is None:
             return
         mine = {record.number for record in self.result.trials}
         for index, trial in enumerate(evaluated):
-            if index not in mine:
+            if index not in mine and logs_here(trial_worker(trial)):
                 params = self.forecaster.resolved_params(trial_params(self.defaults, trial.params))
                 self.log(job, index, trial.number, params, trial_metrics(trial))
 

@@ -7,11 +7,13 @@ from tradelab.search.optuna_search import (
     BatchResult,
     evaluated_trials,
     fail_abandoned,
+    logs_here,
     make_storage,
     name_study,
     optimize_batched,
     resolve_storage,
     trial_metrics,
+    trial_worker,
 )
 from tradelab.search.space import Dimension, SearchSpace
 
@@ -22,9 +24,11 @@ __all__ = [
     "SearchSpace",
     "evaluated_trials",
     "fail_abandoned",
+    "logs_here",
     "make_storage",
     "name_study",
     "optimize_batched",
     "resolve_storage",
     "trial_metrics",
+    "trial_worker",
 ]

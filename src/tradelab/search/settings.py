@@ -69,6 +69,13 @@ class OptunaSearchConfig:
     A trial left RUNNING by a process that died is failed and queued again, at most
     `max_retries` times; one of another machine only once it started more than
     `stale_after_s` seconds ago (null: never).
+
+    With a database (e.g. `postgresql://user@host/db`) any number of processes on any machines
+    join the study and together evaluate exactly `n_trials`: each beats a heartbeat every
+    `heartbeat_s` seconds for the trials it evaluates, and a trial whose heartbeat is older than
+    `grace_s` seconds is failed and queued again (this replaces `stale_after_s`). Keep `grace_s`
+    above the longest batch evaluation that holds the GIL (a numba kernel call), or a slow but
+    live process's trials are evaluated twice (its results are then dropped, never counted).
     """
 
     kind: SearchKind = SearchKind.optuna
@@ -80,12 +87,19 @@ class OptunaSearchConfig:
     n_startup_trials: int = 10
     max_retries: int = 2
     stale_after_s: float | None = None
+    heartbeat_s: int = 60
+    grace_s: int = 300
 
     def __post_init__(self) -> None:
-        _at_least(self, ("n_trials", "batch_size"), 1)
+        _at_least(self, ("n_trials", "batch_size", "heartbeat_s"), 1)
         _at_least(self, ("n_startup_trials", "max_retries"), 0)
         if self.stale_after_s is not None and self.stale_after_s <= 0:
             raise ConfigError("search.stale_after_s", f"must be > 0, got {self.stale_after_s}")
+        if self.grace_s < 2 * self.heartbeat_s:
+            raise ConfigError(
+                "search.grace_s",
+                f"must be >= 2 x heartbeat_s ({self.heartbeat_s}), got {self.grace_s}",
+            )
 
 
 def _at_least(settings: Any, names: tuple[str, ...], low: int) -> None:

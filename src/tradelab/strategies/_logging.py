@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tradelab.search import logs_here
 from tradelab.strategies.objectives import rank_trials
+from tradelab.strategies.search import WORKER_COLUMN
 from tradelab.tracking import Job
 
 __all__ = ["log_frame", "log_trials"]
@@ -36,12 +38,19 @@ def log_trials(
     """Log trials as finished child runs: all of them, or the best `cap` when there are more.
 
     Each child gets its parameters, its finite metrics and `score`, and a `rank` tag; the best
-    qualifying trial is also tagged `candidate=true` (what promotion considers).
+    qualifying trial is also tagged `candidate=true` (what promotion considers). A trial another
+    live process of a shared Optuna study evaluated (`worker`) is that process's to log: ranks
+    are over the whole study, each trial's run is logged once. Return the runs logged.
     """
     order = rank_trials(objective, trials)
     chosen = order if len(order) <= cap else order[:cap]
+    workers = trials[WORKER_COLUMN] if WORKER_COLUMN in trials.columns else None
+    logged = 0
     for rank, idx in enumerate(chosen):
         row = trials.iloc[int(idx)]
+        if workers is not None and not logs_here(str(workers.iloc[int(idx)])):
+            continue
+        logged += 1
         values = {k: _number(row[k]) for k in (*metrics, "score") if k in row}
         job.log_trial(
             {
@@ -56,7 +65,7 @@ def log_trials(
                 **({"candidate": "true"} if rank == 0 and values.get("score") is not None else {}),
             },
         )
-    return len(chosen)
+    return logged
 
 
 def log_frame(job: Job, frame: pd.DataFrame, artifact_file: str) -> None:

@@ -8,7 +8,8 @@ chunks, never as one Python object per combination. The result is the trials tab
 
 An Optuna study's table is read back from the study, so a resumed study's table holds the
 trials of every run of it: the first `n_trials` evaluated trials, `trial` numbering them in
-order (the same table as an uninterrupted run's).
+order (the same table as an uninterrupted run's), and `worker`, the process that evaluated each
+(processes sharing a study each log the runs of their own trials: `tradelab.search.logs_here`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tradelab.search import (
     name_study,
     optimize_batched,
     trial_metrics,
+    trial_worker,
 )
 from tradelab.search.grid import Grid
 from tradelab.search.settings import (
@@ -37,9 +39,11 @@ from tradelab.search.settings import (
 )
 from tradelab.strategies.objectives import objective_scores
 
-__all__ = ["SEARCHED", "Evaluator", "named_study", "run_search", "study_tags"]
+__all__ = ["SEARCHED", "WORKER_COLUMN", "Evaluator", "named_study", "run_search", "study_tags"]
 
 Evaluator = Callable[[dict[str, np.ndarray]], pd.DataFrame]
+# An Optuna study's table: the process that evaluated each trial (several may share a study)
+WORKER_COLUMN = "worker"
 
 SEARCHED = faults.declare(
     "kalman.search.done", "a Kalman study searched, before its best trial and trial runs are logged"
@@ -156,13 +160,17 @@ def _optuna(
         n_startup_trials=search.n_startup_trials,
         max_retries=search.max_retries,
         stale_after_s=search.stale_after_s,
+        heartbeat_s=search.heartbeat_s,
+        grace_s=search.grace_s,
     )
     trials = evaluated_trials(study, search.n_trials)
     empty = schema[0] if schema else evaluate(_columns(sp, []))  # columns and dtypes
     metrics = _restore(pd.DataFrame([trial_metrics(t) for t in trials]), empty)
-    return _table(
+    table = _table(
         np.arange(len(trials)), _columns(sp, [t.params for t in trials]), metrics, objective
     )
+    table[WORKER_COLUMN] = [trial_worker(t) for t in trials]  # who logs each trial's run
+    return table
 
 
 def _restore(frame: pd.DataFrame, empty: pd.DataFrame) -> pd.DataFrame:

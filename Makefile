@@ -61,5 +61,22 @@ ui: install
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
+# a shared MLflow tracking server for trying tracking=server: PostgreSQL (Debian's postgresql
+# package) and `mlflow server` with proxied artifacts, on 127.0.0.1, everything under .services/
+# (server-stop deletes it: the runs of a trial go with it)
+.PHONY: server server-stop
+server: install
+	@if [ -e .services ]; then echo "a server was started already (.services/): make server-stop first"; exit 1; fi
+	$(PY) -m tradelab.testing.services start --dir .services --mlflow
+	@uri=$$(sed -n 's/^export TRADELAB_TEST_MLFLOW_SERVER=//p' .services/env); \
+	echo; echo "MLflow server on PostgreSQL: $$uri (UI and API; log: .services/mlflow-server.log)"; \
+	echo "  use it:  tradelab-wfo ... tracking=server tracking.uri=$$uri"; \
+	echo "           or: export TRADELAB_TRACKING_URI=$$uri, then tracking=server"; \
+	echo "  stop it: make server-stop (deletes .services/ and the runs logged there)"
+
+server-stop:
+	$(PY) -m tradelab.testing.services stop --dir .services
+	rm -rf .services
+
 clean:
 	rm -rf .numba_cache .pytest_cache .ruff_cache outputs multirun

@@ -3,10 +3,12 @@ what only the MLflow implementation promises."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tradelab.errors import TrackingError
 from tradelab.testing.tracker_contract import TRACKER_CHECKS, TrackerCheck, check_id
 from tradelab.tracking import MemoryTracker, RunStatus, Tracker
 from tradelab.tracking.mlflow_tracker import MlflowTracker
@@ -16,8 +18,16 @@ def _mlflow(tmp_path: Path) -> MlflowTracker:
     return MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "artifacts")
 
 
-@pytest.fixture(params=["memory", "mlflow"])
+def server_tracker(server: str) -> MlflowTracker:
+    """A tracker on the shared MLflow server, in a namespace of its own: the checks' fixed
+    experiment names and whole-store reads (`running_runs`) see only this test's runs."""
+    return MlflowTracker(server, None, namespace=f"t-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["memory", "mlflow", pytest.param("server", marks=pytest.mark.slow)])
 def tracker(request: pytest.FixtureRequest, tmp_path: Path) -> Tracker:
+    if request.param == "server":
+        return server_tracker(request.getfixturevalue("mlflow_server"))
     return MemoryTracker() if request.param == "memory" else _mlflow(tmp_path)
 
 
@@ -59,3 +69,36 @@ def test_mlflow_find_runs_pages_through_large_experiments(tmp_path: Path, monkey
     assert len(tracker.find_runs("wfo/SMH", parent=job.run_id)) == 7
     assert len(tracker.find_runs("wfo/SMH", parent=job.run_id, limit=5)) == 5
     assert {r.run_id for r in tracker.find_runs("wfo/SMH")} == {job.run_id, *trials}
+
+
+def test_mlflow_server_refuses_a_relative_artifact_root() -> None:
+    """Every machine would resolve it in its own working directory: none could read back."""
+    with pytest.raises(TrackingError, match=r"tracking\.artifact_root=null"):
+        MlflowTracker("http://127.0.0.1:9", "mlruns/artifacts")
+
+
+def test_mlflow_server_that_does_not_answer_is_a_tracking_error() -> None:
+    from tradelab.testing.services import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TrackingError, match="cannot reach the MLflow tracking server") as err:
+        MlflowTracker(uri, None)
+    assert uri in str(err.value) and "make server" in str(err.value)
+
+
+def test_mlflow_namespaces_keep_experiments_apart(tmp_path: Path) -> None:
+    """A namespace sees only its experiments; the plain tracker sees none of them."""
+    plain, alice = (
+        _mlflow(tmp_path),
+        MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "artifacts", namespace="alice"),
+    )
+    plain.start_job("wfo/SMH", "plain").end()
+    job = alice.start_job("wfo/QQQ", "mine")
+    assert (plain.targets("wfo"), alice.targets("wfo")) == (["SMH"], ["QQQ"])
+    assert [r.run_id for r in alice.running_runs()] == [job.run_id]
+    assert plain.running_runs() == [] and plain.find_runs("wfo/QQQ") == []
+    assert alice.get_run(job.run_id).experiment == "wfo/QQQ"
+    assert plain.client.get_experiment_by_name("alice/wfo/QQQ") is not None
+    job.end()
+    with pytest.raises(ValueError, match="namespace"):
+        MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", None, namespace="a/b")

@@ -105,7 +105,8 @@ def data_store(cfg: DictConfig) -> ParquetStore:
 
 
 def tracker_for(cfg: DictConfig) -> Tracker:
-    """Build the tracker `cfg.tracking` describes."""
+    """Build the tracker `cfg.tracking` describes (a server that does not answer, or a
+    relative artifact root with one, is a `TrackingError` saying what to do)."""
     t = settings(TrackingConfig, cfg.tracking, "tracking")
     return make_tracker(
         backend=t.backend.value,
@@ -113,6 +114,7 @@ def tracker_for(cfg: DictConfig) -> Tracker:
         artifact_root=t.artifact_root,
         busy_timeout_s=t.busy_timeout_s,
         heartbeat_s=t.heartbeat_s,
+        namespace=t.namespace,
     )
 
 

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from tradelab.apps._runtime import job_for, run_hydra_app, tracker_for
 from tradelab.apps.schema import AppConfig
 from tradelab.data import ParquetStore
+from tradelab.promotion import MlflowRegistry
 from tradelab.reports.pipeline_report import build_report
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
@@ -25,7 +26,7 @@ class ReportAppConfig(AppConfig):
 def run(cfg: DictConfig) -> str:
     """Build the report from results/, metrics/ and production/; return the HTML path."""
     tracker = tracker_for(cfg)
-    client = tracker.client if isinstance(tracker, MlflowTracker) else None
+    registry = MlflowRegistry.for_tracker(tracker) if isinstance(tracker, MlflowTracker) else None
     store = ParquetStore(cfg.paths.store_dir, offline=True)
     out_dir = Path(cfg.paths.reports_dir)
     with job_for(
@@ -41,7 +42,7 @@ def run(cfg: DictConfig) -> str:
             production_dir=cfg.paths.deploy_dir,
             out_dir=out_dir,
             store=store,
-            client=client,
+            registry=registry,
             title=str(cfg.title),
         )
         job.log_artifact(report.markdown, "report")

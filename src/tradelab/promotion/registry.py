@@ -180,15 +180,25 @@ class ModelRegistry(Protocol):
 
 
 class MlflowRegistry:
-    """`ModelRegistry` on the MLflow model registry: versions are pyfunc models."""
+    """`ModelRegistry` on the MLflow model registry: versions are pyfunc models.
 
-    def __init__(self, client: Any) -> None:
+    `namespace`: registered models are `<namespace>.tradelab.<family>.<target>` (the namespace
+    of an `MlflowTracker` on a shared server; None: `model_name`).
+    """
+
+    def __init__(self, client: Any, namespace: str | None = None) -> None:
         self.client = client
+        self.namespace = namespace
 
     @classmethod
     def for_tracker(cls, tracker: Any) -> MlflowRegistry:
-        """Return the registry of an `MlflowTracker`'s store."""
-        return cls(tracker.client)
+        """Return the registry of an `MlflowTracker`'s store (and namespace)."""
+        return cls(tracker.client, getattr(tracker, "namespace", None))
+
+    def name(self, family: str, target: str) -> str:
+        """Return the registered model name of a (family, target) in this registry."""
+        plain = model_name(family, target)
+        return f"{self.namespace}.{plain}" if self.namespace else plain
 
     def _version_by_alias(self, name: str, alias: str) -> Any | None:
         from mlflow.exceptions import MlflowException
@@ -200,17 +210,17 @@ class MlflowRegistry:
 
     def champion(self, family: str, target: str) -> Champion | None:
         """Return the current champion (its metrics as recorded at promotion), if any."""
-        mv = self._version_by_alias(model_name(family, target), CHAMPION)
+        mv = self._version_by_alias(self.name(family, target), CHAMPION)
         return None if mv is None else champion_from_tags(str(mv.version), mv.tags)
 
     def alias_version(self, family: str, target: str, alias: str) -> str | None:
         """Return the version `alias` points at, if any."""
-        mv = self._version_by_alias(model_name(family, target), alias)
+        mv = self._version_by_alias(self.name(family, target), alias)
         return None if mv is None else str(mv.version)
 
     def version_of_run(self, family: str, target: str, source_run: str) -> str | None:
         """Return the version already registered for `source_run` (promotion is idempotent)."""
-        name = model_name(family, target)
+        name = self.name(family, target)
         try:
             versions = _retry(lambda: self.client.search_model_versions(f"name = '{name}'"))
         except Exception:
@@ -236,7 +246,7 @@ class MlflowRegistry:
         import mlflow
         from mlflow.exceptions import MlflowException
 
-        name = model_name(family, target)
+        name = self.name(family, target)
         signature, example = model_example(family, config) or (None, None)
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = Path(tmp) / "model"
@@ -278,7 +288,7 @@ class MlflowRegistry:
 
     def set_aliases(self, family: str, target: str, champion: str, previous: str | None) -> None:
         """Point `@champion` at `champion` and `@previous` at `previous` (removed when None)."""
-        name = model_name(family, target)
+        name = self.name(family, target)
         if previous is None:
             with contextlib.suppress(Exception):
                 _retry(lambda: self.client.delete_registered_model_alias(name, PREVIOUS))
@@ -292,7 +302,7 @@ class MlflowRegistry:
         """Return the production configuration a version carries."""
         import mlflow
 
-        mv = _retry(lambda: self.client.get_model_version(model_name(family, target), version))
+        mv = _retry(lambda: self.client.get_model_version(self.name(family, target), version))
         with tempfile.TemporaryDirectory() as tmp:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"{mv.source}/{_CONFIG_FILE}",

@@ -172,11 +172,15 @@ def _champions(production_dir: Path) -> pd.DataFrame:
 
 
 def _equity_section(
-    doc: _Doc, champions: pd.DataFrame, client: Any, store: Any, fig_dir: Path, figures: list[Path]
+    doc: _Doc,
+    champions: pd.DataFrame,
+    registry: Any,
+    store: Any,
+    fig_dir: Path,
+    figures: list[Path],
 ) -> None:
-    from tradelab.promotion import MlflowRegistry, family
+    from tradelab.promotion import family
 
-    registry = MlflowRegistry(client)
     curves: dict[str, pd.Series] = {}
     for row in champions.itertuples(index=False):
         try:
@@ -437,10 +441,11 @@ def build_report(
     production_dir: str | Path,
     out_dir: str | Path,
     store: Any = None,
-    client: Any = None,
+    registry: Any = None,
     title: str = "tradelab pipeline run",
 ) -> Report:
-    """Write `summary.md`, `summary.html` and `figures/*.png` into `out_dir`."""
+    """Write `summary.md`, `summary.html` and `figures/*.png` into `out_dir`; with `registry`
+    (the `MlflowRegistry` of the tracker's store) and `store`, the champions' equity too."""
     results, metrics, production, out = (
         Path(results_dir),
         Path(metrics_dir),
@@ -462,8 +467,8 @@ def build_report(
         )
     else:
         doc.table(champions)
-        if client is not None and store is not None:
-            _equity_section(doc, champions, client, store, fig_dir, figures)
+        if registry is not None and store is not None:
+            _equity_section(doc, champions, registry, store, fig_dir, figures)
     _wfo_section(doc, results, metrics, fig_dir, figures)
     _kalman_section(doc, results, fig_dir, figures)
     _forecast_section(doc, results, fig_dir, figures)

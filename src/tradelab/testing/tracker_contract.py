@@ -391,11 +391,12 @@ def check_repair_ends_runs_of_dead_processes_failed(tracker: Tracker, workdir: P
         reused = tracker.start_job("wfo/SMH", "reused")
         reused.set_tags({PROCESS_START_TAG: "1.00"})
 
-    found = {s.run.run_id: s.reason for s in tracker.stale_runs(stale_after_s=stale_after)}
+    now = time.time()  # one clock for both passes: a reason says how long a run was silent
+    found = {s.run.run_id: s.reason for s in tracker.stale_runs(stale_after_s=stale_after, now=now)}
     expected = {dead.run_id, dead_child.run_id, lost.run_id, lost_child.run_id}
     assert set(found) == expected | ({reused.run_id} if reused else set()), found
     assert tracker.get_run(dead.run_id).status is RunStatus.RUNNING  # stale_runs changes nothing
-    repaired = tracker.repair_runs(stale_after_s=stale_after)
+    repaired = tracker.repair_runs(stale_after_s=stale_after, now=now)
     order = [s.run.run_id for s in repaired]
     assert order.index(dead_child.run_id) < order.index(dead.run_id)  # children first
     for run_id in found:

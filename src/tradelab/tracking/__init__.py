@@ -35,15 +35,20 @@ def make_tracker(
     artifact_root: str | None = "mlruns/artifacts",
     busy_timeout_s: float = 60.0,
     heartbeat_s: float | None = None,
+    namespace: str | None = None,
 ) -> Tracker:
     """Build the tracker a config names (`mlflow` or `memory`); its jobs beat every
-    `heartbeat_s` (None: no heartbeat)."""
+    `heartbeat_s` (None: no heartbeat). `namespace`: see `MlflowTracker`."""
     if backend == "memory":
         return MemoryTracker(heartbeat_s=heartbeat_s)
     if backend == "mlflow":
         from tradelab.tracking.mlflow_tracker import MlflowTracker
 
         return MlflowTracker(
-            uri, artifact_root, busy_timeout_s=busy_timeout_s, heartbeat_s=heartbeat_s
+            uri,
+            artifact_root,
+            busy_timeout_s=busy_timeout_s,
+            heartbeat_s=heartbeat_s,
+            namespace=namespace,
         )
     raise ValueError(f"unknown tracking backend {backend!r}: use 'mlflow' or 'memory'")

@@ -4,6 +4,13 @@ Several processes (Hydra joblib multirun) may write to one SQLite file: the stor
 under a file lock, the database runs in WAL mode with a busy timeout, and every call is
 retried with backoff when SQLite reports the database locked. MLflow filter strings live
 here only: the read side takes typed filters and turns them into MLflow searches.
+
+With an `http(s)://` URI the store is a shared tracking server (`mlflow server` on PostgreSQL,
+artifacts proxied): nothing is opened locally, artifacts go up and come back through the
+server, and only tradelab's experiments (`<family>/<target>`) are read, so the runs of other
+tools on the server are never listed or repaired. A `namespace` keeps a tracker's experiments
+(`<namespace>/<family>/<target>`) and registered models apart from everyone else's on one
+server (tests sharing a server, a personal sandbox).
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 import random
+import re
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qsl, urlencode
 
 from tradelab.errors import TrackingError
@@ -36,7 +46,13 @@ from tradelab.tracking.base import (
     with_process,
 )
 
-__all__ = ["MlflowJob", "MlflowTracker", "normalize_sqlite_uri"]
+__all__ = [
+    "MlflowJob",
+    "MlflowTracker",
+    "is_server_uri",
+    "normalize_sqlite_uri",
+    "validate_namespace",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,6 +64,14 @@ _EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 _SYSTEM_TAG_PREFIX = "mlflow."
 _PAGE = 1000  # runs per search request
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # also a registered-model prefix
+_URI_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_PROBE_TIMEOUT_S = 5.0
+START_SERVER_HINT = (
+    "start one (`make server`, or `mlflow server --backend-store-uri postgresql://... "
+    "--artifacts-destination ...`) and pass tracking=server tracking.uri=http://HOST:PORT, "
+    "or use tracking=mlflow (a local SQLite store)"
+)
 
 
 def _dataset_refs(run: Any) -> tuple[DatasetRef, ...]:
@@ -78,6 +102,63 @@ def normalize_sqlite_uri(uri: str, busy_timeout_s: float = 60.0) -> str:
     options = dict(parse_qsl(query))
     options.setdefault("timeout", f"{busy_timeout_s:g}")
     return f"sqlite:///{path}?{urlencode(options)}"
+
+
+def validate_namespace(namespace: str) -> str:
+    """Check that `namespace` can prefix experiment and registered model names."""
+    if not _NAMESPACE_RE.match(namespace):
+        raise ValueError(
+            f"namespace {namespace!r} must be letters, digits, '_', '.' or '-' (e.g. 'alice')"
+        )
+    return namespace
+
+
+def is_server_uri(uri: str) -> bool:
+    """Say whether `uri` names a tracking server (`http://` or `https://`)."""
+    return uri.startswith(("http://", "https://"))
+
+
+def _probe_server(uri: str) -> None:
+    """Raise `TrackingError` when nothing answers at `uri` (refused, unknown host, timeout);
+    an HTTP or TLS answer is left to the MLflow client (auth, proxies, certificates)."""
+    import ssl
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_PROBE_TIMEOUT_S):
+            return
+    except HTTPError:
+        return
+    except URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, ssl.SSLError) or not isinstance(reason, OSError):
+            return
+        why = reason.strerror or str(reason)
+    except (TimeoutError, ConnectionError) as exc:
+        why = str(exc) or type(exc).__name__
+    raise TrackingError(
+        f"cannot reach the MLflow tracking server at {uri} ({why}): {START_SERVER_HINT}"
+    )
+
+
+def _artifact_location(uri: str, artifact_root: str | Path | None) -> str | None:
+    """Return the artifact root new experiments get, as a URI (None: the server decides).
+
+    A local path is made absolute; against a tracking server a relative one is refused: every
+    machine would resolve it in its own working directory, and no other could read it back.
+    """
+    if artifact_root is None:
+        return None
+    root = str(artifact_root)
+    if _URI_SCHEME_RE.match(root):  # s3://, file:///, mlflow-artifacts:/ ...
+        return root.rstrip("/")
+    if is_server_uri(uri) and not Path(root).is_absolute():
+        raise TrackingError(
+            f"artifact root {root!r} is a relative path but {uri} is a tracking server: set "
+            "tracking.artifact_root=null (the server keeps artifacts: tracking=server), or an "
+            "absolute path or URI every machine reaches"
+        )
+    return Path(root).resolve().as_uri()
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -254,7 +335,15 @@ class MlflowJob(Job):
 
 
 class MlflowTracker(Tracker):
-    """Tracker backed by an MLflow tracking store (default: local SQLite file)."""
+    """Tracker backed by an MLflow tracking store (default: local SQLite file).
+
+    `uri`: `sqlite:///` file (relative: to the working directory) or `http(s)://` tracking
+    server. `artifact_root`: where new experiments keep artifacts (None: the server decides;
+    a server needs None, an absolute path or a URI every machine reaches). `namespace`: the
+    experiments of this tracker are `<namespace>/<family>/<target>` on the store and its
+    registered models `<namespace>.tradelab.<family>.<target>`; it reads no others (None: the
+    experiments outside any namespace).
+    """
 
     def __init__(
         self,
@@ -263,20 +352,29 @@ class MlflowTracker(Tracker):
         *,
         busy_timeout_s: float = 60.0,
         heartbeat_s: float | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.uri = normalize_sqlite_uri(uri, busy_timeout_s)
         self.heartbeat_s = heartbeat_s
-        self.artifact_root = None if artifact_root is None else Path(artifact_root).resolve()
+        self.namespace = None if namespace is None else validate_namespace(namespace)
+        self.artifact_root = _artifact_location(self.uri, artifact_root)
         self._experiment_ids: dict[str, str] = {}
         self.client = self._open_store()
 
     def _open_store(self) -> Any:
         """Create the client; a new SQLite schema is created once, under a file lock, even
-        when several processes start together."""
+        when several processes start together; a tracking server must answer."""
         from mlflow import MlflowClient
 
         db = sqlite_path(self.uri)
         if db is None:
+            if is_server_uri(self.uri):
+                _probe_server(self.uri)
+                # against a server MLflow prints two "View run" lines to stdout (after an extra
+                # request) each time a run ends, every trial of a sweep, and a progress bar for
+                # each artifact read back: quiet unless the user asked for them
+                os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+                os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         try:
             with _file_lock(db.with_name(db.name + ".lock")):
@@ -289,21 +387,39 @@ class MlflowTracker(Tracker):
             raise TrackingError(f"cannot open the MLflow store at {db}: {exc}") from exc
         return client
 
+    def stored_name(self, experiment: str) -> str:
+        """Return the store's name of `experiment` (with the namespace)."""
+        return f"{self.namespace}/{experiment}" if self.namespace else experiment
+
+    def _own_name(self, stored: str) -> str | None:
+        """Return the tradelab name of a store's experiment, None when it is not one of this
+        tracker's (another namespace, another tool's experiment)."""
+        if self.namespace:
+            prefix = f"{self.namespace}/"
+            if not stored.startswith(prefix):
+                return None
+            stored = stored.removeprefix(prefix)
+        try:
+            return validate_experiment_name(stored)
+        except ValueError:
+            return None
+
     def experiment_id(self, name: str) -> str:
         """Return the id of experiment `name`, creating (or restoring) it when needed."""
         if name in self._experiment_ids:
             return self._experiment_ids[name]
         from mlflow.exceptions import MlflowException
 
-        exp = _retry(lambda: self.client.get_experiment_by_name(name))
+        stored = self.stored_name(name)
+        exp = _retry(lambda: self.client.get_experiment_by_name(stored))
         if exp is None:
             location = None
             if self.artifact_root is not None:
-                location = (self.artifact_root / name).as_uri()
+                location = f"{self.artifact_root}/{stored}"
             try:
                 exp_id = _retry(
                     lambda: self.client.create_experiment(
-                        name, artifact_location=location, tags=_EXPERIMENT_TAGS
+                        stored, artifact_location=location, tags=_EXPERIMENT_TAGS
                     )
                 )
             except MlflowException as exc:
@@ -311,7 +427,7 @@ class MlflowTracker(Tracker):
                     exc.error_code
                 ) and "already exists" not in str(exc):
                     raise
-                exp = _retry(lambda: self.client.get_experiment_by_name(name))
+                exp = _retry(lambda: self.client.get_experiment_by_name(stored))
                 assert exp is not None
                 exp_id = exp.experiment_id
         else:
@@ -357,7 +473,8 @@ class MlflowTracker(Tracker):
         for name, known in self._experiment_ids.items():
             if known == experiment_id:
                 return name
-        return str(_retry(lambda: self.client.get_experiment(experiment_id)).name)
+        stored = str(_retry(lambda: self.client.get_experiment(experiment_id)).name)
+        return self._own_name(stored) or stored
 
     def _record(self, run: Any, experiment: str | None = None) -> RunRecord:
         tags = dict(run.data.tags)
@@ -376,16 +493,8 @@ class MlflowTracker(Tracker):
 
     def targets(self, family: str) -> list[str]:
         prefix = f"{family}/"
-        found: set[str] = set()
-        token = None
-        while True:
-            page = _retry(
-                lambda t=token: self.client.search_experiments(max_results=_PAGE, page_token=t)
-            )
-            found |= {e.name.removeprefix(prefix) for e in page if e.name.startswith(prefix)}
-            token = page.token
-            if not token:
-                return sorted(found)
+        names = self._experiments().values()
+        return sorted({n.removeprefix(prefix) for n in names if n.startswith(prefix)})
 
     def find_runs(
         self,
@@ -398,7 +507,7 @@ class MlflowTracker(Tracker):
         limit: int | None = None,
     ) -> list[RunRecord]:
         wanted, state = check_query(tags, status, parent, top_level, limit)
-        exp = _retry(lambda: self.client.get_experiment_by_name(experiment))
+        exp = _retry(lambda: self.client.get_experiment_by_name(self.stored_name(experiment)))
         if exp is None or exp.lifecycle_stage == "deleted":
             return []
         query = _filter_string(wanted, state, parent)
@@ -462,14 +571,16 @@ class MlflowTracker(Tracker):
             return Path(local).read_text()
 
     def _experiments(self) -> dict[str, str]:
-        """Return {id: name} of every active experiment."""
+        """Return {id: tradelab name} of every active experiment of this tracker."""
         found: dict[str, str] = {}
         token = None
         while True:
             page = _retry(
                 lambda t=token: self.client.search_experiments(max_results=_PAGE, page_token=t)
             )
-            found.update({e.experiment_id: e.name for e in page})
+            for e in page:
+                if (name := self._own_name(e.name)) is not None:
+                    found[e.experiment_id] = name
             token = page.token
             if not token:
                 return found

@@ -19,10 +19,15 @@ class TrackingBackend(StrEnum):
 class TrackingConfig:
     """Where runs are recorded.
 
-    `uri` is an MLflow tracking URI; a relative `sqlite:///` path is relative to the working
-    directory. `artifact_root` is the folder new experiments keep their artifacts in (null: the
-    tracking server decides). `max_trial_runs` caps child runs per job for exhaustive grids;
-    the full trials table is always an artifact.
+    `uri` is an MLflow tracking URI: a `sqlite:///` file (relative: to the working directory)
+    or a shared tracking server, `http://host:port` (`tracking=server`: `mlflow server` on
+    PostgreSQL with proxied artifacts). `artifact_root` is the folder new experiments keep
+    their artifacts in (null: the tracking server decides and proxies them; a server refuses a
+    relative folder, which every machine would resolve in its own working directory).
+    `namespace` (null: none) keeps this user's or CI job's experiments (`<namespace>/wfo/SMH`)
+    and registered models (`<namespace>.tradelab.wfo.SMH`) apart on a shared server: the apps
+    see only those of their namespace. `max_trial_runs` caps child runs per job for exhaustive
+    grids; the full trials table is always an artifact.
 
     Runs left RUNNING by a process that died (`kill -9`, a lost machine) are ended FAILED with a
     `tradelab.repaired` tag at the start of every app (`repair_on_start`) and by `tradelab-runs
@@ -39,8 +44,16 @@ class TrackingConfig:
     heartbeat_s: float | None = 60.0
     stale_after_s: float = 1800.0
     repair_on_start: bool = True
+    namespace: str | None = None
 
     def __post_init__(self) -> None:
+        if self.namespace is not None:
+            from tradelab.tracking.mlflow_tracker import validate_namespace
+
+            try:
+                validate_namespace(self.namespace)
+            except ValueError as exc:
+                raise ConfigError("tracking.namespace", str(exc)) from None
         if self.heartbeat_s is not None and self.heartbeat_s <= 0:
             raise ConfigError("tracking.heartbeat_s", "must be > 0 (null: no heartbeat)")
         if self.stale_after_s <= 0:

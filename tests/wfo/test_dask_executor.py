@@ -100,3 +100,15 @@ def test_a_worker_killed_mid_sweep_loses_nothing(bars: WfoData, tmp_path: Path) 
     _sweep(bars, tmp_path / "local")
     local, dask = _files(tmp_path / "local"), _files(tmp_path / "dask")
     assert sorted(local) == sorted(dask) and all(local[k] == dask[k] for k in local)
+
+
+def test_workers_running_other_code_are_refused(bars: WfoData, tmp_path: Path) -> None:
+    """A worker whose kernels' sources differ would fill the cache with other numbers."""
+    import tradelab.wfo.cache as cache_module
+
+    with DaskExecutor(n_workers=1) as executor:
+        executor.client.run(
+            lambda: setattr(cache_module, "code_version", lambda: "0.0+elsewhere") or None
+        )
+        with pytest.raises(ConfigError, match="another tradelab"):
+            _sweep(bars, tmp_path / "dask", executor)

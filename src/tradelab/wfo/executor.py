@@ -257,12 +257,29 @@ class DaskExecutor:
             arrays["block_ret_sq"][s0:s1] = bsq
 
     def warm(self, prep: PreparedPhase) -> None:
-        """Load (or compile) `prep`'s kernel on every worker, now and on workers that join
-        later: a `KernelWarmup` plugin, registered once per kernel."""
+        """Check that every worker runs this code version, then load (or compile) `prep`'s
+        kernel on every worker, now and on workers that join later: a `KernelWarmup` plugin,
+        registered once per kernel."""
+        self.check_code()
         plugin = _warmup_plugin(prep)
         if plugin.name not in self._warmed:
             self.client.register_plugin(plugin, name=plugin.name)
             self._warmed.add(plugin.name)
+
+    def check_code(self) -> None:
+        """Refuse workers whose tradelab computes other numbers than this process's (the cache
+        key records this process's code version)."""
+        from tradelab.wfo.cache import code_version
+
+        here = code_version()
+        other = {w: v for w, v in self.client.run(code_version).items() if v != here}
+        if other:
+            shown = ", ".join(f"{w} ({v})" for w, v in sorted(other.items()))
+            raise ConfigError(
+                "executor.address",
+                f"Dask workers run another tradelab than this process ({here}): {shown}; "
+                "install the same version on every worker",
+            )
 
 
 def open_executor(config: ExecutorConfig) -> contextlib.AbstractContextManager[DaskExecutor | None]:

@@ -38,11 +38,14 @@ def test_task_ranges_never_cross_a_chunk() -> None:
     assert task_ranges(10, 10, 4, 3) == []
 
 
+@pytest.mark.parametrize("workers_write", [None, False], ids=["workers-write", "driver-writes"])
 def test_dask_local_cluster_writes_the_local_runs_cache_byte_for_byte(
-    bars: WfoData, tmp_path: Path
+    bars: WfoData, tmp_path: Path, workers_write: bool | None
 ) -> None:
+    """Workers of a LocalCluster write into the cache themselves; a remote cluster's workers
+    send their arrays to the driver (`workers_write=False` here)."""
     _sweep(bars, tmp_path / "local")
-    with DaskExecutor(n_workers=2, task_size=5) as executor:
+    with DaskExecutor(n_workers=2, task_size=5, workers_write=workers_write) as executor:
         result = _sweep(bars, tmp_path / "dask", executor)
     assert result.n_evaluated == 2 * GRID.size
     local, dask = _files(tmp_path / "local"), _files(tmp_path / "dask")

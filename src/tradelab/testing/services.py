@@ -95,9 +95,9 @@ def _pg_bindir() -> Path:
     )
 
 
-def create_database(server_url: str, name: str) -> str:
-    """Create database `name` on the server of `server_url` (a URL without a database works);
-    return the URL of the new database."""
+def create_database(server_url: str, name: str, *, exist_ok: bool = False) -> str:
+    """Create database `name` on the server of `server_url` (a URL without a database works;
+    `exist_ok`: keep one that exists); return the URL of the database."""
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -108,7 +108,9 @@ def create_database(server_url: str, name: str) -> str:
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None or not exist_ok:
+                cur.execute(f'CREATE DATABASE "{name}"')
     finally:
         conn.close()
     return url.set(drivername="postgresql+psycopg2", database=name).render_as_string(
@@ -355,7 +357,8 @@ def _start(folder: Path, mlflow: bool, dask: bool) -> dict[str, str]:
     pg.start()
     env = {ENV_POSTGRES: pg.url}
     if mlflow:
-        server = MlflowServer(create_database(pg.url, "mlflow"), folder / "mlflow-artifacts")
+        backend = create_database(pg.url, "mlflow", exist_ok=True)  # a restart keeps the runs
+        server = MlflowServer(backend, folder / "mlflow-artifacts")
         try:
             server.start()
         finally:

@@ -139,6 +139,11 @@ class PhaseCache:
         self._write_manifest()
         return self
 
+    def partial_files(self) -> dict[str, Path]:
+        """The files of the maps being filled, by array name: other processes that see this
+        folder may write their ranges into them (before the manifest claims the chunk)."""
+        return {name: self.directory / f"{name}.npy.partial" for name in self._names()}
+
     def commit(self, chunks_done: int) -> None:
         """Flush the maps, then record `chunks_done` in the manifest."""
         for arr in self.arrays.values():

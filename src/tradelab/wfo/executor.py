@@ -10,10 +10,12 @@ spans two chunks) and runs them on a Dask cluster, as Dask users do:
 - a `WorkerPlugin` (`KernelWarmup`) runs one combination of the phase's kernel on every worker,
   present and future, before tasks arrive: numba loads the compiled kernel from the worker's own
   cache (`NUMBA_CACHE_DIR` of the worker, or beside the package) or compiles it once;
-- results come back to the driver, which writes them into the same phase cache as the local
-  run and commits a chunk (manifest) once all of its tasks are in, in order: a sweep resumes
-  whatever the executor, and the numbers are bit-identical (each combination is simulated
-  alone by the same kernel);
+- the results go into the same phase cache as the local run, and the driver commits a chunk
+  (manifest) once all of its tasks are in, in order: a sweep resumes whatever the executor,
+  and the numbers are bit-identical (each combination is simulated alone by the same kernel).
+  Workers that see the driver's results folder (a `LocalCluster`; `workers_write=True` for a
+  shared filesystem) write their ranges into the cache's partial files themselves and only the
+  range goes back; others return the arrays and the driver writes them;
 - a worker that dies mid-task loses nothing: the scheduler runs its tasks again elsewhere
   (up to `distributed.scheduler.allowed-failures` times) and the driver writes each range once;
 - task keys carry a token of this driver, so several drivers (a Hydra multirun) share a cluster.
@@ -29,7 +31,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -84,15 +86,40 @@ def evaluate_range(
     out = np.empty((N_METRICS, m))
     bsum = np.empty((m, prep.n_blocks))
     bsq = np.empty((m, prep.n_blocks))
+    if m <= batch_size:  # one kernel call straight into the result (a task is one batch)
+        run_prepared(prep, np.arange(start, stop, dtype=np.int64), out, bsum, bsq)
+        return start, stop, out, bsum, bsq
+    buf = np.empty(N_METRICS * batch_size)
     for s0 in range(start, stop, batch_size):
         s1 = min(s0 + batch_size, stop)
-        o = np.empty((N_METRICS, s1 - s0))  # the kernel writes C-contiguous rows
-        run_prepared(
-            prep, np.arange(s0, s1, dtype=np.int64), o, bsum[s0 - start : s1 - start],
-            bsq[s0 - start : s1 - start],
-        )  # fmt: skip
-        out[:, s0 - start : s1 - start] = o
+        o = buf[: N_METRICS * (s1 - s0)].reshape(N_METRICS, s1 - s0)  # C-contiguous rows
+        i0, i1 = s0 - start, s1 - start
+        run_prepared(prep, np.arange(s0, s1, dtype=np.int64), o, bsum[i0:i1], bsq[i0:i1])
+        out[:, i0:i1] = o
     return start, stop, out, bsum, bsq
+
+
+def evaluate_into(
+    prep: PreparedPhase,
+    start: int,
+    stop: int,
+    batch_size: int,
+    threads: int,
+    files: Mapping[str, str],
+) -> tuple[int, int, None, None, None]:
+    """`evaluate_range`, then write the results into the phase cache's partial files `files`
+    (`PhaseCache.partial_files`): for workers that see the driver's results folder, so that
+    nothing but the range goes back to the driver. No flush here: the pages are the file's
+    (shared mappings), and the driver's commit flushes the whole file before its manifest
+    claims the chunk."""
+    _, _, out, bsum, bsq = evaluate_range(prep, start, stop, batch_size, threads)
+    rows = {name: out[i] for i, name in enumerate(METRIC_NAMES)}
+    rows.update({"block_ret_sum": bsum, "block_ret_sq": bsq})
+    for name, path in files.items():
+        mapped = np.load(path, mmap_mode="r+")
+        mapped[start:stop] = rows[name]
+        del mapped
+    return start, stop, None, None, None
 
 
 def task_ranges(
@@ -142,6 +169,7 @@ class DaskExecutor:
     n_workers: int = 2
     task_size: int = DEFAULT_TASK_SIZE
     threads_per_task: int = 1
+    workers_write: bool | None = None
     _client: Any = field(default=None, repr=False)
     _cluster: Any = field(default=None, repr=False)
     _token: str = field(default_factory=lambda: uuid.uuid4().hex[:12], repr=False)
@@ -213,11 +241,14 @@ class DaskExecutor:
         self.warm(prep)
         [shared] = client.scatter([prep], broadcast=True, hash=False)
         key = f"tradelab-wfo-{self._token}-{prep.phase.name}-{uuid.uuid4().hex[:6]}"
-        threads = self.threads_per_task
+        args: tuple[Any, ...] = (batch_size, self.threads_per_task)
+        run: Callable[..., Any] = evaluate_range
+        files = getattr(dest, "partial_files", None)
+        local = self.address is None if self.workers_write is None else self.workers_write
+        if local and files is not None:  # workers write into the cache: ranges come back
+            run, args = evaluate_into, (*args, {k: str(v) for k, v in files().items()})
         futures = [
-            client.submit(
-                evaluate_range, shared, s0, s1, batch_size, threads, key=f"{key}-{s0}", pure=False
-            )
+            client.submit(run, shared, s0, s1, *args, key=f"{key}-{s0}", pure=False)
             for s0, s1 in ranges
         ]
         left = {c: 0 for c in range(dest.chunks_done, dest.n_chunks)}
@@ -232,7 +263,8 @@ class DaskExecutor:
                 if s0 in written:  # never happens with Dask's futures; a guard for the files
                     continue
                 written.add(s0)
-                self._write(dest, s0, s1, out, bsum, bsq)
+                if out is not None:
+                    self._write(dest, s0, s1, out, bsum, bsq)
                 left[s0 // chunk] -= 1
                 n_eval += s1 - s0
                 advance(s1 - s0, f"{n_eval / max(time.perf_counter() - t0, 1e-9):,.0f}/s")
@@ -291,4 +323,5 @@ def open_executor(config: ExecutorConfig) -> contextlib.AbstractContextManager[D
         n_workers=config.n_workers,
         task_size=config.task_size,
         threads_per_task=config.threads_per_task,
+        workers_write=config.workers_write,
     )

@@ -222,6 +222,9 @@ class ExecutorConfig:
     combinations on a Dask cluster: the scheduler at `address` (`tcp://host:8786`), or with
     `address` null an in-process `LocalCluster` of `n_workers` worker processes. Each task uses
     `threads_per_task` numba threads (1 for single-threaded workers, one per core).
+    `workers_write`: workers write their results into the phase cache themselves (they must
+    see the driver's results folder at the same path); null: for a `LocalCluster` only, a
+    remote cluster sends them back to the driver.
     """
 
     kind: ExecutorKind = ExecutorKind.local
@@ -229,6 +232,7 @@ class ExecutorConfig:
     n_workers: int = 2
     task_size: int = 131_072
     threads_per_task: int = 1
+    workers_write: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_workers", "task_size", "threads_per_task"):

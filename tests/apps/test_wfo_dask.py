@@ -41,6 +41,10 @@ def test_local_cluster_gives_the_local_candidates_byte_for_byte(workdir: Path) -
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert _candidates(workdir, "dask", "SMH") == _candidates(workdir, "local", "SMH")
+    # one line about the cluster, not Dask's own INFO lines for every worker and connection
+    log = run.stdout + run.stderr
+    assert "Dask LocalCluster: 2 worker processes" in log
+    assert "[distributed." not in log, log[-2000:]
 
 
 def test_two_drivers_share_one_scheduler(workdir: Path, dask_scheduler: str) -> None:

@@ -56,6 +56,7 @@ CHUNK_DONE = faults.declare(
     "wfo.chunk", "a WFO phase after its k-th chunk is committed to the cache (@k counts chunks)"
 )
 DEFAULT_TASK_SIZE = 131_072
+_log = logging.getLogger(__name__)
 
 
 class ChunkSink(Protocol):
@@ -174,6 +175,7 @@ class DaskExecutor:
     _cluster: Any = field(default=None, repr=False)
     _token: str = field(default_factory=lambda: uuid.uuid4().hex[:12], repr=False)
     _warmed: set[str] = field(default_factory=set, repr=False)
+    _quiet: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("n_workers", "task_size", "threads_per_task"):
@@ -183,6 +185,7 @@ class DaskExecutor:
     def __enter__(self) -> DaskExecutor:
         from distributed import Client, LocalCluster
 
+        self._quiet.enter_context(_quiet_distributed())
         if self.address is None:
             env = {"NUMBA_NUM_THREADS": str(self.threads_per_task)}
             if os.environ.get("NUMBA_CACHE_DIR"):
@@ -196,16 +199,23 @@ class DaskExecutor:
                 silence_logs=logging.ERROR,
             )
             self._client = Client(self._cluster)
+            _log.info(
+                "Dask LocalCluster: %d worker processes x %d thread, dashboard %s",
+                self.n_workers, self.threads_per_task, self._client.dashboard_link,
+            )  # fmt: skip
         else:
             try:
                 self._client = Client(self.address, timeout="20s")
             except OSError as exc:
+                self._quiet.close()
                 raise ConfigError(
                     "executor.address",
                     f"no Dask scheduler answers at {self.address} ({exc}): start one with "
                     "`dask scheduler` and workers with `dask worker <address>`, or leave "
                     "executor.address null for a local cluster",
                 ) from None
+            workers = len(self._client.scheduler_info().get("workers", {}))
+            _log.info("Dask scheduler %s: %d workers", self.address, workers)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -214,6 +224,7 @@ class DaskExecutor:
         if self._cluster is not None:
             self._cluster.close()
         self._client = self._cluster = None
+        self._quiet.close()
 
     @property
     def client(self) -> Any:
@@ -312,6 +323,23 @@ class DaskExecutor:
                 f"Dask workers run another tradelab than this process ({here}): {shown}; "
                 "install the same version on every worker",
             )
+
+
+@contextlib.contextmanager
+def _quiet_distributed() -> Any:
+    """Keep Dask's own INFO lines (scheduler start, every worker and connection) out of the
+    job's log; warnings still show, and so does everything under `hydra.verbose=distributed`
+    (DEBUG)."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    if level not in (logging.NOTSET, logging.INFO):
+        yield
+        return
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def open_executor(config: ExecutorConfig) -> contextlib.AbstractContextManager[DaskExecutor | None]:

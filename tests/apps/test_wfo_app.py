@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -276,6 +278,33 @@ def test_candidates_stand_beside_their_benchmarks(qqq: Path) -> None:
         assert {"benchmark_return", "excess_return", "matched_excess_return"} <= set(m)
     reason = _qqq_decision(workdir, "gates.min_excess_return=10")
     assert "matched_excess_return = " in reason and "fails >= 10" in reason, reason
+
+
+def test_candidates_file_and_plateau_table_carry_the_benchmark(qqq: Path) -> None:
+    """Every stable combination in the candidates file has its OOS return per phase beside
+    buy-and-hold of the window, from the kernel's own P&L; it equals the re-simulated return of
+    the candidate runs (plateau tables: `tests/wfo/test_plateaus.py`; the smoke grid has none)."""
+    workdir = qqq
+    _, runs = _runs(workdir, "wfo/QQQ")
+    [path] = (workdir / "results/QQQ").glob("candidates_atr_d_l_*.parquet")
+    table = pd.read_parquet(path).set_index("combo")
+    phase_runs = {r.info.run_name: r.data for r in runs if r.data.tags.get("phase")}
+    held = [phase_runs[f"phase{k}"].metrics["oos_benchmark_return"] for k in range(1, 5)]
+    for k in range(1, 5):
+        excess = table[f"oos_return_p{k}"] - held[k - 1]
+        assert np.allclose(table[f"oos_excess_return_p{k}"], excess, rtol=0, atol=1e-12)
+    assert np.allclose(table["benchmark_return"], np.mean(held))
+    mean_return = np.mean([table[f"oos_return_p{k}"] for k in range(1, 5)], axis=0)
+    assert np.allclose(table["excess_return_mean"], mean_return - np.mean(held), atol=1e-12)
+    candidates = [r.data for r in runs if r.data.tags.get("candidate") == "true"]
+    assert candidates
+    for cand in candidates:
+        row = table.loc[int(cand.tags["combo"])]
+        for k in range(1, 5):
+            assert row[f"oos_return_p{k}"] == pytest.approx(
+                cand.metrics[f"oos_return_phase{k}"], rel=1e-9, abs=1e-12
+            )
+        assert row["excess_return_mean"] == pytest.approx(cand.metrics["excess_return"], abs=1e-9)
 
 
 def test_costs_group_and_the_doubled_cost_gate(qqq: Path) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tradelab.errors import DataError
+from tradelab.reports.wfo_results import log_plateaus
 from tradelab.robustness.synthetic import planted_phase_results
 from tradelab.search.grid import Grid
 from tradelab.tracking import MemoryTracker
@@ -60,6 +61,42 @@ def test_planted_plateaus_are_recovered(planted: pd.DataFrame) -> None:
     assert result.plateaus[0].median_score >= result.plateaus[1].median_score
     assert result.eps is not None and "2 plateau(s)" in result.message
     assert result.search["admissible"].any()
+
+
+def test_plateau_table_states_returns_beside_the_benchmark() -> None:
+    """With the phases' buy-and-hold returns, every plateau row carries the median OOS return
+    of its combinations, the benchmark and the median excess return; the plateau runs too."""
+    phases = planted_phase_results(GRID, [TIGHT, WIDE], seed=51)
+    held, capital = [0.05, -0.02, 0.10, 0.01], 100_000.0
+    table = candidates_table(score_phases(phases), phases, GRID, benchmarks=held, capital=capital)
+    result = detect_plateaus(table, grid=GRID)
+    assert len(result.plateaus) == 2
+    rows = result.table()
+    for plateau, (_, row) in zip(result.plateaus, rows.iterrows(), strict=True):
+        members = table[
+            table.set_index(["atr_multiplier", "atr_buy_multiplier"]).index.isin(
+                list(zip(plateau.cells["x"], plateau.cells["y"]))
+            )
+        ]
+        returns = np.mean(
+            [members[f"oos_pnl_p{k}"] / (capital + members[f"is_pnl_p{k}"]) for k in range(1, 5)],
+            axis=0,
+        )
+        assert row["median_oos_return"] == pytest.approx(np.median(returns))
+        assert row["benchmark_return"] == pytest.approx(np.mean(held))
+        assert row["median_excess_return"] == pytest.approx(np.median(returns) - np.mean(held))
+    tracker = MemoryTracker()
+    with tracker.start_job("wfo/T", "sweep") as job:
+        ids = log_plateaus(job, result, strategy="atr_d_l")
+    for child in map(tracker.get, ids):
+        assert {"median_excess_return", "benchmark_return"} <= set(child.metrics)
+        assert "median_benchmark_return" not in child.metrics
+
+
+def test_benchmarks_must_match_the_phases() -> None:
+    phases = planted_phase_results(GRID, [TIGHT], seed=3)
+    with pytest.raises(ValueError, match="3 benchmarks for 4 phases"):
+        candidates_table(score_phases(phases), phases, GRID, benchmarks=[0.1] * 3, capital=1e5)
 
 
 def test_top_fraction_bounds_and_medians(planted: pd.DataFrame) -> None:
@@ -124,8 +161,6 @@ def test_regime_boundaries(mult: float, regime: str) -> None:
 
 
 def test_plateaus_become_child_runs(planted: pd.DataFrame) -> None:
-    from tradelab.reports.wfo_results import log_plateaus
-
     tracker = MemoryTracker()
     result = detect_plateaus(planted, grid=GRID)
     with tracker.start_job("wfo/SMH", "atr_d_l") as job:

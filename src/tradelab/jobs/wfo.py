@@ -420,6 +420,7 @@ def run_sweep(
     parameters = {
         p.name: {"tier": p.tier, "ts_input": p.ts_input, "default": p.default} for p in spec.params
     }
+    held = [buy_and_hold(data, p.oos_start, p.oos_end) for p in phases]
     report = process_wfo_results(
         phase_metrics,
         grid,
@@ -431,9 +432,10 @@ def run_sweep(
         parameters=parameters,
         results_root=settings.results_dir,
         config=settings.scoring,
+        benchmarks=held,
+        capital=spec.initial_capital,
         job=job,
     )
-    held = [buy_and_hold(data, p.oos_start, p.oos_end) for p in phases]
     outcome = SweepOutcome(
         spec.name,
         grid.size,

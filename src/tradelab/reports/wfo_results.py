@@ -84,6 +84,8 @@ def log_plateaus(job: Job, result: PlateauResult, *, strategy: str) -> list[str]
                 "median_stability_score": plateau.median_score,
             }
             metrics.update({f"median_{k}": v for k, v in plateau.medians_metrics.items()})
+            metrics.pop("median_benchmark_return", None)  # the same in every row
+            metrics.update(plateau.returns())
             child.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
             ids.append(child.run_id)
     return ids
@@ -102,6 +104,8 @@ def process_wfo_results(
     results_root: str | Path = "results",
     config: ScoringConfig | Any | None = None,
     combos: np.ndarray | None = None,
+    benchmarks: Sequence[float] | None = None,
+    capital: float | None = None,
     job: Job | None = None,
 ) -> WfoResultsReport:
     """Score the phases, detect plateaus, write candidates/plot/TradeStation CSVs, log to job.
@@ -109,13 +113,15 @@ def process_wfo_results(
     `grid_name` and `phases_name` name the sweep in every file (`<grid>-<phases>`).
     `parameters`: the strategy's parameter mapping (name -> {tier, ts_input[, default]}).
     `combos`: grid combination index of each array position (default 0..n-1).
+    `benchmarks`, `capital`: each phase's OOS buy-and-hold return and the initial capital; with
+    both, the candidates and plateaus carry returns beside the benchmark (`candidates_table`).
     """
     cfg = config if config is not None else ScoringConfig()
     check_name(strategy, "strategy")
     sweep = sweep_name(grid_name, phases_name)
     out = symbol_dir(results_root, symbol)
     scores = score_phases(phases, combos=combos, config=cfg)
-    table = candidates_table(scores, phases, grid)
+    table = candidates_table(scores, phases, grid, benchmarks=benchmarks, capital=capital)
     files: dict[str, Path] = {
         "candidates": write_candidates(table, out, strategy, sweep, cfg.candidates_format)
     }

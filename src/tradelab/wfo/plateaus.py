@@ -55,6 +55,14 @@ __all__ = [
 ]
 
 
+# candidates columns shown in the plateau table (median over the plateau's combinations)
+_RETURN_MEDIANS = (
+    ("oos_return_mean", "median_oos_return"),
+    ("benchmark_return", "benchmark_return"),
+    ("excess_return_mean", "median_excess_return"),
+)
+
+
 @dataclass(frozen=True)
 class Plateau:
     """One plateau: its cells, its combinations and the refinement set drawn from them."""
@@ -77,6 +85,15 @@ class Plateau:
     def n_cells(self) -> int:
         return len(self.cells)
 
+    def returns(self) -> dict[str, float]:
+        """The plateau's median OOS return, the benchmark and the median excess return (mean
+        over the phases), where the candidates carried them."""
+        return {
+            key: self.medians_metrics[column]
+            for column, key in _RETURN_MEDIANS
+            if column in self.medians_metrics
+        }
+
     def summary(self) -> dict[str, Any]:
         """Return a flat record (for the plateau table and the child run)."""
         out: dict[str, Any] = {
@@ -89,6 +106,7 @@ class Plateau:
             "median_score": self.median_score,
             "best_score": self.best_score,
         }
+        out.update(self.returns())
         for name, (lo, hi) in self.bounds.items():
             out[f"{name}_min"] = lo
             out[f"{name}_max"] = hi
@@ -331,7 +349,9 @@ def _build_plateau(
     best = {c: float(top[c].iloc[0]) for c in param_cols}
     median_x = float(np.median(part[cfg.x].to_numpy(dtype=np.float64)))
     metric_cols = [
-        c for c in part.columns if c.endswith("_mean") or c in ("oos_pnl_total", "avg_rank")
+        c
+        for c in part.columns
+        if c.endswith("_mean") or c in ("oos_pnl_total", "avg_rank", "benchmark_return")
     ]
     return Plateau(
         rank=0,

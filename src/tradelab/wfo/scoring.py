@@ -297,8 +297,18 @@ def candidates_table(
     result: ScoreResult,
     phases: Sequence[Mapping[str, np.ndarray]],
     grid: Grid | None = None,
+    *,
+    benchmarks: Sequence[float] | None = None,
+    capital: float | None = None,
 ) -> pd.DataFrame:
-    """Return the candidates as a frame: combo, parameters, score parts, per-phase columns."""
+    """Return the candidates as a frame: combo, parameters, score parts, per-phase columns.
+
+    With `benchmarks` (buy-and-hold of the symbol over each phase's OOS window, see
+    `tradelab.wfo.benchmark`) and the strategy's initial `capital`, each row also has its OOS
+    return per phase, `oos_pnl / (capital + is_pnl)` (the equity the OOS window starts from),
+    beside the benchmark: `oos_return_p<k>`, `oos_excess_return_p<k>`, and over the phases
+    `oos_return_mean`, `benchmark_return` and `excess_return_mean`.
+    """
     cols: dict[str, np.ndarray] = {"combo": result.combos}
     if grid is not None:
         cols.update(grid.decode(result.combos))
@@ -321,7 +331,34 @@ def candidates_table(
             for ph in phases:
                 stack += np.asarray(ph[name], dtype=np.float64)[result.rows]
             cols[f"{name}_mean"] = stack / len(phases)
+    if benchmarks is not None and capital is not None:
+        cols.update(_excess_columns(result, phases, benchmarks, capital))
     return pd.DataFrame(cols)
+
+
+def _excess_columns(
+    result: ScoreResult,
+    phases: Sequence[Mapping[str, np.ndarray]],
+    benchmarks: Sequence[float],
+    capital: float,
+) -> dict[str, np.ndarray]:
+    if len(benchmarks) != len(phases):
+        raise ValueError(f"{len(benchmarks)} benchmarks for {len(phases)} phases")
+    cols: dict[str, np.ndarray] = {}
+    returns = np.zeros(result.rows.size)
+    for p, (phase, held) in enumerate(zip(phases, benchmarks, strict=True), start=1):
+        is_pnl = np.asarray(phase["is_pnl"], dtype=np.float64)[result.rows]
+        oos_pnl = np.asarray(phase["oos_pnl"], dtype=np.float64)[result.rows]
+        ret = oos_pnl / (capital + is_pnl)
+        cols[f"oos_return_p{p}"] = ret
+        cols[f"oos_excess_return_p{p}"] = ret - float(held)
+        returns += ret
+    returns /= len(phases)
+    held_mean = float(np.mean(benchmarks))
+    cols["oos_return_mean"] = returns
+    cols["benchmark_return"] = np.full(result.rows.size, held_mean)
+    cols["excess_return_mean"] = returns - held_mean
+    return cols
 
 
 def write_candidates(

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
@@ -77,6 +78,53 @@ def test_residual_study_logs_trials_candidate_and_statistics(workdir: Path) -> N
     assert {"process_noise_q", "residual_z_entry"} <= set(candidates[0].data.params)
     metrics = json.loads((workdir / "results/kalman_residual/RIOT/metrics.json").read_text())
     assert metrics["pbo"] == pytest.approx(parents[0].data.metrics["pbo"])
+
+
+@pytest.mark.slow
+def test_residual_costs_warn_when_absent_and_lower_every_return(workdir: Path) -> None:
+    """Seed 000 trades for free and the study says so; with costs in `study.strategy` the same
+    trials (same parameters, same decisions) each return less, and the config records them."""
+    common = ["study=kalman_residual", "search=grid", "study.max_last_price=null"]
+    space = [
+        "study.space.residual_z_entry=[0.5,1.0]",
+        "study.space.take_profit_pct=[0.05,0.1]",
+        *(f"study.space.{k}=[{v}]" for k, v in _OTHER_AXES.items()),
+    ]
+    free = run_app("tune", *common, *space, "symbol=PLUG", cwd=workdir)
+    assert free.returncode == 0, free.stderr[-3000:]
+    assert "PLUG: costs are 0 bp a side" in free.stdout + free.stderr
+    costs = ["study.strategy.commission=0.005", "study.strategy.slippage=0.01",
+             "study.strategy.commission_bps=0.5", "study.strategy.slippage_bps=2"]  # fmt: skip
+    paid = run_app("tune", *common, *space, *costs, "symbol=PLUG", cwd=workdir)
+    assert paid.returncode == 0, paid.stderr[-3000:]
+    assert "costs are" not in paid.stdout + paid.stderr
+    parents, children = _runs(workdir, "kalman_residual/PLUG")
+    assert len(parents) == 2
+    by_run: dict[str, dict[str, float]] = {}
+    for child in children:
+        key = (child.data.params["residual_z_entry"], child.data.params["take_profit_pct"])
+        by_run.setdefault(child.data.tags["mlflow.parentRunId"], {})[key] = child.data.metrics
+    first, second = sorted(parents, key=lambda r: r.info.start_time)
+    trials_free, trials_paid = by_run[first.info.run_id], by_run[second.info.run_id]
+    assert len(trials_free) == len(trials_paid) == 4
+    for key, m in trials_free.items():
+        assert m["num_trades"] == trials_paid[key]["num_trades"]
+        if m["num_trades"] > 0:
+            assert trials_paid[key]["total_return"] < m["total_return"]
+    client = _client(workdir)
+    path = client.download_artifacts(second.info.run_id, "config.yaml", str(workdir / "c_costs"))
+    strategy = yaml.safe_load(Path(path).read_text())["study"]["strategy"]
+    assert (strategy["commission"], strategy["slippage_bps"]) == (0.005, 2.0)
+
+
+_OTHER_AXES = {
+    "process_noise_q": 1.0e-4,
+    "observation_noise_r": 5.0e-3,
+    "residual_z_exit": 0.1,
+    "stop_loss_pct": 0.05,
+    "trailing_stop_pct": 0.025,
+    "position_size_pct": 0.15,
+}
 
 
 @pytest.mark.slow

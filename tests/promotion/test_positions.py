@@ -180,8 +180,12 @@ def test_wfo_predict_holds_what_the_simulation_holds(variant: str) -> None:
 
 
 # -- Kalman residual -----------------------------------------------------------------------
-def _residual_backtest(close: np.ndarray) -> Any:
-    s = RESIDUAL_CONFIG["settings"]
+# the study's default costs, as `_residual_config` copies them into the production config
+RESIDUAL_COSTS = {"commission": 0.005, "slippage": 0.01, "commission_bps": 0.5, "slippage_bps": 2}
+
+
+def _residual_backtest(close: np.ndarray, config: dict[str, Any]) -> Any:
+    s = config["settings"]
     settings = ResidualSettings(
         initial_capital=s["initial_capital"],
         warmup_bars=s["warmup_bars"],
@@ -189,25 +193,35 @@ def _residual_backtest(close: np.ndarray) -> Any:
         trail_activation_pct=s["trail_activation_pct"],
         bars_per_year=252 * 78,
         backend="numpy",
+        cost_per_share=s.get("commission", 0.0) + s.get("slippage", 0.0),
+        cost_rate=(s.get("commission_bps", 0.0) + s.get("slippage_bps", 0.0)) / 1e4,
     )
-    params = {k: v for k, v in RESIDUAL_CONFIG["params"].items() if k != "aggregate_mins"}
+    params = {k: v for k, v in config["params"].items() if k != "aggregate_mins"}
     params.pop("initial_capital")
     return backtest_residual(close, params, settings)
 
 
-def test_residual_predict_holds_what_the_kernel_holds() -> None:
+@pytest.mark.parametrize("costs", [{}, RESIDUAL_COSTS], ids=["no costs", "costs"])
+def test_residual_predict_holds_what_the_kernel_holds(costs: dict[str, float]) -> None:
+    """The registered model's equity is the study's, costs included."""
+    config = {**RESIDUAL_CONFIG, "settings": {**RESIDUAL_CONFIG["settings"], **costs}}
     bars = five_minute_bars(1500, seed=1)
-    long_run = _residual_backtest(bars["close"].to_numpy())
+    long_run = _residual_backtest(bars["close"].to_numpy(), config)
     trades = long_run.trades
     closed = trades[trades["reason"] != "end_of_data"]
     held = held_by_trades(len(bars), closed["entry_bar"], closed["exit_bar"], closed["side"])
     cut = open_at_the_end(held, set(trades["exit_bar"].tolist()))
     frame = bars.iloc[: cut + 1]
 
-    out = predict_residual(RESIDUAL_CONFIG, frame)
+    out = predict_residual(config, frame)
     assert held[cut] != 0.0
     np.testing.assert_array_equal(out["position"].to_numpy(), held[: cut + 1])  # the last too
-    run = _residual_backtest(frame["close"].to_numpy())
+    run = _residual_backtest(frame["close"].to_numpy(), config)
+    if costs:
+        assert (
+            run.equity[-1]
+            < _residual_backtest(frame["close"].to_numpy(), RESIDUAL_CONFIG).equity[-1]
+        )
     np.testing.assert_array_equal(out["position"].to_numpy(), np.sign(run.positions))
     np.testing.assert_array_equal(out["equity"].to_numpy(), run.equity)
 

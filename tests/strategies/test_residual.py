@@ -12,6 +12,7 @@ from tradelab.strategies.residual import (
     ResidualSettings,
     backtest_residual,
     evaluate_residual,
+    residual_costs,
     seed_config,
 )
 
@@ -108,6 +109,49 @@ def test_batch_equals_single_runs_and_shares_filters() -> None:
         single = backtest_residual(prices, {**BASE, **cfg}, settings).metrics
         for key, value in single.items():
             assert batch[key].iloc[i] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+
+
+COSTS = ResidualSettings(cost_per_share=0.015, cost_rate=2.5e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_each_fill_pays_its_costs(seed: int) -> None:
+    """Costs never move a decision (stops and targets read prices): the same trades at the same
+    bars, each net of `shares * (per_share + price * rate)` on both fills, the capital too."""
+    prices = _prices(seed, vol=0.03)
+    free = backtest_residual(prices, BASE)
+    paid = backtest_residual(prices, BASE, COSTS)
+    cols = ["entry_bar", "exit_bar", "side", "reason"]
+    assert len(paid.trades) > 3
+    pd.testing.assert_frame_equal(paid.trades[cols], free.trades[cols])
+    t = paid.trades
+    fees = t["shares"] * (2 * 0.015 + (t["entry_price"] + t["exit_price"]) * 2.5e-4)
+    gross = t["side"] * t["shares"] * (t["exit_price"] - t["entry_price"])
+    np.testing.assert_allclose(t["pnl"], gross - fees, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        t["pnl_pct"], t["pnl"] / (t["shares"] * t["entry_price"]), rtol=1e-9, atol=1e-12
+    )
+    final = 100_000.0 + t["pnl"].sum()
+    assert paid.metrics["final_equity"] == pytest.approx(final, rel=1e-12)
+    assert paid.metrics["total_return"] < free.metrics["total_return"]
+    # the first trade buys as many shares as without costs; later ones fewer (less capital)
+    assert t["shares"].iloc[0] == free.trades["shares"].iloc[0]
+
+
+def test_costs_in_a_batch_equal_single_runs() -> None:
+    prices = _prices(5, vol=0.03)
+    columns = {k: np.array([{**BASE, **c}[k] for c in CONFIGS]) for k in BASE}
+    batch = evaluate_residual(prices, columns, settings=COSTS).metrics
+    for i, cfg in enumerate(CONFIGS):
+        single = backtest_residual(prices, {**BASE, **cfg}, COSTS).metrics
+        for key, value in single.items():
+            assert batch[key].iloc[i] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+
+
+def test_costs_from_a_strategy_config() -> None:
+    both = {"commission": 0.005, "slippage": 0.01, "commission_bps": 0.5, "slippage_bps": 2.0}
+    assert residual_costs(both) == pytest.approx({"cost_per_share": 0.015, "cost_rate": 2.5e-4})
+    assert residual_costs({}) == {"cost_per_share": 0.0, "cost_rate": 0.0}  # runs before costs
 
 
 def test_unsearched_parameters_take_defaults() -> None:

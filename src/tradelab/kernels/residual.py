@@ -18,7 +18,10 @@ Per bar t >= warmup: mark the position to the close; if long (short), exit on st
 `trail_activation` (close <= peak * (1 - trail); short: >= trough * (1 + trail)), or mean
 reversion (z > -z_exit; short: z < z_exit) while profitable; then, if flat, enter long when
 z < -z_entry or short when z > z_entry with capital * position_size of notional. An open
-position is closed at the last close. Sharpe = mean / (std + 1e-10) * sqrt(bars_per_year)
+position is closed at the last close. Each fill pays `shares * (cost_per_share + price *
+cost_rate)` (commission and slippage, $ a share and a fraction of the traded value; seed 000
+has none: both 0 give its numbers bit for bit); a trade's `pnl` and `pnl_pct` are net of both
+fills' costs. Sharpe = mean / (std + 1e-10) * sqrt(bars_per_year)
 over the equity returns, starting from the initial capital (plus one zero return when a
 position was closed at the end, as the seed computes it).
 """
@@ -104,6 +107,8 @@ def _simulate_nb(
     warmup,
     trail_activation,
     bars_per_year,
+    cost_rate,
+    cost_per_share,
     block_id,
     ret_sum,
     ret_sq,
@@ -125,6 +130,7 @@ def _simulate_nb(
     position = 0.0
     entry_price = 0.0
     entry_bar = 0
+    entry_fee = 0.0
     extreme = 0.0  # highest close since a long entry, lowest since a short entry
     prev_equity = initial_capital
     peak = initial_capital
@@ -189,8 +195,10 @@ def _simulate_nb(
             if reason < 0 and reverted and pnl_pct > 0.0:
                 reason = ER.mean_reversion
             if reason >= 0:
-                pnl = position * (price - entry_price)
-                capital += pnl
+                exit_fee = abs(position) * (cost_per_share + price * cost_rate)
+                capital += position * (price - entry_price) - exit_fee
+                pnl = position * (price - entry_price) - entry_fee - exit_fee
+                pnl_pct -= (entry_fee + exit_fee) / (abs(position) * entry_price)
                 if record and n_trades < trades.shape[0]:
                     rec = trades[n_trades]
                     rec["entry_bar"] = entry_bar
@@ -219,16 +227,20 @@ def _simulate_nb(
             if go_long or go_short:
                 shares = capital * size / price
                 position = shares if go_long else -shares
+                entry_fee = shares * (cost_per_share + price * cost_rate)
+                capital -= entry_fee
                 entry_price = price
                 entry_bar = t
                 extreme = price
 
     if position != 0.0:
         price = close[n_bars - 1]
-        pnl = position * (price - entry_price)
+        exit_fee = abs(position) * (cost_per_share + price * cost_rate)
+        capital += position * (price - entry_price) - exit_fee
+        pnl = position * (price - entry_price) - entry_fee - exit_fee
         side = 1.0 if position > 0.0 else -1.0
         pnl_pct = (price - entry_price) / entry_price * side
-        capital += pnl
+        pnl_pct -= (entry_fee + exit_fee) / (abs(position) * entry_price)
         if record and n_trades < trades.shape[0]:
             rec = trades[n_trades]
             rec["entry_bar"] = entry_bar
@@ -291,6 +303,8 @@ def residual_batch_nb(
     warmup,
     trail_activation,
     bars_per_year,
+    cost_rate,
+    cost_per_share,
     block_id,
     metrics,
     block_ret_sum,
@@ -309,6 +323,8 @@ def residual_batch_nb(
             warmup,
             trail_activation,
             bars_per_year,
+            cost_rate,
+            cost_per_share,
             block_id,
             block_ret_sum[s],
             block_ret_sq[s],
@@ -321,7 +337,18 @@ def residual_batch_nb(
 
 @njit(cache=True, error_model="numpy")
 def residual_run_nb(
-    close, z, p, initial_capital, warmup, trail_activation, bars_per_year, metrics, equity, trades
+    close,
+    z,
+    p,
+    initial_capital,
+    warmup,
+    trail_activation,
+    bars_per_year,
+    cost_rate,
+    cost_per_share,
+    metrics,
+    equity,
+    trades,
 ):
     """Backtest one parameter set, recording its equity curve and trades; return the trade count.
 
@@ -337,6 +364,8 @@ def residual_run_nb(
         warmup,
         trail_activation,
         bars_per_year,
+        cost_rate,
+        cost_per_share,
         no_blocks,
         none,
         none,

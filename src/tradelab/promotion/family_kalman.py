@@ -59,6 +59,8 @@ def _residual_config(candidate: Candidate, target: str) -> dict[str, Any]:
     }
     settings["initial_capital"] = study["strategy"]["initial_capital"]
     settings["aggregate_mins"] = study["strategy"]["aggregate_mins"]
+    for name in ("commission", "slippage", "commission_bps", "slippage_bps"):
+        settings[name] = float(study["strategy"].get(name) or 0.0)  # absent: a run before costs
     study["space"] = {k: [v] for k, v in best.items()}
     return {"symbol": target, "params": params, "settings": settings, "study": study}
 
@@ -75,7 +77,7 @@ def _residual_overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
 
 def _residual_settings(s: Mapping[str, Any], minutes: float) -> Any:
     from tradelab.strategies.bars import bars_per_year
-    from tradelab.strategies.residual import ResidualSettings
+    from tradelab.strategies.residual import ResidualSettings, residual_costs
 
     return ResidualSettings(
         initial_capital=float(s["initial_capital"]),
@@ -86,6 +88,7 @@ def _residual_settings(s: Mapping[str, Any], minutes: float) -> Any:
             minutes, int(s["session_minutes"]), int(s["trading_days_per_year"])
         ),
         backend="numpy",
+        **residual_costs(s),
     )
 
 

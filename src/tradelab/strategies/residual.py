@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ __all__ = [
     "ResidualSettings",
     "backtest_residual",
     "evaluate_residual",
+    "residual_costs",
     "seed_config",
 ]
 
@@ -71,7 +73,8 @@ _FILTER_BUDGET = 1 << 24
 
 @dataclass(frozen=True)
 class ResidualSettings:
-    """What stays fixed across trials. `bars_per_year` annualises the Sharpe ratio."""
+    """What stays fixed across trials. `bars_per_year` annualises the Sharpe ratio; each fill
+    pays `cost_per_share` $ a share plus `cost_rate` of its value (0: seed 000, no costs)."""
 
     initial_capital: float = 100_000.0
     warmup_bars: int = 60
@@ -79,6 +82,22 @@ class ResidualSettings:
     trail_activation_pct: float = 0.02
     bars_per_year: float = 252.0 * 78.0
     backend: str = "auto"
+    cost_per_share: float = 0.0
+    cost_rate: float = 0.0
+
+
+def residual_costs(strategy: Mapping[str, Any]) -> dict[str, float]:
+    """`ResidualSettings` cost fields from a strategy config's commission and slippage ($ a
+    share) and commission_bps and slippage_bps (of the traded value); a missing one is 0 (runs
+    logged before costs existed had none)."""
+    commission, slippage, commission_bps, slippage_bps = (
+        float(strategy.get(name) or 0.0)
+        for name in ("commission", "slippage", "commission_bps", "slippage_bps")
+    )
+    return {
+        "cost_per_share": commission + slippage,
+        "cost_rate": (commission_bps + slippage_bps) / 1e4,
+    }
 
 
 @dataclass
@@ -169,6 +188,8 @@ def _run_filter_batches(
             int(settings.warmup_bars),
             float(settings.trail_activation_pct),
             float(settings.bars_per_year),
+            float(settings.cost_rate),
+            float(settings.cost_per_share),
             blocks,
             m,
             bs,
@@ -260,6 +281,8 @@ def backtest_residual(
         int(settings.warmup_bars),
         float(settings.trail_activation_pct),
         float(settings.bars_per_year),
+        float(settings.cost_rate),
+        float(settings.cost_per_share),
         metrics,
         equity,
         trades,

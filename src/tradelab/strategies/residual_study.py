@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from tradelab.strategies.residual import (
     ResidualSettings,
     backtest_residual,
     evaluate_residual,
+    residual_costs,
     seed_config,
 )
 from tradelab.strategies.search import named_study, run_search, study_tags
@@ -59,6 +61,28 @@ from tradelab.tracking import Job
 from tradelab.tracking.settings import TrackingConfig
 
 __all__ = ["ResidualStudyResult", "SymbolStudy", "save_residual_study", "tune_residual"]
+
+log = logging.getLogger(__name__)
+COSTS_FLOOR_BPS = 0.5  # below this a side at the median close, a study warns
+
+
+def _warn_if_costs_vanish(symbol: str, close: np.ndarray, settings: ResidualSettings) -> float:
+    """Warn when a fill costs less than `COSTS_FLOOR_BPS` at the median close (seed 000
+    charges nothing); return the cost a side in bp."""
+    price = float(np.median(close)) if close.size else math.nan
+    bps = (settings.cost_per_share / price + settings.cost_rate) * 1e4
+    if bps < COSTS_FLOOR_BPS:
+        log.warning(
+            "%s: costs are %.3g bp a side at the median close %.2f: set study.strategy."
+            "commission/slippage ($ a share) and commission_bps/slippage_bps (e.g. 0.005, "
+            "0.01, 0.5, 2.0: %.1f bp here) for results a small cap could trade",
+            symbol,
+            bps,
+            price,
+            (0.015 / price + 2.5e-4) * 1e4,
+        )
+    return bps
+
 
 # study settings that filter symbols or describe results, not what a symbol's trials score
 _NOT_SHAPING = ("max_last_price", "min_bars", "target_return")
@@ -218,7 +242,9 @@ def _study_symbol(
         trail_activation_pct=cfg.trail_activation_pct,
         bars_per_year=bpy,
         backend=str(cfg.backend),
+        **residual_costs(to_plain(cfg.strategy)),
     )
+    _warn_if_costs_vanish(symbol, close, settings)
     defaults = {k: float(getattr(cfg.strategy, k)) for k in SEARCHABLE}
     objective = str(cfg.objective)
     evaluate = functools.partial(evaluate_residual, close, defaults=defaults, settings=settings)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tradelab.errors import ConfigError
+
 __all__ = [
     "KalmanBackend",
     "KalmanPairsStudyConfig",
@@ -52,7 +54,13 @@ class PairsFill(StrEnum):
 @dataclass(frozen=True)
 class ResidualStrategyConfig:
     """Seed 000's `AggressiveConfig`. `max_positions` and `trend_slope_min` are kept for
-    compatibility; the seed's logic holds one position and does not read the slope."""
+    compatibility; the seed's logic holds one position and does not read the slope.
+
+    Costs per fill: `commission` and `slippage` in $ a share, `commission_bps` and
+    `slippage_bps` in basis points of the traded value. All 0 by default, as in seed 000 (the
+    study warns); `conf/costs/both.yaml`'s values (0.005, 0.01, 0.5, 2.0) come to 32.5 bp a
+    side on a $5 small cap.
+    """
 
     initial_capital: float = 100_000.0
     position_size_pct: float = 0.15
@@ -66,6 +74,16 @@ class ResidualStrategyConfig:
     take_profit_pct: float = 0.08
     trailing_stop_pct: float = 0.025
     aggregate_mins: int = 5
+    commission: float = 0.0
+    slippage: float = 0.0
+    commission_bps: float = 0.0
+    slippage_bps: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("commission", "slippage", "commission_bps", "slippage_bps"):
+            if getattr(self, name) < 0:
+                value = getattr(self, name)
+                raise ConfigError(f"study.strategy.{name}", f"must be >= 0, got {value}")
 
 
 def _residual_space() -> dict[str, Any]:

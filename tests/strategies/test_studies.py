@@ -189,6 +189,26 @@ def test_pairs_study_seed_grid_outputs(tmp_path) -> None:
     assert json.loads(paths[1].read_text())["note"].startswith("Auto-generated")
 
 
+def test_pairs_study_stands_beside_both_legs_held() -> None:
+    """Every trial and the parent carry buy-and-hold of the two legs (half each, first close
+    to last) and the total return over it."""
+    closes = _closes()
+    tracker = MemoryTracker()
+    with tracker.start_job("kalman_pairs/DIA-SPY", "grid") as job:
+        _, result = tune_best_pair(closes, KalmanPairsStudyConfig(), GridSearchConfig(), job)
+    dia, spy = closes["DIA"].to_numpy(), closes["SPY"].to_numpy()
+    held = 0.5 * (dia[-1] / dia[0] - 1) + 0.5 * (spy[-1] / spy[0] - 1)
+    assert held != 0.0
+    np.testing.assert_allclose(result.trials["benchmark_return"], held, rtol=1e-12)
+    excess = result.trials["total_return"] - held
+    np.testing.assert_allclose(result.trials["excess_return"], excess, rtol=1e-12)
+    parent = tracker.runs()[0]
+    best = result.trials.iloc[result.best_trial]
+    assert parent.metrics["excess_return"] == pytest.approx(best["excess_return"])
+    children = [r for r in tracker.runs() if r.parent_id == parent.run_id]
+    assert all(c.metrics["benchmark_return"] == pytest.approx(held) for c in children)
+
+
 def test_pairs_study_optuna_and_fixed_pair() -> None:
     closes = _closes(1)
     cfg = from_plain(

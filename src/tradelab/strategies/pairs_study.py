@@ -52,6 +52,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "PairsStudyResult",
     "choose_pair",
+    "pair_buy_and_hold",
     "results_table",
     "save_pairs_study",
     "tune_best_pair",
@@ -99,6 +100,9 @@ _LOGGED_METRICS = (
     "win_rate",
     "n_days",
 )
+
+
+_BENCHMARK_COLUMNS = ("benchmark_return", "excess_return")  # both legs held, total over it
 
 
 @dataclass
@@ -209,6 +213,9 @@ def tune_pairs(
     )
     search = _named(search, study, pair, beta0)
     trials = run_search(study.space, lambda cols: evaluate(cols).metrics, objective, search)
+    held = pair_buy_and_hold(pair)
+    trials["benchmark_return"] = held
+    trials["excess_return"] = trials["total_return"] - held
     result = _result(study, pair, beta0, trials, objective, defaults)
     if job is not None:
         _log_pair(job, result, list(study.space), objective, search, pair, max_trial_runs)
@@ -224,6 +231,14 @@ def tune_pairs(
         equity=equity,
     )
     return result
+
+
+def pair_buy_and_hold(pair: PairData) -> float:
+    """Beside the market: the return of holding both legs, half the capital in each, from the
+    first close to the last (the span a trial's `total_return` covers). A market-neutral pair
+    should earn its keep without this; `excess_return` is a trial's total return over it."""
+    legs = [c[-1] / c[0] - 1.0 for c in (pair.close_a, pair.close_b)]
+    return float(0.5 * legs[0] + 0.5 * legs[1])
 
 
 def _named(
@@ -295,7 +310,8 @@ def _log_pair(
     )
     job.set_tags(study_tags(search))
     tags = study_tags(search)
-    log_trials(job, result.trials, params, METRIC_COLUMNS, objective, max_trial_runs, tags=tags)
+    metrics = (*METRIC_COLUMNS, *_BENCHMARK_COLUMNS)
+    log_trials(job, result.trials, params, metrics, objective, max_trial_runs, tags=tags)
     log_frame(job, result.trials, "trials.parquet")
     log_frame(job, result.results, "kalman_param_optimization_results.csv")
     if result.backtest is None or result.best_config is None:
@@ -303,6 +319,9 @@ def _log_pair(
         return
     job.log_dict(result.best_config, "kalman_prod_config.json")
     job.log_metrics({k: result.backtest.metrics[k] for k in _LOGGED_METRICS})
+    if result.best_trial is not None:
+        best = result.trials.iloc[result.best_trial]
+        job.log_metrics({k: float(best[k]) for k in _BENCHMARK_COLUMNS})
     job.log_params({f"best.{k}": v for k, v in result.backtest.params.items()})
     title = f"{result.asset_1}-{result.asset_2}: best trial value"
     figure = equity_figure(pair.times, result.backtest.values.to_numpy(), title)

@@ -4,7 +4,9 @@ selected combination and a uniform sample of the rest, whatever the scoring rank
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from tradelab.errors import ConfigError
 from tradelab.robustness import comparison_set
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.grid import Grid
@@ -45,3 +47,62 @@ def test_the_pbo_input_does_not_follow_the_ranking() -> None:
     assert a == b and 0.0 <= a["pbo"] <= 1.0
     other = wfo_statistics(bars, spec, grid, phases, first, config, seed=4)
     assert other["n_trials"] == a["n_trials"] == 18
+
+
+def _bigger_grid() -> Grid:
+    return Grid.from_config(
+        {
+            "atr_multiplier": [1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0],
+            "atr_buy_multiplier": [0.3, 0.6, 0.9, 1.2, 1.5],
+            "bb_dev": [1.5, 2.0, 2.5, 3.0],
+        }
+    )
+
+
+def test_the_full_history_pass_is_capped_and_keeps_the_selected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The statistics' cost stays flat as grids grow: one full-history pass over at most
+    `max_full_eval` combinations (a uniform sample, the selected one always in it), which
+    also gives the block sums PBO compares."""
+    import tradelab.wfo.statistics as statistics
+
+    calls: list[tuple[np.ndarray, int]] = []
+    real = statistics.evaluate_combos
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append((np.asarray(args[4]), int(kwargs.get("n_blocks", 0))))  # type: ignore[call-overload]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(statistics, "evaluate_combos", spy)
+    bars, spec, grid = make_bars(1400, seed=9), small_spec("atr_d_l"), _bigger_grid()
+    phases = [Phase("p1", 0, 100, 600, 999), Phase("p2", 300, 400, 1000, 1399)]
+    config = RobustnessConfig(max_configs=20, max_full_eval=50, max_cluster_configs=10)
+    selected = 157  # not a multiple of anything the sample favours
+    stats = wfo_statistics(bars, spec, grid, phases, np.asarray([selected]), config, seed=2)
+    [(combos, n_blocks)] = calls
+    assert n_blocks == config.n_blocks and 50 <= combos.size <= 51 and selected in combos
+    assert stats["n_trials"] == grid.size == 160
+    assert stats["effective_trials_of"] == 10 and stats["effective_trials_capped"] == 1.0
+    assert 0.0 <= stats["pbo"] <= 1.0
+
+
+def test_a_sampled_pass_judges_the_selected_like_the_whole_grid() -> None:
+    """The deflated Sharpe (estimator null) needs only the selected combination, N and T: the
+    same whether the pass covers the whole grid or a sample; the cross-section variant moves
+    with the sample's spread only."""
+    bars, spec, grid = make_bars(1400, seed=9), small_spec("atr_d_l"), _bigger_grid()
+    phases = [Phase("p1", 0, 100, 600, 999), Phase("p2", 300, 400, 1000, 1399)]
+    ranked = np.asarray([42])
+    whole = wfo_statistics(bars, spec, grid, phases, ranked, RobustnessConfig(max_full_eval=160))
+    part = wfo_statistics(bars, spec, grid, phases, ranked, RobustnessConfig(max_full_eval=80))
+    assert part["deflated_sharpe"] == whole["deflated_sharpe"]
+    assert part["n_trials"] == whole["n_trials"] == 160
+    assert np.isclose(
+        part["deflated_sharpe_cross_section"], whole["deflated_sharpe_cross_section"], atol=0.2
+    )
+
+
+def test_statistics_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"robustness\.max_full_eval"):
+        RobustnessConfig(max_full_eval=1)

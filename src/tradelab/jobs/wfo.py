@@ -383,7 +383,7 @@ def run_sweep(
     *,
     target: str,
     job: Job | None = None,
-    max_full_eval: int = 2_000_000,
+    max_full_eval: int | None = None,
     prior_trials: int = 0,
     display: ProgressDisplay | None = None,
     on_advance: Callable[[int], Any] | None = None,

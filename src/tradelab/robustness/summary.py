@@ -121,10 +121,14 @@ def _statistics(
     )
     if series is None:
         series = (ret_sum / block_n[None, :]).T
+    clustered = rows
+    if rows.size > config.max_cluster_configs:
+        rng = np.random.default_rng(config.seed + 1)
+        clustered = comparison_set(selected, rows, config.max_cluster_configs, rng)
     eff = effective_trials(
-        series[:, rows],
+        series[:, clustered],
         min_correlation=config.min_correlation,
-        max_configs=max_configs,
+        max_configs=config.max_cluster_configs,
     )
 
     # deflated Sharpe of the selected configuration
@@ -169,7 +173,8 @@ def _statistics(
         **{k: v for k, v in pbo.metrics().items() if k != "pbo"},
         **{k: v for k, v in dsr.metrics().items() if k != "deflated_sharpe"},
         "dsr_assumed_normal": assumed_normal,
-        "effective_trials_capped": float(eff.capped),
+        "effective_trials_capped": float(eff.capped or clustered.size < rows.size),
+        "effective_trials_of": float(eff.n_clustered),
         "selected_row": float(selected),
     }
     if config.spa:

@@ -1,14 +1,16 @@
 """Research statistics of a WFO sweep: PBO, deflated Sharpe and effective trials.
 
-The full history (the first phase's IS start to the last bar) is one more simulation. Every
-combination's Sharpe there gives the cross-trial variance V[SR] of the deflated Sharpe (a
-seeded sample of `max_full_eval` combinations for bigger grids). The selected configuration is
-the best ranked one (with none, the best full-history Sharpe). PBO and effective trials compare
-it with the other combinations, re-run with per-block return sums: all of them when the grid
-has at most K = `robustness.max_configs`, else a seeded uniform sample of K - 1. The comparison
-set is never chosen by a score: the stability score ranks OOS results, and a CSCV input picked
-with the data it judges (the top K by that score) measures the selection's own bias, not the
-sweep's overfitting.
+The full history (the first phase's IS start to the last bar) is one more simulation, of every
+combination on grids up to `robustness.max_full_eval` and of a seeded uniform sample of that
+many (plus the selected combination) on bigger ones, in one pass that also sums each
+combination's returns per time block. Their Sharpes give the cross-trial variance V[SR] of the
+deflated Sharpe (the variance of 20,000 draws is within ~1% of the grid's); the cost stays flat
+as grids grow. The selected configuration is the best ranked one (with none, the best
+full-history Sharpe). PBO and effective trials compare it with the others: all of them when
+there are at most K = `robustness.max_configs`, else a seeded uniform sample of K - 1. The
+comparison set is never chosen by a score: the stability score ranks OOS results, and a CSCV
+input picked with the data it judges (the top K by that score) measures the selection's own
+bias, not the sweep's overfitting.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def wfo_statistics(
     ranked: np.ndarray,
     robustness: RobustnessConfig,
     *,
-    max_full_eval: int = 2_000_000,
+    max_full_eval: int | None = None,
     seed: int = 0,
     prior_trials: int = 0,
 ) -> dict[str, float]:
@@ -53,31 +55,37 @@ def wfo_statistics(
     """
     if grid.size < 2:
         return {}
+    if max_full_eval is None:
+        max_full_eval = robustness.max_full_eval
     full = full_history_phase(phases, data.n_bars)
     rng = np.random.default_rng(seed)
-    every = np.arange(grid.size, dtype=np.int64)
-    sample = every
+    ranked = np.asarray(ranked, dtype=np.int64)
+    sample = np.arange(grid.size, dtype=np.int64)
     if grid.size > max_full_eval:
-        sample = np.sort(rng.choice(every, max_full_eval, replace=False))
-    result = evaluate_combos(data, spec, grid, full, sample)
+        sample = np.sort(rng.choice(sample, max_full_eval, replace=False))
+        if ranked.size:  # the selected combination is always simulated
+            sample = np.union1d(sample, ranked[:1])
+    # one pass: full-history Sharpes and the block sums PBO compares
+    result = evaluate_combos(data, spec, grid, full, sample, n_blocks=robustness.n_blocks)
     sharpes = result.metrics["is_sharpe"] / np.sqrt(252.0)
     finite = np.isfinite(sharpes)
     if not finite.any():
         return {}
-    ranked = np.asarray(ranked, dtype=np.int64)
     best_sharpe = int(sample[finite][np.argmax(sharpes[finite])])
     selected = int(ranked[0]) if ranked.size else best_sharpe
     top = comparison_set(selected, sample[finite], max(2, robustness.max_configs), rng)
     if len(top) < 2:
         return {}
-    blocks = evaluate_combos(data, spec, grid, full, top, n_blocks=robustness.n_blocks)
+    rows = np.searchsorted(sample, top)
+    assert result.block_ret_sum is not None and result.block_ret_sq is not None
+    block_sum, block_sq = result.block_ret_sum[rows], result.block_ret_sq[rows]
     chosen = {name: float(values[0]) for name, values in grid.decode(top[:1]).items()}
     equity = np.asarray(simulate_reference(data, spec, chosen, full).equity, dtype=np.float64)
     returns = equity[1:] / equity[:-1] - 1.0
     stats = sweep_statistics(
-        blocks.block_ret_sum,
-        blocks.block_ret_sq,
-        blocks.block_n,
+        block_sum,
+        block_sq,
+        result.block_n,
         n_trials=grid.size + max(int(prior_trials), 0),
         selected=0,
         selected_returns=returns,

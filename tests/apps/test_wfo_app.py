@@ -307,6 +307,28 @@ def test_candidates_file_and_plateau_table_carry_the_benchmark(qqq: Path) -> Non
         assert row["excess_return_mean"] == pytest.approx(cand.metrics["excess_return"], abs=1e-9)
 
 
+def test_parent_run_draws_the_best_equity_beside_buy_and_hold(qqq: Path) -> None:
+    """The MLflow UI's charts: the best combination's equity after each bar of the history the
+    phases cover (step = bar index) and holding QQQ with the same capital."""
+    workdir = qqq
+    client, runs = _runs(workdir, "wfo/QQQ")
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    equity = sorted(
+        (m.step, m.value) for m in client.get_metric_history(parent.info.run_id, "equity")
+    )
+    held = sorted(
+        (m.step, m.value)
+        for m in client.get_metric_history(parent.info.run_id, "buy_and_hold_equity")
+    )
+    assert 100 < len(equity) <= 2000 and [s for s, _ in equity] == [s for s, _ in held]
+    assert equity[0][1] == held[0][1] == 100_000.0
+    close = ParquetStore(workdir / "data/store", offline=True).get("QQQ", "1day")["close"]
+    first, last = equity[0][0], equity[-1][0]
+    assert last == len(close) - 1
+    assert held[-1][1] == pytest.approx(100_000.0 * close.iloc[last] / close.iloc[first])
+    assert len({v for _, v in equity}) > 2  # it traded
+
+
 def test_costs_group_and_the_doubled_cost_gate(qqq: Path) -> None:
     """Costs come from `conf/costs` (default `both`: $ per share and basis points); each
     candidate is re-simulated at 0x, 1x and 2x its costs, and a gate can require its edge to

@@ -93,6 +93,21 @@ def test_residual_study_logs_trials_and_seed_json() -> None:
     assert set(blob["summary"]) == {"avg_return", "profitable_pct", "high_return_count"}
     assert "summary.png" in parent.artifacts
     assert parent.status == "FINISHED"
+    # the best trial's equity curve as step metrics (the UI draws them), beside buy-and-hold
+    best = result.symbols["RIOT"].backtest
+    assert best is not None
+    curve = tracker.metric_history(children["RIOT"].run_id, "equity")
+    assert curve == [(t, float(v)) for t, v in enumerate(best.equity)]
+    held = tracker.metric_history(children["RIOT"].run_id, "buy_and_hold_equity")
+    close = _aggregated_close(_minute_frames()["RIOT"])
+    assert held[0] == (60, pytest.approx(best.equity[60]))
+    assert held[-1][1] == pytest.approx(best.equity[60] * close[-1] / close[60])
+
+
+def _aggregated_close(frame: pd.DataFrame) -> np.ndarray:
+    from tradelab.strategies.bars import aggregate_bars
+
+    return aggregate_bars(frame, 5)["close"].to_numpy()
 
 
 def test_residual_single_symbol_logs_into_the_job_and_reruns_identically() -> None:
@@ -207,6 +222,12 @@ def test_pairs_study_stands_beside_both_legs_held() -> None:
     assert parent.metrics["excess_return"] == pytest.approx(best["excess_return"])
     children = [r for r in tracker.runs() if r.parent_id == parent.run_id]
     assert all(c.metrics["benchmark_return"] == pytest.approx(held) for c in children)
+    assert result.backtest is not None
+    values = result.backtest.values.to_numpy()
+    assert tracker.metric_history(parent.run_id, "equity") == list(enumerate(values))
+    legs = tracker.metric_history(parent.run_id, "buy_and_hold_equity")
+    assert len(legs) == len(values) and legs[0][1] == pytest.approx(values[0])
+    assert legs[-1][1] == pytest.approx(values[0] * (1 + held))
 
 
 def test_pairs_study_optuna_and_fixed_pair() -> None:

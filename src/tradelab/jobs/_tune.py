@@ -86,6 +86,9 @@ class TrialRunsOnce(Job):
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         self._inner.log_metrics(metrics, step)
 
+    def _log_series(self, key: str, values: Sequence[float], steps: Sequence[int]) -> None:
+        self._inner.log_curve(key, values, steps=steps, max_points=len(values))
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._inner.set_tags(tags)
 

@@ -50,7 +50,7 @@ from tradelab.wfo.runner import (
     wfo_cache_dir,
 )
 from tradelab.wfo.settings import BiasCheckConfig, ScoringConfig, StrategyConfig
-from tradelab.wfo.statistics import wfo_statistics
+from tradelab.wfo.statistics import full_history_phase, wfo_statistics
 from tradelab.wfo.strategy import StrategySpec, grid_for_strategy
 from tradelab.wfo.trades import oos_trade_keys
 
@@ -462,7 +462,27 @@ def run_sweep(
         cand["metrics"].update(resimulated_metrics(data, spec, cand["params"], phases))
     if job is not None:
         _log_outcome(job, outcome, spec, settings)
+        if outcome.candidates:
+            log_equity_curves(job, data, spec, outcome.candidates[0]["params"], phases)
     return outcome
+
+
+def log_equity_curves(
+    job: Job,
+    data: WfoData,
+    spec: StrategySpec,
+    params: Mapping[str, float],
+    phases: list[Phase],
+) -> None:
+    """Draw the best combination in the MLflow UI: its equity after each bar over the whole
+    history the phases cover (`equity`, step = bar index) beside holding the symbol with the
+    same capital (`buy_and_hold_equity`)."""
+    full = full_history_phase(phases, data.n_bars)
+    equity = np.asarray(simulate_reference(data, spec, params, full).equity, dtype=np.float64)
+    steps = np.arange(full.is_start - 1, full.is_start - 1 + equity.size)
+    closes = data.close[steps]
+    job.log_curve("equity", equity, steps=steps)
+    job.log_curve("buy_and_hold_equity", equity[0] * closes / closes[0], steps=steps)
 
 
 def _log_outcome(

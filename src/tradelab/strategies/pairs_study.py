@@ -324,8 +324,14 @@ def _log_pair(
         job.log_metrics({k: float(best[k]) for k in _BENCHMARK_COLUMNS})
     job.log_params({f"best.{k}": v for k, v in result.backtest.params.items()})
     title = f"{result.asset_1}-{result.asset_2}: best trial value"
-    figure = equity_figure(pair.times, result.backtest.values.to_numpy(), title)
+    values = result.backtest.values.to_numpy(np.float64)
+    figure = equity_figure(pair.times, values, title)
     job.log_figure(figure, "best_equity.png")
+    # the best trial's value after each bar, beside holding both legs (half each)
+    legs = 0.5 * (pair.close_a / pair.close_a[0] + pair.close_b / pair.close_b[0])
+    job.log_curve("equity", values)
+    if legs.size == values.size:
+        job.log_curve("buy_and_hold_equity", values[0] * legs)
     log_frame(job, result.backtest.fills, "best_fills.csv")
 
 

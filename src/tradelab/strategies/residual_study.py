@@ -264,6 +264,12 @@ def _study_symbol(
         study.backtest = backtest_residual(close, {**defaults, **params}, settings)
     if job is not None:
         _log_symbol(job, study, cfg, search, max_trial_runs)
+    if job is not None and study.backtest is not None:
+        # the best trial's equity after each bar, beside holding the symbol from the warmup
+        start = min(cfg.warmup_bars, len(close) - 1)
+        job.log_curve("equity", study.backtest.equity)
+        held_equity = study.backtest.equity[start] * close[start:] / close[start]
+        job.log_curve("buy_and_hold_equity", held_equity, steps=np.arange(start, len(close)))
     equity = None if study.backtest is None else np.asarray(study.backtest.equity)
     study.statistics = study_statistics(
         trials,

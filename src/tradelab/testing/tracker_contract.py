@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import numpy as np
+
 from tradelab.testing._assert import raises
 from tradelab.tracking.base import DatasetRef, RunRecord, RunStatus, Tracker
 from tradelab.tracking.lineage import Lineage
@@ -87,6 +89,24 @@ def check_job_records_params_metrics_tags_and_config(tracker: Tracker, workdir: 
     assert run.tags["hydra_overrides"] == "symbol=SMH"
     assert "config.yaml" in tracker.list_artifacts(job.run_id)
     assert tracker.load_dict(job.run_id, "config.yaml") == {"a": {"b": 1}}
+
+
+def check_curves_are_step_metrics(tracker: Tracker, workdir: Path) -> None:
+    """A curve is a metric's steps: long ones thinned evenly (first and last kept), NaNs
+    dropped; the run's metric is the value at the last step; no curve, no history."""
+    values = 100_000.0 + np.arange(5000, dtype=np.float64)
+    values[7] = np.nan
+    with tracker.start_job("wfo/SMH", "curve") as job:
+        kept = job.log_curve("equity", values, steps=np.arange(5000) + 60, max_points=1000)
+        job.log_curve("short", [1.0, 2.0, 3.0])
+    history = tracker.metric_history(job.run_id, "equity")
+    assert len(history) == kept <= 1000 and kept >= 990, kept
+    assert history[0] == (60, 100_000.0) and history[-1] == (5059, 104_999.0), history[-1]
+    assert all(value == 100_000.0 + step - 60 for step, value in history)
+    assert [s for s, _ in history] == sorted({s for s, _ in history})
+    assert tracker.metric_history(job.run_id, "short") == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert tracker.get_run(job.run_id).metrics["equity"] == 104_999.0
+    assert tracker.metric_history(job.run_id, "absent") == []
 
 
 def check_inputs_name_the_data_a_run_read(tracker: Tracker, workdir: Path) -> None:
@@ -419,6 +439,7 @@ def check_repair_ends_runs_of_dead_processes_failed(tracker: Tracker, workdir: P
 TRACKER_CHECKS: tuple[TrackerCheck, ...] = (
     check_job_records_params_metrics_tags_and_config,
     check_inputs_name_the_data_a_run_read,
+    check_curves_are_step_metrics,
     check_trials_are_finished_children_with_lineage,
     check_exception_ends_job_and_child_failed,
     check_keyboard_interrupt_ends_job_killed,

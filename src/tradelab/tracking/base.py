@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from tradelab.tracking.liveness import (
     REPAIRED_TAG,
     Heartbeat,
@@ -37,6 +39,7 @@ from tradelab.tracking.liveness import (
 )
 
 __all__ = [
+    "CURVE_POINTS",
     "DatasetRef",
     "Job",
     "RunRecord",
@@ -46,6 +49,9 @@ __all__ = [
     "flat_params",
     "validate_experiment_name",
 ]
+
+CURVE_POINTS = 2000
+"""Most points `Job.log_curve` keeps of a curve: MLflow's charts sample long histories anyway."""
 
 _EXPERIMENT_RE = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
@@ -246,6 +252,11 @@ class Job(ABC):
         """Record the data this run read (each dataset once, in order)."""
 
     @abstractmethod
+    def _log_series(self, key: str, values: Sequence[float], steps: Sequence[int]) -> None:
+        """Record metric `key` at each of `steps` (ascending), in as few round trips as the
+        backend allows."""
+
+    @abstractmethod
     def _start_child(self, name: str, tags: dict[str, str]) -> Job:
         """Create a nested run."""
 
@@ -269,6 +280,30 @@ class Job(ABC):
         """Start a nested run (a WFO phase, a plateau, ...) carrying this run's lineage tags."""
         merged = {**self.inherited_tags, **{k: str(v) for k, v in (tags or {}).items()}}
         return self._start_child(name, merged)
+
+    def log_curve(
+        self,
+        key: str,
+        values: Sequence[float] | np.ndarray,
+        *,
+        steps: Sequence[int] | np.ndarray | None = None,
+        max_points: int = CURVE_POINTS,
+    ) -> int:
+        """Log a curve (an equity curve: the value after each bar) as the steps of metric
+        `key`, which the MLflow UI draws; `steps` default to 0, 1, ... Longer curves keep
+        `max_points` evenly spaced points, the first and the last among them; non-finite
+        values are dropped. Return the number of points logged."""
+        y = np.asarray(values, dtype=np.float64).reshape(-1)
+        x = np.arange(y.size) if steps is None else np.asarray(steps, dtype=np.int64).reshape(-1)
+        if x.shape != y.shape:
+            raise ValueError(f"curve {key!r}: {x.size} steps for {y.size} values")
+        if y.size > max_points:
+            keep = np.unique(np.linspace(0, y.size - 1, max_points).round().astype(np.int64))
+            x, y = x[keep], y[keep]
+        finite = np.isfinite(y)
+        if finite.any():
+            self._log_series(key, y[finite].tolist(), x[finite].tolist())
+        return int(finite.sum())
 
     def log_dict(self, obj: Any, artifact_file: str) -> None:
         """Store a JSON- or YAML-serialisable object (format from the file suffix)."""
@@ -387,6 +422,10 @@ class Tracker(ABC):
     @abstractmethod
     def list_artifacts(self, run_id: str) -> list[str]:
         """Return the paths of every artifact file of `run_id` (folders walked), sorted."""
+
+    @abstractmethod
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """Return every (step, value) of metric `key` of `run_id`, by step (empty: none)."""
 
     @abstractmethod
     def load_text(self, run_id: str, artifact_file: str) -> str:

@@ -86,6 +86,11 @@ class MemoryJob(Job):
                 self.run.metrics[key] = value  # the latest step's value, as MLflow keeps it
             history.append((step or 0, value))
 
+    def _log_series(self, key: str, values: Sequence[float], steps: Sequence[int]) -> None:
+        history = self.run.metric_history.setdefault(key, [])
+        history.extend((int(t), float(v)) for t, v in zip(steps, values, strict=True))
+        self.run.metrics[key] = max(history, key=lambda point: point[0])[1]
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.run.tags.update({str(k): str(v) for k, v in tags.items()})
 
@@ -217,6 +222,9 @@ class MemoryTracker(Tracker):
 
     def list_artifacts(self, run_id: str) -> list[str]:
         return sorted(self._run(run_id).artifacts)
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return sorted(self._run(run_id).metric_history.get(key, []))
 
     def load_text(self, run_id: str, artifact_file: str) -> str:
         artifacts = self._run(run_id).artifacts

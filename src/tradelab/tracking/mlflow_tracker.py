@@ -261,6 +261,15 @@ class MlflowJob(Job):
             batch = items[start : start + 1000]
             _retry(lambda b=batch: self._client.log_batch(self.run_id, metrics=b))
 
+    def _log_series(self, key: str, values: Sequence[float], steps: Sequence[int]) -> None:
+        from mlflow.entities import Metric
+
+        stamp = _now_ms()
+        items = [Metric(key, float(v), stamp, int(t)) for v, t in zip(values, steps, strict=True)]
+        for start in range(0, len(items), 1000):
+            batch = items[start : start + 1000]
+            _retry(lambda b=batch: self._client.log_batch(self.run_id, metrics=b))
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
@@ -557,6 +566,11 @@ class MlflowTracker(Tracker):
                 else:
                     out.append(item.path)
         return sorted(out)
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        self.get_run(run_id)  # KeyError for an unknown run
+        history = _retry(lambda: self.client.get_metric_history(run_id, key))
+        return sorted((int(m.step), float(m.value)) for m in history)
 
     def load_text(self, run_id: str, artifact_file: str) -> str:
         self.get_run(run_id)  # KeyError for an unknown run

@@ -286,8 +286,19 @@ def test_candidates_file_and_plateau_table_carry_the_benchmark(qqq: Path) -> Non
     the candidate runs (plateau tables: `tests/wfo/test_plateaus.py`; the smoke grid has none)."""
     workdir = qqq
     _, runs = _runs(workdir, "wfo/QQQ")
-    [path] = (workdir / "results/QQQ").glob("candidates_atr_d_l_*.parquet")
+    [path] = (workdir / "results/QQQ").glob("candidates_atr_d_l_smoke-compact.parquet")
     table = pd.read_parquet(path).set_index("combo")
+    # the sweep that wrote the file: the newest atr_d_l smoke-compact sweep (other tests of this
+    # module sweep QQQ again); its phase and candidate runs only
+    sweeps = [
+        r
+        for r in runs
+        if "mlflow.parentRunId" not in r.data.tags
+        and r.data.tags.get("strategy") == "atr_d_l"
+        and r.data.tags.get("grid") == "smoke"
+    ]
+    sweep = max(sweeps, key=lambda r: r.info.start_time)
+    runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
     phase_runs = {r.info.run_name: r.data for r in runs if r.data.tags.get("phase")}
     held = [phase_runs[f"phase{k}"].metrics["oos_benchmark_return"] for k in range(1, 5)]
     for k in range(1, 5):

@@ -338,6 +338,12 @@ def test_parent_run_draws_the_best_equity_beside_buy_and_hold(qqq: Path) -> None
     assert last == len(close) - 1
     assert held[-1][1] == pytest.approx(100_000.0 * close.iloc[last] / close.iloc[first])
     assert len({v for _, v in equity}) > 2  # it traded
+    # the best candidates as a table the UI previews, beside the whole Parquet file
+    tables = json.loads(parent.data.tags["mlflow.loggedArtifacts"])
+    assert {"path": "candidates/best.json", "type": "table"} in tables
+    local = client.download_artifacts(parent.info.run_id, "candidates/best.json", str(workdir))
+    preview = json.loads(Path(local).read_text())
+    assert 0 < len(preview["data"]) <= 500 and "excess_return_mean" in preview["columns"]
 
 
 def test_costs_group_and_the_doubled_cost_gate(qqq: Path) -> None:

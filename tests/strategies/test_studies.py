@@ -75,6 +75,11 @@ def test_residual_study_logs_trials_and_seed_json() -> None:
     )
     table = pd.read_parquet(io.BytesIO(children["RIOT"].artifacts["trials.parquet"]))
     assert len(table) == 12 and "score" in table
+    preview = json.loads(children["RIOT"].artifacts["trials_best.json"])  # the UI's table
+    scores = [row[preview["columns"].index("score")] for row in preview["data"]]
+    assert len(scores) == 12  # 10 significant digits, as mlflow.log_table writes them
+    best_first = sorted(table["score"].dropna(), reverse=True)
+    assert [s for s in scores if s is not None] == pytest.approx(best_first, rel=1e-9)
     blob = json.loads(parent.artifacts["small_cap_optimization.json"])
     assert list(blob) == [
         "timestamp",

@@ -86,6 +86,9 @@ class TrialRunsOnce(Job):
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         self._inner.log_metrics(metrics, step)
 
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        self._inner.log_table(frame, artifact_file)
+
     def _log_series(self, key: str, values: Sequence[float], steps: Sequence[int]) -> None:
         self._inner.log_curve(key, values, steps=steps, max_points=len(values))
 

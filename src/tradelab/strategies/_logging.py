@@ -68,6 +68,16 @@ def log_trials(
     return logged
 
 
+PREVIEW_ROWS = 500
+"""Rows of a table logged for the MLflow UI's preview (the whole table stays in Parquet)."""
+
+
+def log_preview(job: Job, trials: pd.DataFrame, artifact_file: str) -> None:
+    """Log the best `PREVIEW_ROWS` trials by score (NaN last) as a table the UI previews."""
+    best = trials.sort_values("score", ascending=False, na_position="last", kind="stable")
+    job.log_table(best.head(PREVIEW_ROWS).reset_index(drop=True), artifact_file)
+
+
 def log_frame(job: Job, frame: pd.DataFrame, artifact_file: str) -> None:
     """Store a frame as a Parquet or CSV artifact (by the file suffix)."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,7 @@ from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import GridSearchConfig, SearchConfig
 from tradelab.settings import to_plain
 from tradelab.strategies._io import write_csv_atomic, write_json_atomic
-from tradelab.strategies._logging import log_frame, log_trials
+from tradelab.strategies._logging import log_frame, log_preview, log_trials
 from tradelab.strategies._robustness import block_evaluator, study_statistics
 from tradelab.strategies.cointegration import ols_hedge_ratio, screen_pairs, select_pairs
 from tradelab.strategies.objectives import check_objective, rank_trials
@@ -313,6 +313,7 @@ def _log_pair(
     metrics = (*METRIC_COLUMNS, *_BENCHMARK_COLUMNS)
     log_trials(job, result.trials, params, metrics, objective, max_trial_runs, tags=tags)
     log_frame(job, result.trials, "trials.parquet")
+    log_preview(job, result.trials, "trials_best.json")
     log_frame(job, result.results, "kalman_param_optimization_results.csv")
     if result.backtest is None or result.best_config is None:
         job.set_tags({"best": "none: no trial qualified"})

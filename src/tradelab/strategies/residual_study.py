@@ -34,7 +34,7 @@ from tradelab.search import SearchSpace
 from tradelab.search.settings import GridSearchConfig, RandomSearchConfig, SearchConfig
 from tradelab.settings import to_plain
 from tradelab.strategies._io import write_json_atomic
-from tradelab.strategies._logging import log_frame, log_trials
+from tradelab.strategies._logging import log_frame, log_preview, log_trials
 from tradelab.strategies._robustness import block_evaluator, study_statistics
 from tradelab.strategies.bars import (
     aggregate_bars,
@@ -314,6 +314,7 @@ def _log_symbol(
         tags=study_tags(search),
     )
     log_frame(job, study.trials, "trials.parquet")
+    log_preview(job, study.trials, "trials_best.json")
     if study.backtest is None:
         job.set_tags({"best": "none: no trial qualified"})
         return

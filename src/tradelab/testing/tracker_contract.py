@@ -14,6 +14,7 @@ Everything is read back through the tracker's own read side (`get_run`, `find_ru
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import subprocess
@@ -107,6 +108,23 @@ def check_curves_are_step_metrics(tracker: Tracker, workdir: Path) -> None:
     assert tracker.metric_history(job.run_id, "short") == [(0, 1.0), (1, 2.0), (2, 3.0)]
     assert tracker.get_run(job.run_id).metrics["equity"] == 104_999.0
     assert tracker.metric_history(job.run_id, "absent") == []
+
+
+def check_tables_are_previewable_json(tracker: Tracker, workdir: Path) -> None:
+    """A table artifact is JSON in pandas' "split" layout (what the MLflow UI previews);
+    another suffix is refused before anything is written."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"combo": [3, 1], "score": [1.5, 0.25], "regime": ["TIGHT", "WIDE"]})
+    with tracker.start_job("wfo/SMH", "table") as job:
+        job.log_table(frame, "candidates/top.json")
+        with raises(ValueError, match=r"\*\.json"):
+            job.log_table(frame, "candidates/top.parquet")
+    assert "candidates/top.json" in tracker.list_artifacts(job.run_id)
+    assert "candidates/top.parquet" not in tracker.list_artifacts(job.run_id)
+    loaded = json.loads(tracker.load_text(job.run_id, "candidates/top.json"))
+    assert loaded["columns"] == ["combo", "score", "regime"]
+    assert loaded["data"] == [[3, 1.5, "TIGHT"], [1, 0.25, "WIDE"]]
 
 
 def check_inputs_name_the_data_a_run_read(tracker: Tracker, workdir: Path) -> None:
@@ -440,6 +458,7 @@ TRACKER_CHECKS: tuple[TrackerCheck, ...] = (
     check_job_records_params_metrics_tags_and_config,
     check_inputs_name_the_data_a_run_read,
     check_curves_are_step_metrics,
+    check_tables_are_previewable_json,
     check_trials_are_finished_children_with_lineage,
     check_exception_ends_job_and_child_failed,
     check_keyboard_interrupt_ends_job_killed,

@@ -183,6 +183,12 @@ def flat_params(
     return out
 
 
+def check_table_file(artifact_file: str) -> None:
+    """A table artifact is JSON (the layout the MLflow UI previews)."""
+    if not artifact_file.endswith(".json"):
+        raise ValueError(f"table artifact {artifact_file!r}: name it *.json")
+
+
 def clean_params(params: Mapping[str, Any]) -> dict[str, str]:
     """Turn parameter values into the strings a tracking store keeps (None is not logged:
     an absent param says it, the string "None" would be a value)."""
@@ -246,6 +252,11 @@ class Job(ABC):
     @abstractmethod
     def log_text(self, text: str, artifact_file: str) -> None:
         """Store `text` as the artifact `artifact_file`."""
+
+    @abstractmethod
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        """Store a DataFrame as a table artifact the UI previews (`.json`, pandas' "split"
+        layout, as `mlflow.log_table` writes it)."""
 
     @abstractmethod
     def log_inputs(self, inputs: Sequence[DatasetRef]) -> None:

@@ -16,6 +16,7 @@ from tradelab.tracking.base import (
     RunStatus,
     Tracker,
     check_query,
+    check_table_file,
     clean_metrics,
     clean_params,
     matches,
@@ -85,6 +86,11 @@ class MemoryJob(Job):
             if not history or (step or 0) >= max(s for s, _ in history):
                 self.run.metrics[key] = value  # the latest step's value, as MLflow keeps it
             history.append((step or 0, value))
+
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        check_table_file(artifact_file)
+        text = frame.to_json(orient="split", index=False, date_format="iso")
+        self.run.artifacts[artifact_file] = text.encode()
 
     def _log_series(self, key: str, values: Sequence[float], steps: Sequence[int]) -> None:
         history = self.run.metric_history.setdefault(key, [])

@@ -39,6 +39,7 @@ from tradelab.tracking.base import (
     RunStatus,
     Tracker,
     check_query,
+    check_table_file,
     clean_metrics,
     clean_params,
     matches,
@@ -260,6 +261,10 @@ class MlflowJob(Job):
         for start in range(0, len(items), 1000):
             batch = items[start : start + 1000]
             _retry(lambda b=batch: self._client.log_batch(self.run_id, metrics=b))
+
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        check_table_file(artifact_file)
+        _retry(lambda: self._client.log_table(self.run_id, data=frame, artifact_file=artifact_file))
 
     def _log_series(self, key: str, values: Sequence[float], steps: Sequence[int]) -> None:
         from mlflow.entities import Metric

@@ -4,10 +4,11 @@
 
 `run_wfo` of atr_d_l over `conf/grid/phase1_slim.yaml` (960,336 combinations) x the four
 default phases on 16 years of synthetic bars (the sweep bench/wfo.py times), then
-`wfo_statistics` of that sweep as `tradelab-wfo` computes it: one full-history simulation of
-every combination (Sharpes for the deflated Sharpe's null), block sums of the compared set
-(the selected combination and a uniform sample of 4,999) and CSCV over 12,870 splits. Prints
-both wall times and the statistics' share of the sweep (the issue's target: under 10%).
+`wfo_statistics` of that sweep as `tradelab-wfo` computes it: one full-history pass over a
+seeded uniform sample of `robustness.max_full_eval` (20,000) combinations and the selected one
+(Sharpes and block sums), CSCV over 12,870 splits of the compared set (the selected combination
+and a uniform sample of 4,999) and effective trials over 1,000 of them. Prints both wall times
+and the statistics' share of the sweep (the issue's target: under 10%).
 """
 
 from __future__ import annotations

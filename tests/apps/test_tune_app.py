@@ -92,7 +92,7 @@ def test_residual_costs_warn_when_absent_and_lower_every_return(workdir: Path) -
     ]
     free = run_app("tune", *common, *space, "symbol=PLUG", cwd=workdir)
     assert free.returncode == 0, free.stderr[-3000:]
-    assert "PLUG: costs are 0 bp a side" in free.stdout + free.stderr
+    assert "costs are under 0.5 bp a side on PLUG" in free.stdout + free.stderr
     costs = ["study.strategy.commission=0.005", "study.strategy.slippage=0.01",
              "study.strategy.commission_bps=0.5", "study.strategy.slippage_bps=2"]  # fmt: skip
     paid = run_app("tune", *common, *space, *costs, "symbol=PLUG", cwd=workdir)

@@ -66,22 +66,24 @@ log = logging.getLogger(__name__)
 COSTS_FLOOR_BPS = 0.5  # below this a side at the median close, a study warns
 
 
-def _warn_if_costs_vanish(symbol: str, close: np.ndarray, settings: ResidualSettings) -> float:
-    """Warn when a fill costs less than `COSTS_FLOOR_BPS` at the median close (seed 000
-    charges nothing); return the cost a side in bp."""
-    price = float(np.median(close)) if close.size else math.nan
-    bps = (settings.cost_per_share / price + settings.cost_rate) * 1e4
-    if bps < COSTS_FLOOR_BPS:
+def _warn_if_costs_vanish(study: KalmanResidualStudyConfig, closes: Mapping[str, Any]) -> None:
+    """Warn once when fills cost less than `COSTS_FLOOR_BPS` a side at a symbol's median close
+    (seed 000, and so the default, charges nothing)."""
+    costs = residual_costs(to_plain(study.strategy))
+    cheap = []
+    for symbol, close in closes.items():
+        price = float(np.median(close))
+        if (costs["cost_per_share"] / price + costs["cost_rate"]) * 1e4 < COSTS_FLOOR_BPS:
+            cheap.append(symbol)
+    if cheap:
+        named = ", ".join(cheap[:5]) + (f" and {len(cheap) - 5} more" if len(cheap) > 5 else "")
         log.warning(
-            "%s: costs are %.3g bp a side at the median close %.2f: set study.strategy."
-            "commission/slippage ($ a share) and commission_bps/slippage_bps (e.g. 0.005, "
-            "0.01, 0.5, 2.0: %.1f bp here) for results a small cap could trade",
-            symbol,
-            bps,
-            price,
-            (0.015 / price + 2.5e-4) * 1e4,
+            "costs are under %.1f bp a side on %s: set study.strategy.commission and slippage "
+            "($ a share), commission_bps and slippage_bps (0.005, 0.01, 0.5, 2.0 come to 32.5 bp "
+            "at $5) for results a small cap could trade",
+            COSTS_FLOOR_BPS,
+            named,
         )
-    return bps
 
 
 # study settings that filter symbols or describe results, not what a symbol's trials score
@@ -244,7 +246,6 @@ def _study_symbol(
         backend=str(cfg.backend),
         **residual_costs(to_plain(cfg.strategy)),
     )
-    _warn_if_costs_vanish(symbol, close, settings)
     defaults = {k: float(getattr(cfg.strategy, k)) for k in SEARCHABLE}
     objective = str(cfg.objective)
     evaluate = functools.partial(evaluate_residual, close, defaults=defaults, settings=settings)
@@ -367,6 +368,7 @@ def tune_residual(
         {}, skipped, n_trials, agg, study.target_return, str(study.objective)
     )
     many = len(kept) > 1
+    _warn_if_costs_vanish(study, {s: prepared[s]["close"].to_numpy() for s, _ in kept})
     if job is not None:
         job.log_params(
             {

@@ -26,15 +26,12 @@ from tradelab.reports.files import sweep_name, symbol_dir
 from tradelab.reports.plots import save_plateau_plot
 from tradelab.reports.tradestation import write_refinement_exports
 from tradelab.search.grid import Grid
-from tradelab.tracking.base import Job
+from tradelab.tracking.base import TABLE_ROWS, Job
 from tradelab.wfo.plateaus import Plateau, PlateauResult, detect_plateaus
 from tradelab.wfo.scoring import ScoreResult, candidates_table, score_phases, write_candidates
 from tradelab.wfo.settings import ScoringConfig
 
 __all__ = ["WfoResultsReport", "log_plateaus", "process_wfo_results"]
-
-PREVIEW_ROWS = 500
-"""Best candidates logged as a table the MLflow UI previews (the file holds them all)."""
 
 CANDIDATES_WRITTEN = faults.declare(
     "wfo.exports.candidates", "WFO exports after the candidates file, before the plateau files"
@@ -155,7 +152,7 @@ def process_wfo_results(
         job.set_tags({"plateau_message": plateaus.message})
         job.log_metrics(report.metrics())
         job.log_artifact(files["candidates"], "candidates")
-        job.log_table(table.head(PREVIEW_ROWS), "candidates/best.json")  # the UI's preview
+        job.log_table(table.head(TABLE_ROWS), "candidates/best.json")  # the UI's preview
         job.log_artifact(files["plateau_plot"], "plots")
         job.log_artifact(files["plateau_table"], "plateaus")
         for path in refine:

@@ -14,6 +14,7 @@ from tradelab.search import logs_here
 from tradelab.strategies.objectives import rank_trials
 from tradelab.strategies.search import WORKER_COLUMN
 from tradelab.tracking import Job
+from tradelab.tracking.base import TABLE_ROWS
 
 __all__ = ["log_frame", "log_trials"]
 
@@ -68,14 +69,10 @@ def log_trials(
     return logged
 
 
-PREVIEW_ROWS = 500
-"""Rows of a table logged for the MLflow UI's preview (the whole table stays in Parquet)."""
-
-
 def log_preview(job: Job, trials: pd.DataFrame, artifact_file: str) -> None:
-    """Log the best `PREVIEW_ROWS` trials by score (NaN last) as a table the UI previews."""
+    """Log the best `TABLE_ROWS` trials by score (NaN last) as a table the UI previews."""
     best = trials.sort_values("score", ascending=False, na_position="last", kind="stable")
-    job.log_table(best.head(PREVIEW_ROWS).reset_index(drop=True), artifact_file)
+    job.log_table(best.head(TABLE_ROWS).reset_index(drop=True), artifact_file)
 
 
 def log_frame(job: Job, frame: pd.DataFrame, artifact_file: str) -> None:

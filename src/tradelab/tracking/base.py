@@ -40,6 +40,7 @@ from tradelab.tracking.liveness import (
 
 __all__ = [
     "CURVE_POINTS",
+    "TABLE_ROWS",
     "DatasetRef",
     "Job",
     "RunRecord",
@@ -53,6 +54,9 @@ __all__ = [
 CURVE_POINTS = 500
 """Most points `Job.log_curve` keeps of a curve: plenty for a chart, and each point is a row
 MLflow writes (about 0.2 ms on SQLite)."""
+
+TABLE_ROWS = 500
+"""Rows of a table logged for the UI's preview (`Job.log_table`); whole tables go to Parquet."""
 
 _EXPERIMENT_RE = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9._\-]*$")
 

@@ -5,6 +5,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 from openpyxl import load_workbook
 
+from tradelab.testing.mlflow_store import store_runs
+
 from .test_cli import ROOT, run_app
 
 FIXTURES = ROOT / "tests" / "reports" / "fixtures"
@@ -17,8 +19,7 @@ def test_analyze_writes_the_workbook_and_logs_it(tmp_path: Path) -> None:
     assert workbook.exists()
     assert "Summary" in load_workbook(workbook).sheetnames
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("analyze/SMH")
-    runs = client.search_runs([exp.experiment_id])
+    runs = store_runs(client, "analyze/SMH")
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.status for r in parent] == ["FINISHED"]
     assert len(runs) > 1  # one child run per strategy's best row

@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from tradelab.data import ParquetStore
 from tradelab.testing.fake_market_api import FakeMarketApi
+from tradelab.testing.mlflow_store import store_runs
 
 from .test_cli import run_app
 
@@ -74,7 +75,7 @@ def test_wfo_fetches_what_is_missing_then_nothing_then_runs_from_the_cache(
     assert meta.source == "tradestation" and meta.ranges == (("2016-01-04", "2026-11-30"),)
 
     client = MlflowClient(f"sqlite:///{workdir}/mlruns/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("wfo/SMH").experiment_id])
+    runs = store_runs(client, "wfo/SMH")
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.data.params["data.source"] == "tradestation"  # a run that fetched: its source
     assert parent.data.params["data.end"] == "2026-11-30"

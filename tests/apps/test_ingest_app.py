@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from tradelab.data import MarketSpec, ParquetStore, generate_market, write_day_files
 from tradelab.errors import DataError
+from tradelab.testing.mlflow_store import store_runs
 
 from .test_cli import run_app
 
@@ -39,9 +40,7 @@ LINEAGE = (
 
 def _runs(cwd: Path, experiment: str):
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, f"no experiment {experiment}"
-    return client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    return store_runs(client, experiment, order_by=["attributes.start_time ASC"])
 
 
 def test_ingest_fills_the_store_and_logs_lineage(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from tradelab.apps._runtime import conf_dir
 from tradelab.apps.schema import register_configs
 from tradelab.apps.tune import optuna_dir, run
 from tradelab.errors import ConfigError
+from tradelab.testing.mlflow_store import store_runs
 from tradelab.tracking.settings import TrackingBackend, TrackingConfig
 
 from .test_cli import run_app
@@ -45,9 +46,7 @@ def _client(root: Path) -> MlflowClient:
 
 def _runs(root: Path, experiment: str):
     client = _client(root)
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, experiment
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    runs = store_runs(client, experiment)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return parents, children

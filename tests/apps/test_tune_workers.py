@@ -13,6 +13,8 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from tradelab.testing.mlflow_store import store_runs
+
 from .test_cli import BIN, run_app
 
 pytestmark = pytest.mark.slow
@@ -44,8 +46,7 @@ def test_two_workers_share_a_study_and_log_each_trial_once(
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(complete) == N_TRIALS
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    experiment = client.get_experiment_by_name("kalman_residual/RIOT")
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    runs = store_runs(client, "kalman_residual/RIOT")
     jobs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     trials = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(jobs) == 2 and all(r.info.status == "FINISHED" for r in jobs)

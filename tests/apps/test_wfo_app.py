@@ -15,6 +15,7 @@ import yaml
 from mlflow import MlflowClient
 
 from tradelab.data import ParquetStore
+from tradelab.testing.mlflow_store import store_runs
 
 from .test_cli import run_app
 
@@ -58,9 +59,7 @@ def _qqq_decision(root: Path, gate: str) -> str:
 
 def _runs(root: Path, experiment: str):
     client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, experiment
-    return client, client.search_runs([exp.experiment_id], max_results=2000)
+    return client, store_runs(client, experiment)
 
 
 def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
@@ -92,12 +91,12 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
         # what it read: the dataset input above)
         assert not any(k.startswith(("paths.", "tracking.", "data.")) for k in params)
         kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-        phases = sorted(r.info.run_name for r in kids if r.info.run_name.startswith("phase"))
-        assert phases == ["phase1", "phase2", "phase3", "phase4"]
+        phases = sorted(r.info.run_name for r in kids if r.info.run_name.startswith("phase "))
+        assert phases == ["phase 1", "phase 2", "phase 3", "phase 4"]
         n_candidates = sum(r.data.tags.get("candidate") == "true" for r in kids)
         assert (n_candidates > 0) == (parent.data.metrics["n_stable"] > 0)
         table = client.list_artifacts(
-            next(r for r in kids if r.info.run_name == "phase1").info.run_id, "phases"
+            next(r for r in kids if r.info.run_name == "phase 1").info.run_id, "phases"
         )
         assert [a.path for a in table] == ["phases/phase1.parquet"]
     long_only = parents[
@@ -126,7 +125,7 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     rescored = [r for r in runs if r.data.tags.get("rescore") == "true"]
     assert len(rescored) == 1
     kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == rescored[0].info.run_id]
-    assert not [r for r in kids if r.info.run_name.startswith("phase")]  # no kernel was run
+    assert not [r for r in kids if r.info.run_name.startswith("phase ")]  # no kernel was run
     assert (
         rescored[0].data.metrics["stability_score"]
         == parents["atr_d_l"].data.metrics["stability_score"]
@@ -261,15 +260,15 @@ def test_candidates_stand_beside_their_benchmarks(qqq: Path) -> None:
     close = close.to_numpy()
     phase_runs = {r.info.run_name: r.data for r in runs if r.data.tags.get("phase")}
     for k in range(1, 5):
-        params = phase_runs[f"phase{k}"].params
+        params = phase_runs[f"phase {k}"].params
         start, end = int(params["oos_start"]), int(params["oos_end"])
         held = close[end] / close[start - 1] - 1.0
-        assert phase_runs[f"phase{k}"].metrics["oos_benchmark_return"] == pytest.approx(held)
+        assert phase_runs[f"phase {k}"].metrics["oos_benchmark_return"] == pytest.approx(held)
     candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
     assert candidates
     for m in candidates:
         for k in range(1, 5):
-            bench = phase_runs[f"phase{k}"].metrics["oos_benchmark_return"]
+            bench = phase_runs[f"phase {k}"].metrics["oos_benchmark_return"]
             assert m[f"oos_benchmark_return_phase{k}"] == pytest.approx(bench)
             assert m[f"oos_excess_return_phase{k}"] == pytest.approx(
                 m[f"oos_return_phase{k}"] - bench
@@ -300,7 +299,7 @@ def test_candidates_file_and_plateau_table_carry_the_benchmark(qqq: Path) -> Non
     sweep = max(sweeps, key=lambda r: r.info.start_time)
     runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
     phase_runs = {r.info.run_name: r.data for r in runs if r.data.tags.get("phase")}
-    held = [phase_runs[f"phase{k}"].metrics["oos_benchmark_return"] for k in range(1, 5)]
+    held = [phase_runs[f"phase {k}"].metrics["oos_benchmark_return"] for k in range(1, 5)]
     for k in range(1, 5):
         excess = table[f"oos_return_p{k}"] - held[k - 1]
         assert np.allclose(table[f"oos_excess_return_p{k}"], excess, rtol=0, atol=1e-12)

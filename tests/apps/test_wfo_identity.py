@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from tradelab.testing.mlflow_store import store_runs
+
 from .test_cli import run_app
 
 pytestmark = pytest.mark.slow
@@ -66,8 +68,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def _parent_runs(root: Path) -> list:
     client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("wfo/SMH")
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    runs = store_runs(client, "wfo/SMH")
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from tradelab.testing.mlflow_store import store_runs
+
 from .test_cli import ingest_daily, run_app
 
 pytestmark = pytest.mark.slow
@@ -16,9 +18,8 @@ COMPACT = ("phases=compact", "progress=false", "expand=false")
 
 def _parents(root: Path, grid: str) -> list:
     client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("wfo/SMH")
-    runs = client.search_runs(
-        [exp.experiment_id], f"tags.grid = '{grid}'", order_by=["attributes.start_time DESC"]
+    runs = store_runs(
+        client, "wfo/SMH", f"tags.grid = '{grid}'", order_by=["attributes.start_time DESC"]
     )
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
 

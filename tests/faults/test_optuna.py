@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from tests.faults.harness import crash, run_app
 from tradelab.search import evaluated_trials
+from tradelab.testing.mlflow_store import store_runs
 
 pytestmark = pytest.mark.slow
 
@@ -73,13 +74,12 @@ def _study(cwd: Path) -> optuna.Study:
 def _trial_runs(cwd: Path) -> tuple[list, list]:
     """(trial runs under finished jobs, runs still RUNNING) of the experiment."""
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    runs = client.search_runs([exp.experiment_id], max_results=5000)
+    runs = store_runs(client, EXPERIMENT)
     status = {r.info.run_id: r.info.status for r in runs}
     trials = [
         r
         for r in runs
-        if r.info.run_name.startswith("trial-")
+        if r.info.run_name.startswith("trial ")
         and r.info.status == "FINISHED"
         and status.get(r.data.tags.get("mlflow.parentRunId")) == "FINISHED"
     ]
@@ -96,7 +96,7 @@ def _outcome(cwd: Path) -> dict:
     assert len(done) == N_TRIALS  # exactly n_trials, nothing lost, nothing extra
     trials, running = _trial_runs(cwd)
     names = sorted(r.info.run_name for r in trials)
-    assert names == [f"trial-{k:05d}" for k in range(N_TRIALS)]  # each trial run once
+    assert names == sorted(f"trial {k}" for k in range(N_TRIALS))  # each trial run once
     # no trial run is ever left RUNNING; the killed job is ended FAILED by the repair of dead
     # runs at the rerun's start (tradelab.apps._runtime.repair_runs)
     assert running == [], [

@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tests.faults.harness import crash, digest, run_app, running_runs
+from tradelab.testing.mlflow_store import store_runs
 from tradelab.tracking.liveness import REPAIRED_TAG
 
 pytestmark = pytest.mark.slow
@@ -125,8 +126,7 @@ def rolled_back(twin: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 def _assert_repaired(cwd: Path) -> None:
     """The decision run the crash killed ended FAILED with the reason."""
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("promotion/wfo.SMH")
-    failed = client.search_runs([exp.experiment_id], "attributes.status = 'FAILED'")
+    failed = store_runs(client, "promotion/wfo.SMH", "attributes.status = 'FAILED'")
     assert any("is gone" in r.data.tags.get(REPAIRED_TAG, "") for r in failed)
 
 

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from tests.apps.test_cli import ingest_daily
 from tests.faults.harness import crash, digest, run_app, running_runs
+from tradelab.testing.mlflow_store import store_runs
 from tradelab.tracking.liveness import HOST_TAG, REPAIRED_TAG, heartbeat_tags
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
@@ -55,8 +56,7 @@ def twin(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
 
 def _parents(cwd: Path) -> list:
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("wfo/SMH")
-    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    runs = store_runs(client, "wfo/SMH", order_by=["attributes.start_time ASC"])
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags], runs
 
 
@@ -93,7 +93,7 @@ def test_a_killed_wfo_run_is_failed_with_the_reason_and_the_rerun_resumes(
         r
         for r in runs
         if r.data.tags.get("mlflow.parentRunId") == second.info.run_id
-        and r.info.run_name == "phase1"
+        and r.info.run_name == "phase 1"
     )
     assert phase1.data.metrics["cached"] == 1.0  # the rerun resumed from the cache
     assert digest(work, RESULTS) == twin

@@ -19,6 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.faults.harness import crash, digest, run_app, running_runs
+from tradelab.testing.mlflow_store import store_runs
 
 pytestmark = pytest.mark.slow
 SWEEP = [
@@ -51,8 +52,7 @@ def _run(app: str, *args: str, cwd: Path) -> None:
 def _finished_parents(cwd: Path) -> list[dict[str, float]]:
     """The metrics (timings left out) of each finished parent run of `wfo/SMH`."""
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("wfo/SMH")
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    runs = store_runs(client, "wfo/SMH")
     return [
         {k: v for k, v in r.data.metrics.items() if k not in TIMINGS}
         for r in runs

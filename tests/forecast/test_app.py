@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.apps.test_cli import run_app
+from tradelab.testing.mlflow_store import store_runs
 
 pytestmark = pytest.mark.slow
 
@@ -65,11 +66,10 @@ def test_tune_promote_and_predict_with_a_tiny_toto(workdir: Path, toto_dir: Path
     assert set(result["validation"]) >= {"price_mae", "pct_return_mae", "latency_s"}
 
     client = MlflowClient(f"sqlite:///{workdir}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("forecast/AAPL")
-    runs = client.search_runs([exp.experiment_id], max_results=500)
+    runs = store_runs(client, "forecast/AAPL")
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.status for r in parent] == ["FINISHED"]
-    trials = [r for r in runs if r.info.run_name.startswith("trial_")]
+    trials = [r for r in runs if r.info.run_name.startswith("trial ")]
     assert len(trials) == 4 and all("model_calls" in r.data.metrics for r in trials)
     candidates = {r.data.params["model"] for r in runs if r.data.tags.get("candidate") == "true"}
     assert candidates == {"toto", "zero_return", "drift", "lookback_median"}

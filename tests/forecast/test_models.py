@@ -226,7 +226,7 @@ def test_full_tuning_path_with_ensemble_and_summary(
         trial_runs = [
             r
             for r in tracker.runs()
-            if r.name.startswith("trial_") and r.tags.get("model") == res.model
+            if r.name.startswith("trial ") and r.tags.get("model") == res.model
         ]
         assert len(trial_runs) == 2 and all("model_calls" in r.metrics for r in trial_runs)
     candidates = summary.candidates

@@ -122,9 +122,9 @@ def test_a_tuned_model_records_the_settings_promotion_reloads(
 
     parent = next(r for r in tracker.runs() if r.parent_id is None)
     assert parent.name == "toto"
-    trials = [r for r in tracker.runs() if r.name.startswith("trial_")]
+    trials = [r for r in tracker.runs() if r.name.startswith("trial ")]
     assert len(trials) == 2
-    candidate = next(r for r in tracker.runs() if r.name == "candidate-toto")
+    candidate = next(r for r in tracker.runs() if r.name == "candidate toto")
     assert candidate.tags["candidate"] == "true"
     recorded = json.loads(candidate.params["model_config"])
     assert recorded == to_plain(toto) and recorded["type"] == "toto"

@@ -68,7 +68,7 @@ def test_pairs_job_screens_the_universe_and_writes_the_seed_files(tmp_path: Path
     )
 
     parent = next(r for r in tracker.runs() if r.parent_id is None)
-    assert parent.experiment == "kalman_pairs/DIA-SPY" and parent.name == "grid-sharpe_then_dd"
+    assert parent.experiment == "kalman_pairs/DIA-SPY" and parent.name == "grid sharpe_then_dd"
     assert parent.tags["data_hash"] == ctx.store.content_hash([("DIA", "1day"), ("SPY", "1day")])
     assert "cointegrated_pairs.csv" in parent.artifacts and "pbo" in parent.metrics
     folder = tmp_path / "results/kalman_pairs/DIA-SPY"
@@ -105,7 +105,7 @@ def test_residual_job_skips_expensive_symbols_and_summarizes_the_universe(
     parents = {r.experiment: r for r in tracker.runs() if r.parent_id is None}
     assert {"kalman_residual/RIOT", "kalman_residual/SOFI"} <= set(parents)
     assert "kalman_residual/SPY" not in parents  # last close above study.max_last_price
-    assert parents["kalman_residual/RIOT"].name == "random-composite"
+    assert parents["kalman_residual/RIOT"].name == "random composite"
     assert all(r.status == "FINISHED" for r in parents.values())
     headline = json.loads(ctx.metrics_file.read_text())
     assert (headline["avg_return"] is None) == bool(np.isnan(avg))
@@ -143,7 +143,7 @@ def _residual_store(tmp_path: Path, tracker: MemoryTracker) -> TuneContext:
 
 
 def _trial_runs(tracker: MemoryTracker) -> list:
-    return [r for r in tracker.runs() if r.name.startswith("trial-")]
+    return [r for r in tracker.runs() if r.name.startswith("trial ")]
 
 
 def test_a_rerun_of_a_finished_study_evaluates_nothing_and_logs_no_trial_run_again(
@@ -157,7 +157,7 @@ def test_a_rerun_of_a_finished_study_evaluates_nothing_and_logs_no_trial_run_aga
     )
     metrics = json.loads((tmp_path / "results/kalman_residual/RIOT/metrics.json").read_text())
     runs = _trial_runs(tracker)
-    assert sorted(r.name for r in runs) == [f"trial-{k:05d}" for k in range(8)]
+    assert sorted(r.name for r in runs) == sorted(f"trial {k}" for k in range(8))
     study = runs[0].tags["optuna_study"]
     assert study.startswith("kalman_residual-RIOT-")
     assert (tmp_path / "optuna/kalman_residual.journal").is_file()
@@ -195,19 +195,19 @@ def test_a_rerun_of_a_finished_study_evaluates_nothing_and_logs_no_trial_run_aga
 def test_trial_runs_of_a_job_that_did_not_finish_are_logged_again(tmp_path: Path) -> None:
     tracker = MemoryTracker()
     killed = tracker.start_job("kalman_residual/RIOT", "optuna")
-    killed.log_trial({"x": 1}, {"score": 1.0}, name="trial-00000", tags={STUDY_TAG: "s"})
+    killed.log_trial({"x": 1}, {"score": 1.0}, name="trial 00000", tags={STUDY_TAG: "s"})
     killed.end("FAILED")
     done = tracker.start_job("kalman_residual/RIOT", "optuna")
-    held = done.log_trial({"x": 2}, {"score": 2.0}, name="trial-00001", tags={STUDY_TAG: "s"})
+    held = done.log_trial({"x": 2}, {"score": 2.0}, name="trial 00001", tags={STUDY_TAG: "s"})
     done.end()
 
     job = TrialRunsOnce(tracker.start_job("kalman_residual/RIOT", "optuna"), tracker)
     with job:
-        again = job.log_trial({"x": 1}, {"score": 1.0}, name="trial-00000", tags={STUDY_TAG: "s"})
-        same = job.log_trial({"x": 2}, {"score": 2.0}, name="trial-00001", tags={STUDY_TAG: "s"})
-        other = job.log_trial({"x": 2}, {"score": 2.0}, name="trial-00001", tags={STUDY_TAG: "t"})
+        again = job.log_trial({"x": 1}, {"score": 1.0}, name="trial 00000", tags={STUDY_TAG: "s"})
+        same = job.log_trial({"x": 2}, {"score": 2.0}, name="trial 00001", tags={STUDY_TAG: "s"})
+        other = job.log_trial({"x": 2}, {"score": 2.0}, name="trial 00001", tags={STUDY_TAG: "t"})
         with job.child("model") as child:
-            nested = child.log_trial({}, {}, name="trial-00001", tags={STUDY_TAG: "s"})
+            nested = child.log_trial({}, {}, name="trial 00001", tags={STUDY_TAG: "s"})
     assert same == nested == held
     assert tracker.get(again).parent_id == job.run_id and tracker.get(other).parent_id == job.run_id
     assert tracker.get(job.run_id).status == "FINISHED"

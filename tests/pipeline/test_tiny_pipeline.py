@@ -224,5 +224,5 @@ def test_a_cli_run_hashes_like_the_pipeline_stage(run: Path, tmp_path: Path) -> 
         return {r.name: r.tags["config_hash"] for r in tracker.find_runs("wfo/SMH", top_level=True)}
 
     pipeline = hashes(MlflowTracker(f"sqlite:///{run}/mlruns/mlflow.db", run / "mlruns/artifacts"))
-    assert set(pipeline) == {"atr_d_ls-tiny", "atr_d_l-tiny"}
+    assert set(pipeline) == {"atr_d_ls tiny", "atr_d_l tiny"}
     assert hashes(MlflowTracker(store, tmp_path / "artifacts")) == pipeline

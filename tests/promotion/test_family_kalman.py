@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.apps.test_cli import run_app
+from tradelab.testing.mlflow_store import store_runs
 
 pytestmark = pytest.mark.slow
 OPEN_GATES = ["gates.max_pbo=null", "gates.min_deflated_sharpe=null", "gates.min_trades=1"]
@@ -34,9 +35,8 @@ def workdir(tmp_path_factory) -> Path:
 
 def _candidate_metric(root: Path, experiment: str, metric: str) -> list[float]:
     client = MlflowClient(f"sqlite:///{root}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs(
-        [exp.experiment_id], "tags.candidate = 'true'", order_by=["attributes.start_time ASC"]
+    runs = store_runs(
+        client, experiment, "tags.candidate = 'true'", order_by=["attributes.start_time ASC"]
     )
     return [r.data.metrics[metric] for r in runs]
 

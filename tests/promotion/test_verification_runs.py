@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tests.faults.harness import run_app
+from tradelab.testing.mlflow_store import store_runs
 
 pytestmark = pytest.mark.slow
 GATES = [
@@ -33,9 +34,8 @@ def _versions(cwd: Path) -> list[str]:
 def _reason(cwd: Path) -> str:
     """The reason of the latest promotion decision (tag `reason` of its run)."""
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("promotion/wfo.SMH")
-    [run] = client.search_runs(
-        [exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    [run] = store_runs(
+        client, "promotion/wfo.SMH", order_by=["attributes.start_time DESC"], max_results=1
     )
     return run.data.tags["reason"]
 
@@ -43,8 +43,7 @@ def _reason(cwd: Path) -> str:
 def _parents(cwd: Path) -> list:
     """The WFO sweeps (parent runs) on SMH, newest first."""
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    exp = client.get_experiment_by_name("wfo/SMH")
-    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
+    runs = store_runs(client, "wfo/SMH", order_by=["attributes.start_time DESC"])
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
 
 

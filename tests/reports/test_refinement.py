@@ -113,8 +113,8 @@ def test_analysis_logs_into_a_job(in_tmp: Path) -> None:
     assert "reports/Refinement_Analysis_SMH.xlsx" in parent.artifacts
     children = [r for r in tracker.runs() if r.parent_id == job.run_id]
     assert sorted(c.name for c in children) == [
-        "refinement_ATR-D-v1.5-L",
-        "refinement_ATR-D-v1.5-LS",
+        "refinement ATR-D-v1.5-L",
+        "refinement ATR-D-v1.5-LS",
     ]
     assert all("mar" in c.metrics and "inputs" in c.params for c in children)
 

@@ -159,7 +159,7 @@ def test_pipeline_logs_tags_artifacts_and_plateau_runs(phases, tmp_path: Path) -
     assert "tradestation/phase5_refine_config.csv" in parent.artifacts
     assert "tradestation/phase5_refine_ATR-D-v1.5-L_rank1.csv" in parent.artifacts
     children = [r for r in tracker.runs() if r.parent_id == job.run_id]
-    assert sorted(c.name for c in children) == ["plateau_1", "plateau_2"]
+    assert sorted(c.name for c in children) == ["plateau 1", "plateau 2"]
 
 
 def test_noise_pipeline_writes_no_ranges_but_does_not_crash(tmp_path: Path) -> None:

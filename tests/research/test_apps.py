@@ -11,6 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.apps.test_cli import run_app
+from tradelab.testing.mlflow_store import store_runs
 
 pytestmark = pytest.mark.slow
 COMPACT = ["phases=compact", "progress=false"]
@@ -39,9 +40,8 @@ def _client(root: Path) -> MlflowClient:
 
 def _runs(root: Path, experiment: str, name: str):
     client = _client(root)
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, experiment
-    runs = client.search_runs([exp.experiment_id], f"attributes.run_name = '{name}'")
+    target = experiment.split("/", 1)[1]
+    runs = store_runs(client, experiment, f"attributes.run_name = '{target} {name}'")
     return client, sorted(runs, key=lambda r: r.info.start_time)
 
 
@@ -66,7 +66,7 @@ def test_planted_edge_is_promoted_and_the_null_symbol_is_not(workdir: Path) -> N
     lo, hi = planted["wfo"]["atr_multiplier_region"]
     inputs = json.loads((workdir / "production/wfo/SMH.json").read_text())["inputs"]
     assert lo <= inputs["ATRMult"] <= hi
-    _, parents = _runs(workdir, "wfo/SMH", "atr_d_l-known_answer")
+    _, parents = _runs(workdir, "wfo/SMH", "atr_d_l known_answer")
     metrics = parents[-1].data.metrics
     assert metrics["pbo"] <= 0.5 and metrics["deflated_sharpe"] >= 0.95
     assert metrics["n_trials"] == 30

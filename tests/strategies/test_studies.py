@@ -276,7 +276,7 @@ def test_optuna_studies_are_named_after_their_target_and_resume(tmp_path) -> Non
     tracker = MemoryTracker()
     with tracker.start_job("kalman_pairs/A-B", "optuna") as job:
         first = tune_pairs(*legs, study, search, job)
-    trial_runs = [r for r in tracker.runs() if r.name.startswith("trial-")]
+    trial_runs = [r for r in tracker.runs() if r.name.startswith("trial ")]
     names = {r.tags["optuna_study"] for r in trial_runs}
     assert len(trial_runs) == 8 and len(names) == 1
     assert names.pop().startswith("kalman_pairs-A-B-")

@@ -40,7 +40,7 @@ def test_mlflow_experiments_are_marked_as_model_development(tmp_path: Path) -> N
     """The MLflow 3 UI opens such experiments on the runs table, not the GenAI trace views."""
     tracker = _mlflow(tmp_path)
     tracker.start_job("wfo/SMH", "job").end()
-    experiment = tracker.client.get_experiment_by_name("wfo/SMH")
+    experiment = tracker.client.get_experiment_by_name("wfo")
     assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
 
 
@@ -98,7 +98,7 @@ def test_mlflow_namespaces_keep_experiments_apart(tmp_path: Path) -> None:
     assert [r.run_id for r in alice.running_runs()] == [job.run_id]
     assert plain.running_runs() == [] and plain.find_runs("wfo/QQQ") == []
     assert alice.get_run(job.run_id).experiment == "wfo/QQQ"
-    assert plain.client.get_experiment_by_name("alice/wfo/QQQ") is not None
+    assert plain.client.get_experiment_by_name("alice/wfo") is not None
     job.end()
     with pytest.raises(ValueError, match="namespace"):
         MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", None, namespace="a/b")

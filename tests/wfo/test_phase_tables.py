@@ -45,7 +45,7 @@ def _sweep(tmp_path: Path, **settings) -> tuple[MemoryTracker, str, object]:
 
 
 def _phase_run(tracker: MemoryTracker, parent: str, k: int):
-    (run,) = [r for r in tracker.find_runs("wfo/TEST", parent=parent) if r.name == f"phase{k}"]
+    (run,) = [r for r in tracker.find_runs("wfo/TEST", parent=parent) if r.name == f"phase {k}"]
     return run
 
 

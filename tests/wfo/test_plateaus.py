@@ -166,7 +166,7 @@ def test_plateaus_become_child_runs(planted: pd.DataFrame) -> None:
     with tracker.start_job("wfo/SMH", "atr_d_l") as job:
         ids = log_plateaus(job, result, strategy="atr_d_l")
     children = [tracker.get(i) for i in ids]
-    assert [c.name for c in children] == ["plateau_1", "plateau_2"]
+    assert [c.name for c in children] == ["plateau 1", "plateau 2"]
     for child, plateau in zip(children, result.plateaus):
         assert child.parent_id == job.run_id
         assert child.tags["regime"] == plateau.regime

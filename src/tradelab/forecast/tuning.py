@@ -364,12 +364,11 @@ class _Trials:
             "symbol": self.result.symbol,
             "cache_hit": metrics.get("model_calls") == 0,
             "optuna_trial": number,
+            "kind": "trial",
         }
         if self.result.study_name:
             tags["optuna_study"] = self.result.study_name
-        return job.log_trial(
-            params, finite or {"failed": 1.0}, name=f"trial_{index:04d}", tags=tags
-        )
+        return job.log_trial(params, finite or {"failed": 1.0}, name=f"trial {index}", tags=tags)
 
 
 def _result_document(

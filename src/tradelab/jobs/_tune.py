@@ -63,7 +63,7 @@ class TrialRunsOnce(Job):
     """A job that logs each trial of an Optuna study once across the runs of the study.
 
     A trial run (a child tagged `optuna_study`) that a finished job already holds under the
-    same name (`trial-<k>`, the k-th evaluated trial) is not logged again: `log_trial` returns
+    same name (`trial <k>`, the k-th evaluated trial) is not logged again: `log_trial` returns
     the held run's id. Trial runs under a job that did not finish (killed, failed) do not
     count: the job that completes the study logs them again, so every finished job's trials
     are complete. Everything else goes to the wrapped job.

@@ -81,7 +81,7 @@ def run_forecast_job(
             run_name=run_name,
             **data_lineage(ctx.store, [(sym, study.timeframe)]),
         ) as job:
-            job.set_tags({"family": "forecast", "target": sym})
+            job.set_tags({"kind": "sweep"})
             summary = _tune_symbol(ctx, job, study, search, models, bars, sym, explicit)
         summaries.append(summary)
         per_target[sym] = _record(ctx, summary)
@@ -138,9 +138,10 @@ def _log_candidates(job: Job, summary: SymbolSummary, models: Sequence[ModelConf
         job.log_trial(
             params,
             {k: v for k, v in cand.metrics.items() if isinstance(v, int | float)},
-            name=f"candidate-{name}",
+            name=f"candidate {name}",
             tags={
-                "kind": cand.kind,
+                "kind": "candidate",
+                "model_kind": cand.kind,
                 "model": name,
                 **({"candidate": "true"} if promotable else {}),
             },

@@ -458,7 +458,7 @@ def run_ingest(
     wanted = _wanted_symbols(data, universe, settings.symbols)
     if fetcher is None:
         fetcher = api_fetcher(data)
-    with open_job(experiment=f"ingest/{data.source}", run_name=f"ingest-{settings.step}") as job:
+    with open_job(experiment=f"ingest/{data.source}", run_name=f"ingest {settings.step}") as job:
         metrics: dict[str, float] = {}
         report = ValidationReport(source=data.source)
         source = _raw_step(data, settings, store, wanted, job, metrics)

@@ -119,10 +119,10 @@ def _residual_symbol(
         return None
     with ctx.open_job(
         experiment=f"kalman_residual/{symbol}",
-        run_name=f"{search.kind}-{study.objective}",
+        run_name=f"{search.kind} {study.objective}",
         **data_lineage(ctx.store, [(symbol, timeframe)]),
     ) as job:
-        job.set_tags({"family": "kalman_residual", "target": symbol})
+        job.set_tags({"kind": "sweep"})
         result = tune_residual(
             {symbol: bars},
             study,
@@ -212,10 +212,10 @@ def run_pairs_job(
     target = f"{first}-{second}"
     with ctx.open_job(
         experiment=f"kalman_pairs/{target}",
-        run_name=f"{search.kind}-{study.objective}",
+        run_name=f"{search.kind} {study.objective}",
         **data_lineage(ctx.store, [(first, "1day"), (second, "1day")]),
     ) as job:
-        job.set_tags({"family": "kalman_pairs", "target": target})
+        job.set_tags({"kind": "sweep"})
         log_frame(job, screened, "cointegrated_pairs.csv")
         result = tune_pairs(
             closes[first].rename(first),

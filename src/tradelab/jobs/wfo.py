@@ -343,13 +343,13 @@ def _phase_logger(
     def on_phase(k: int, pr: PhaseResult) -> None:
         if job is None:
             return
-        tags = {"phase": pr.phase.name, "strategy": spec.name}
+        tags = {"kind": "phase", "phase": pr.phase.name, "strategy": spec.name}
         p = pr.phase
         benchmarks = {
             "is_benchmark_return": buy_and_hold(data, p.is_start, p.oos_start - 1),
             "oos_benchmark_return": buy_and_hold(data, p.oos_start, p.oos_end),
         }
-        with job.child(f"phase{k}", tags=tags) as child:
+        with job.child(f"phase {k}", tags=tags) as child:
             child.log_params(pr.phase.as_dict())
             child.log_metrics({**summarize_phase(pr), **benchmarks, "cached": float(pr.cached)})
             if log_tables:
@@ -499,6 +499,7 @@ def _log_outcome(
     )
     for rank, cand in enumerate(outcome.candidates):
         tags = {
+            "kind": "candidate",
             "candidate": "true",
             "strategy": spec.name,
             "grid": settings.grid_name,
@@ -506,7 +507,7 @@ def _log_outcome(
             "combo": str(cand["combo"]),
             "rank": str(rank),
         }
-        job.log_trial(cand["params"], cand["metrics"], name=f"candidate-{rank}", tags=tags)
+        job.log_trial(cand["params"], cand["metrics"], name=f"candidate {rank}", tags=tags)
 
 
 TrialsTried = Callable[[str, "WfoJobConfig"], int]
@@ -641,7 +642,7 @@ def run_wfo_job(
             config = {**base_config, "strategy": to_plain(variant.config)}
             with open_job(
                 experiment=f"wfo/{target}",
-                run_name=f"{spec.name}-{settings.grid_name}",
+                run_name=f"{spec.name} {settings.grid_name}",
                 data_hash=data_hash,
                 config=config,
             ) as job:

@@ -249,15 +249,16 @@ def _log_decision(
 ) -> Job:
     """Start the run recording a decision in `promotion/<family>.<target>`."""
     tags = {
-        "family": spec.name,
-        "target": target,
+        "kind": "decision",
+        "decision_family": spec.name,
+        "decision_target": target,
         "verdict": decision.verdict.value,
         "reason": decision.reason[:5000],
         "candidate_run": candidate.run_id if candidate else "none",
         "champion_version": champion_version or "none",
     }
     job = tracker.start_job(
-        f"promotion/{spec.name}.{target}", f"{action}-{decision.verdict.value}", tags=tags
+        f"promotion/{spec.name}.{target}", f"{action} {decision.verdict.value}", tags=tags
     )
     job.log_params({c.name: c.detail for c in decision.checks})
     if candidate is not None:
@@ -437,13 +438,14 @@ def _recover(
     dirs: tuple[Path, Path],
 ) -> list[tuple[Intent, PromotionResult]]:
     """Finish the intents of `<family>/<target>` a crash left unfinished, oldest first, each in a
-    `recover-<action>` run; return them with their results."""
+    `recover <action>` run; return them with their results."""
     out = []
     for intent in unfinished(dirs[1], spec.name, target):
         decision = _decision_of(intent)
         tags = {
-            "family": spec.name,
-            "target": target,
+            "kind": "decision",
+            "decision_family": spec.name,
+            "decision_target": target,
             "verdict": intent.verdict,
             "reason": intent.reason[:5000],
             "candidate_run": intent.source_run or "none",
@@ -452,7 +454,7 @@ def _recover(
             "interrupted_run": intent.decision_run,
         }
         experiment = f"promotion/{spec.name}.{target}"
-        with tracker.start_job(experiment, f"recover-{intent.action}", tags=tags) as job:
+        with tracker.start_job(experiment, f"recover {intent.action}", tags=tags) as job:
             complete(
                 intent, spec, registry, run_id=job.run_id, conf_dir=dirs[0], production_dir=dirs[1]
             )

@@ -409,7 +409,7 @@ def analyze_refinement(
     `<results_root>/<SYMBOL>/phase5_results`) and its sub-folders (one per sweep). The workbook
     goes to `<results_root>/<SYMBOL>/`.
     With a `job`, the workbook is logged as an artifact and each strategy's best row as a
-    child run `refinement_<TS-NAME>` (its inputs as params, its metrics as metrics).
+    child run `refinement <TS-NAME>` (its inputs as params, its metrics as metrics).
     """
     validate_symbol(symbol)
     if top < 1:
@@ -440,7 +440,9 @@ def analyze_refinement(
     if job is not None:
         job.log_artifact(workbook, "reports")
         for row in summary.itertuples(index=False):
-            with job.child(f"refinement_{row.strategy}", tags={"ts_name": row.strategy}) as child:
+            with job.child(
+                f"refinement {row.strategy}", tags={"kind": "refinement", "ts_name": row.strategy}
+            ) as child:
                 child.log_params(
                     {"source": row.source, "plateau": row.plateau, "inputs": row.inputs}
                 )

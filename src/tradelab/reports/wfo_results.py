@@ -69,11 +69,16 @@ def _plateau_params(plateau: Plateau) -> dict[str, Any]:
 
 
 def log_plateaus(job: Job, result: PlateauResult, *, strategy: str) -> list[str]:
-    """Log each plateau as a child run `plateau_<k>` of `job`; return the child run ids."""
+    """Log each plateau as a child run `plateau <k>` of `job`; return the child run ids."""
     ids = []
     for plateau in result.plateaus:
-        tags = {"plateau_rank": plateau.rank, "regime": plateau.regime, "strategy": strategy}
-        with job.child(f"plateau_{plateau.rank}", tags=tags) as child:
+        tags = {
+            "kind": "plateau",
+            "plateau_rank": plateau.rank,
+            "regime": plateau.regime,
+            "strategy": strategy,
+        }
+        with job.child(f"plateau {plateau.rank}", tags=tags) as child:
             child.log_params(_plateau_params(plateau))
             metrics = {
                 "n_combos": plateau.n_combos,

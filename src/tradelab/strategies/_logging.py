@@ -59,8 +59,9 @@ def log_trials(
                 for k, v in row[list(params)].items()
             },
             {k: v for k, v in values.items() if v is not None},
-            name=f"trial-{int(row['trial']):05d}",
+            name=f"trial {int(row['trial'])}",
             tags={
+                "kind": "trial",
                 "rank": str(rank),
                 **(tags or {}),
                 **({"candidate": "true"} if rank == 0 and values.get("score") is not None else {}),

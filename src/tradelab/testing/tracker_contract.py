@@ -237,6 +237,21 @@ def check_experiment_names_are_family_slash_target(tracker: Tracker, workdir: Pa
         tracker.start_job("no-family", "x")
 
 
+def check_every_run_carries_family_and_target(tracker: Tracker, workdir: Path) -> None:
+    """Jobs, children and trials are tagged with their address's family and target (the tags
+    a runs table filters a family's experiment on); a target never leaks into another's."""
+    with tracker.start_job("wfo/SMH", "atr_d_l demo", tags={"target": "ignored"}) as job:
+        with job.child("phase 1") as phase:
+            trial = phase.log_trial({"w": 1}, {"s": 1.0}, name="trial 1")
+    tracker.start_job("wfo/QQQ", "atr_d_l demo").end()
+    for run_id in (job.run_id, phase.run_id, trial):
+        tags = tracker.get_run(run_id).tags
+        assert (tags["family"], tags["target"]) == ("wfo", "SMH"), tags
+    assert tracker.get_run(job.run_id).name == "atr_d_l demo"
+    assert [r.run_id for r in tracker.find_runs("wfo/SMH", top_level=True)] == [job.run_id]
+    assert len(tracker.find_runs("wfo/SMH")) == 3
+
+
 # -- read side -------------------------------------------------------------------------------
 def check_targets_of_a_family(tracker: Tracker, workdir: Path) -> None:
     """`targets` lists the targets of one family only, sorted."""
@@ -313,8 +328,8 @@ def check_get_run_returns_a_snapshot_without_backend_tags(tracker: Tracker, work
     assert "late" not in before.tags
     after = tracker.get_run(job.run_id)
     assert after.metrics == {"mae": 0.5, "later": 1.0} and after.tags["late"] == "yes"
-    assert _own(after.tags) == {"family": "forecast", "late": "yes"}, after.tags
-    assert _own(tracker.get_run(child).tags) == {"family": "forecast"}
+    assert _own(after.tags) == {"family": "forecast", "target": "AAPL", "late": "yes"}, after.tags
+    assert _own(tracker.get_run(child).tags) == {"family": "forecast", "target": "AAPL"}
     assert tracker.get_run(child).name == "t"
     with raises(dataclasses.FrozenInstanceError):
         after.name = "changed"  # type: ignore[misc]
@@ -465,6 +480,7 @@ TRACKER_CHECKS: tuple[TrackerCheck, ...] = (
     check_artifacts_files_folders_text_and_figure,
     check_end_is_idempotent_and_explicit_status,
     check_experiment_names_are_family_slash_target,
+    check_every_run_carries_family_and_target,
     check_targets_of_a_family,
     check_find_runs_filters_and_orders_newest_first,
     check_get_run_returns_a_snapshot_without_backend_tags,

@@ -40,13 +40,16 @@ from tradelab.tracking.liveness import (
 
 __all__ = [
     "CURVE_POINTS",
+    "FAMILY_TAG",
     "TABLE_ROWS",
+    "TARGET_TAG",
     "DatasetRef",
     "Job",
     "RunRecord",
     "RunStatus",
     "StaleRun",
     "Tracker",
+    "address_tags",
     "flat_params",
     "validate_experiment_name",
 ]
@@ -58,7 +61,13 @@ MLflow writes (about 0.2 ms on SQLite)."""
 TABLE_ROWS = 500
 """Rows of a table logged for the UI's preview (`Job.log_table`); whole tables go to Parquet."""
 
+FAMILY_TAG = "family"
+TARGET_TAG = "target"
+"""Every run carries the family and the target of its experiment address (`wfo/SMH`) as these
+tags: a store groups one family's targets in one experiment and tells them apart by tag."""
+
 _EXPERIMENT_RE = re.compile(r"^[a-z][a-z0-9_]*/[A-Za-z0-9][A-Za-z0-9._\-]*$")
+FAMILY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class RunStatus(StrEnum):
@@ -144,6 +153,12 @@ def validate_experiment_name(name: str) -> str:
             "'kalman_pairs/DIA-SPY'"
         )
     return name
+
+
+def address_tags(experiment: str) -> dict[str, str]:
+    """The `family` and `target` tags of the runs of experiment address `experiment`."""
+    family, target = validate_experiment_name(experiment).split("/", 1)
+    return {FAMILY_TAG: family, TARGET_TAG: target}
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from tradelab.tracking.base import (
     RunRecord,
     RunStatus,
     Tracker,
+    address_tags,
     check_query,
     check_table_file,
     clean_metrics,
     clean_params,
     matches,
-    validate_experiment_name,
     with_process,
 )
 
@@ -169,8 +169,8 @@ class MemoryTracker(Tracker):
         params: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> Job:
-        validate_experiment_name(experiment)
         inherited = {str(k): str(v) for k, v in (tags or {}).items()}
+        inherited.update(address_tags(experiment))
         run = self._new_run(experiment, run_name or "job", None, inherited)
         job = MemoryJob(self, run, inherited)
         if params:

@@ -7,10 +7,17 @@ here only: the read side takes typed filters and turns them into MLflow searches
 
 With an `http(s)://` URI the store is a shared tracking server (`mlflow server` on PostgreSQL,
 artifacts proxied): nothing is opened locally, artifacts go up and come back through the
-server, and only tradelab's experiments (`<family>/<target>`) are read, so the runs of other
-tools on the server are never listed or repaired. A `namespace` keeps a tracker's experiments
-(`<namespace>/<family>/<target>`) and registered models apart from everyone else's on one
-server (tests sharing a server, a personal sandbox).
+server, and only tradelab's experiments are read, so the runs of other tools on the server are
+never listed or repaired. A `namespace` keeps a tracker's experiments (`<namespace>/<family>`)
+and registered models apart from everyone else's on one server (tests sharing a server, a
+personal sandbox).
+
+One MLflow experiment holds a family (`wfo`, `kalman_residual`, `promotion`, ...): the runs a
+user compares sit in one runs table. The tracking contract's address `<family>/<target>`
+(`wfo/SMH`) becomes the family's experiment plus the `target` tag every run carries; a
+top-level run's name starts with its target (`SMH atr_d_ls demo`), and the experiment lists its
+targets as `tradelab.target.<target>` tags. Stores written before this layout kept one
+experiment per address (`wfo/SMH`): they are not read (a warning says so once).
 """
 
 from __future__ import annotations
@@ -33,11 +40,14 @@ from urllib.parse import parse_qsl, urlencode
 
 from tradelab.errors import TrackingError
 from tradelab.tracking.base import (
+    FAMILY_RE,
+    TARGET_TAG,
     DatasetRef,
     Job,
     RunRecord,
     RunStatus,
     Tracker,
+    address_tags,
     check_query,
     check_table_file,
     clean_metrics,
@@ -61,8 +71,10 @@ T = TypeVar("T")
 _PARENT_TAG = "mlflow.parentRunId"
 _RUN_NAME_TAG = "mlflow.runName"
 # the MLflow UI shows a runs table (not the GenAI trace views) for this kind of experiment
-_EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+_LAYOUT_TAG = "tradelab.layout"  # "family": one experiment per family (older stores lack it)
+_EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development", _LAYOUT_TAG: "family"}
 _SYSTEM_TAG_PREFIX = "mlflow."
+TARGETS_TAG_PREFIX = "tradelab.target."  # an experiment tag per target its runs belong to
 _PAGE = 1000  # runs per search request
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # also a registered-model prefix
@@ -354,7 +366,7 @@ class MlflowTracker(Tracker):
     `uri`: `sqlite:///` file (relative: to the working directory) or `http(s)://` tracking
     server. `artifact_root`: where new experiments keep artifacts (None: the server decides;
     a server needs None, an absolute path or a URI every machine reaches). `namespace`: the
-    experiments of this tracker are `<namespace>/<family>/<target>` on the store and its
+    experiments of this tracker are `<namespace>/<family>` on the store and its
     registered models `<namespace>.tradelab.<family>.<target>`; it reads no others (None: the
     experiments outside any namespace).
     """
@@ -372,7 +384,8 @@ class MlflowTracker(Tracker):
         self.heartbeat_s = heartbeat_s
         self.namespace = None if namespace is None else validate_namespace(namespace)
         self.artifact_root = _artifact_location(self.uri, artifact_root)
-        self._experiment_ids: dict[str, str] = {}
+        self._experiment_ids: dict[str, str] = {}  # family or address -> experiment id
+        self._warned_legacy = False
         self.client = self._open_store()
 
     def _open_store(self) -> Any:
@@ -402,29 +415,38 @@ class MlflowTracker(Tracker):
         return client
 
     def stored_name(self, experiment: str) -> str:
-        """Return the store's name of `experiment` (with the namespace)."""
-        return f"{self.namespace}/{experiment}" if self.namespace else experiment
+        """Return the store's experiment of address `experiment` (`wfo/SMH` or a family
+        `wfo`): the family, with the namespace."""
+        family = experiment.split("/", 1)[0]
+        return f"{self.namespace}/{family}" if self.namespace else family
 
     def _own_name(self, stored: str) -> str | None:
-        """Return the tradelab name of a store's experiment, None when it is not one of this
-        tracker's (another namespace, another tool's experiment)."""
+        """Return the family a store's experiment holds, None when it is not one of this
+        tracker's (another namespace, another tool's experiment, an older layout)."""
         if self.namespace:
             prefix = f"{self.namespace}/"
             if not stored.startswith(prefix):
                 return None
             stored = stored.removeprefix(prefix)
-        try:
-            return validate_experiment_name(stored)
-        except ValueError:
-            return None
+        return stored if FAMILY_RE.match(stored) else None
 
     def experiment_id(self, name: str) -> str:
-        """Return the id of experiment `name`, creating (or restoring) it when needed."""
-        if name in self._experiment_ids:
-            return self._experiment_ids[name]
+        """Return the id of the experiment holding address `name` (`wfo/SMH`), creating (or
+        restoring) it when needed, and list the target among the experiment's tags."""
+        family, _, target = name.partition("/")
+        exp_id = self._family_id(family)
+        if target and name not in self._experiment_ids:
+            tag = f"{TARGETS_TAG_PREFIX}{target}"
+            _retry(lambda: self.client.set_experiment_tag(exp_id, tag, "true"))
+            self._experiment_ids[name] = exp_id
+        return exp_id
+
+    def _family_id(self, family: str) -> str:
+        if family in self._experiment_ids:
+            return self._experiment_ids[family]
         from mlflow.exceptions import MlflowException
 
-        stored = self.stored_name(name)
+        stored = self.stored_name(family)
         exp = _retry(lambda: self.client.get_experiment_by_name(stored))
         if exp is None:
             location = None
@@ -448,7 +470,7 @@ class MlflowTracker(Tracker):
             exp_id = exp.experiment_id
             if exp.lifecycle_stage == "deleted":
                 _retry(lambda: self.client.restore_experiment(exp_id))
-        self._experiment_ids[name] = exp_id
+        self._experiment_ids[family] = exp_id
         return exp_id
 
     def _create_run(self, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
@@ -467,10 +489,11 @@ class MlflowTracker(Tracker):
         params: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> Job:
-        validate_experiment_name(experiment)
-        exp_id = self.experiment_id(experiment)
         inherited = {str(k): str(v)[:8000] for k, v in (tags or {}).items()}
-        run_id = self._create_run(exp_id, run_name or "job", inherited)
+        inherited.update(address_tags(experiment))
+        exp_id = self.experiment_id(experiment)
+        shown = f"{inherited[TARGET_TAG]} {run_name or 'job'}"
+        run_id = self._create_run(exp_id, shown, inherited)
         job = MlflowJob(self, run_id, experiment, exp_id, inherited)
         try:
             if params:
@@ -483,19 +506,24 @@ class MlflowTracker(Tracker):
         return self._beating(job)
 
     # -- read side -----------------------------------------------------------------------
-    def _experiment_name(self, experiment_id: str) -> str:
+    def _family(self, experiment_id: str) -> str:
         for name, known in self._experiment_ids.items():
-            if known == experiment_id:
+            if known == experiment_id and "/" not in name:
                 return name
         stored = str(_retry(lambda: self.client.get_experiment(experiment_id)).name)
         return self._own_name(stored) or stored
 
-    def _record(self, run: Any, experiment: str | None = None) -> RunRecord:
+    def _record(self, run: Any, family: str | None = None) -> RunRecord:
         tags = dict(run.data.tags)
+        family = family or self._family(run.info.experiment_id)
+        target = tags.get(TARGET_TAG)
+        name = run.info.run_name or tags.get(_RUN_NAME_TAG, "")
+        if target is not None and _PARENT_TAG not in tags:
+            name = name.removeprefix(f"{target} ")  # the store shows the target; the address has it
         return RunRecord(
             run_id=run.info.run_id,
-            experiment=experiment or self._experiment_name(run.info.experiment_id),
-            name=run.info.run_name or tags.get(_RUN_NAME_TAG, ""),
+            experiment=family if target is None else f"{family}/{target}",
+            name=name,
             status=RunStatus(run.info.status),
             start_time=int(run.info.start_time or 0),
             parent_id=tags.get(_PARENT_TAG),
@@ -506,9 +534,14 @@ class MlflowTracker(Tracker):
         )
 
     def targets(self, family: str) -> list[str]:
-        prefix = f"{family}/"
-        names = self._experiments().values()
-        return sorted({n.removeprefix(prefix) for n in names if n.startswith(prefix)})
+        exp = _retry(lambda: self.client.get_experiment_by_name(self.stored_name(family)))
+        if exp is None or exp.lifecycle_stage == "deleted":
+            return []
+        return sorted(
+            key.removeprefix(TARGETS_TAG_PREFIX)
+            for key in exp.tags
+            if key.startswith(TARGETS_TAG_PREFIX)
+        )
 
     def find_runs(
         self,
@@ -521,7 +554,9 @@ class MlflowTracker(Tracker):
         limit: int | None = None,
     ) -> list[RunRecord]:
         wanted, state = check_query(tags, status, parent, top_level, limit)
-        exp = _retry(lambda: self.client.get_experiment_by_name(self.stored_name(experiment)))
+        family = validate_experiment_name(experiment).split("/", 1)[0]
+        wanted[TARGET_TAG] = address_tags(experiment)[TARGET_TAG]
+        exp = _retry(lambda: self.client.get_experiment_by_name(self.stored_name(family)))
         if exp is None or exp.lifecycle_stage == "deleted":
             return []
         query = _filter_string(wanted, state, parent)
@@ -539,7 +574,7 @@ class MlflowTracker(Tracker):
                 )
             )
             for run in page:
-                record = self._record(run, experiment)
+                record = self._record(run, family)
                 if matches(record, tags=wanted, status=state, parent=parent, top_level=top_level):
                     out.append(record)
                     if limit is not None and len(out) >= limit:
@@ -590,8 +625,10 @@ class MlflowTracker(Tracker):
             return Path(local).read_text()
 
     def _experiments(self) -> dict[str, str]:
-        """Return {id: tradelab name} of every active experiment of this tracker."""
+        """Return {id: family} of every active experiment of this tracker (warning once when
+        the store also holds experiments of the older one-per-target layout)."""
         found: dict[str, str] = {}
+        legacy: list[str] = []
         token = None
         while True:
             page = _retry(
@@ -600,9 +637,34 @@ class MlflowTracker(Tracker):
             for e in page:
                 if (name := self._own_name(e.name)) is not None:
                     found[e.experiment_id] = name
+                elif _LAYOUT_TAG not in e.tags and self._legacy_address(e.name) is not None:
+                    legacy.append(e.name)
             token = page.token
             if not token:
-                return found
+                break
+        if legacy and not self._warned_legacy:
+            self._warned_legacy = True
+            log.warning(
+                "the MLflow store %s holds %d experiment(s) of the older one-per-target layout "
+                "(%s): tradelab no longer reads them (promotion, reports, repair); they stay "
+                "in the UI. Keep that store for them and give new runs a fresh one (README, "
+                "Tracking)",
+                self.uri,
+                len(legacy),
+                ", ".join(sorted(legacy)[:3]) + (", ..." if len(legacy) > 3 else ""),
+            )
+        return found
+
+    def _legacy_address(self, stored: str) -> str | None:
+        """The address (`wfo/SMH`) of an experiment of the older layout, else None."""
+        if self.namespace:
+            if not stored.startswith(f"{self.namespace}/"):
+                return None
+            stored = stored.removeprefix(f"{self.namespace}/")
+        try:
+            return validate_experiment_name(stored)
+        except ValueError:
+            return None
 
     def running_runs(self) -> list[RunRecord]:
         names = self._experiments()

@@ -111,8 +111,8 @@ def test_allow_baselines_registers_the_baseline_as_one(env) -> None:
     assert registry.config_of("testforecast", "SPY", "1")["name"] == "drift"
     if isinstance(registry, MlflowRegistry):
         version = registry.client.get_model_version(model_name("testforecast", "SPY"), "1")
-        assert version.tags["baseline"] == "drift"
-        assert version.description.startswith("Baseline drift: a reference forecast")
+        assert version.tags["baseline"] == "drift" and version.tags["kind"] == "baseline"
+        assert version.description.startswith("Baseline drift for SPY: a reference forecast")
 
 
 DRIFT_FIRST = register_family(

@@ -170,7 +170,7 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("registered")
     tracker = MlflowTracker(f"sqlite:///{root}/mlflow.db", root / "artifacts")
     registry = MlflowRegistry.for_tracker(tracker)
-    jobs, configs, bars, expected = [], {}, {}, {}
+    jobs, configs, bars, expected, versions = [], {}, {}, {}, {}
     for name in FAMILIES:
         case = BUILDERS[name](root / name, tracker=tracker)
         result = promote_target(
@@ -185,6 +185,19 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         )
         assert result.decision.promote and result.champion is not None, result.decision.reason
         configs[name] = registry.config_of(name, case.target, result.champion)
+        mv = registry.client.get_model_version(registry.name(name, case.target), result.champion)
+        source = str(mv.source)  # models:/<logged model id>
+        logged = (
+            registry.client.get_logged_model(source.removeprefix("models:/"))
+            if source.startswith("models:/")
+            else None
+        )
+        outputs = tracker.client.get_run(mv.run_id).outputs
+        versions[name] = {
+            "version": mv,
+            "logged": logged,
+            "run_outputs": [o.model_id for o in (outputs.model_outputs if outputs else [])],
+        }
         if name == "forecast":
             frame = _forecast_bars()
         else:
@@ -204,7 +217,13 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     answers = json.loads(fresh.stdout.strip().splitlines()[-1])
-    return {"answers": answers, "configs": configs, "bars": bars, "expected": expected}
+    return {
+        "answers": answers,
+        "configs": configs,
+        "bars": bars,
+        "expected": expected,
+        "versions": versions,
+    }
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -240,3 +259,20 @@ def test_registered_version_carries_a_signature_and_an_input_example(name: str, 
     if name in STRATEGIES:
         assert answer["served_rows"] == answer["example_rows"]  # one row per example bar
         assert answer["refused"] == "DataValidationError"  # 3 bars: too few for the warmup
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_registered_version_is_a_logged_model_of_its_decision_run(name: str, promoted) -> None:
+    """The version links to an MLflow logged model (the run's Models tab) that its promotion
+    decision run output; its description and `kind` tag say what it is and which gates it
+    passed."""
+    found = promoted["versions"][name]
+    version, logged = found["version"], found["logged"]
+    assert logged is not None, "the version has no logged model"
+    assert str(logged.status).endswith("READY") and logged.source_run_id == version.run_id
+    assert found["run_outputs"] == [logged.model_id]
+    kind = "baseline" if name == "forecast" else "strategy"  # the tiny forecast: baselines only
+    assert version.tags["kind"] == logged.tags["kind"] == kind
+    assert "Gates passed:" in version.description and version.tags["source_run"] in (
+        version.description
+    )

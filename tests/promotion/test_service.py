@@ -389,6 +389,8 @@ def test_registered_version_carries_config_lineage_and_metrics(memory_env: Env) 
         "data_hash": "d1",
         "git_commit": "c1",
         "config_hash": "unknown",
+        "kind": "strategy",
+        "gates": "min_trades: num_trades = 20 meets >= 10; beats_champion: no champion yet",
         "source_run": trial,
         "metric.score": "2.0",
         "metric.num_trades": "20.0",

@@ -70,6 +70,8 @@ class FamilySpec:
     zero_return), None for a real model: baselines compete only with `allow_baselines`.
     `reference_baseline`: (name, what it is) of the baseline a model must beat before anything
     else (the forecasts' `("zero_return", "the random walk")`); a refusal names it.
+    `model_kind`: what a registered version is (`strategy`, `forecaster`; a baseline is
+    `baseline` whatever the family), its tag `kind`.
     """
 
     name: str
@@ -85,6 +87,7 @@ class FamilySpec:
     example: Callable[[Mapping[str, Any]], InputExample] | None = None
     baseline: Callable[[Candidate], str | None] = lambda candidate: None
     reference_baseline: tuple[str, str] | None = None
+    model_kind: str = "strategy"
 
 
 def param_value(text: Any) -> Any:

@@ -203,5 +203,6 @@ FORECAST = register_family(
         example=_example,
         baseline=_baseline,
         reference_baseline=(RANDOM_WALK, "the random walk"),
+        model_kind="forecaster",
     )
 )

@@ -14,7 +14,7 @@ import json
 import math
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,15 +75,38 @@ def version_tags(
     }
 
 
-def version_description(tags: Mapping[str, Any]) -> str | None:
-    """The description of a version: said only of baselines, which are references, not
-    models."""
-    if not tags.get("baseline"):
-        return None
-    return (
-        f"Baseline {tags['baseline']}: a reference forecast, not a tuned model; registered "
-        "because promote.allow_baselines=true"
+def version_description(family: str, target: str, source_run: str, tags: Mapping[str, Any]) -> str:
+    """The description a version's page shows: what it is, the sweep it came from, the gates
+    it passed and the data and code it was measured on."""
+    kind = str(tags.get("kind") or "strategy")
+    if tags.get("baseline"):
+        what = (
+            f"Baseline {tags['baseline']} for {target}: a reference forecast, not a tuned model; "
+            "registered because promote.allow_baselines=true."
+        )
+    else:
+        what = f"The promoted {family} {kind} for {target}."
+    sweep = ", ".join(
+        f"{k} {tags[k]}" for k in ("strategy", "model", "grid", "phases") if tags.get(k)
     )
+    lines = [
+        what,
+        f"Candidate run {source_run}" + (f" of the sweep {sweep}" if sweep else "") + ".",
+    ]
+    if tags.get("gates"):
+        lines.append(f"Gates passed: {tags['gates']}.")
+    lineage = ", ".join(
+        f"{label} {tags[key]}"
+        for key, label in (
+            ("data_hash", "data"),
+            ("git_commit", "commit"),
+            ("config_hash", "config"),
+        )
+        if tags.get(key) and tags[key] != "unknown"
+    )
+    if lineage:
+        lines.append(f"Measured on {lineage}.")
+    return "\n\n".join(lines)
 
 
 def champion_from_tags(version: str, tags: Mapping[str, str]) -> Champion:
@@ -138,6 +161,20 @@ def model_example(family: str, config: Mapping[str, Any]) -> tuple[Any, pd.DataF
     example = spec.example(plain_config(config))
     output = spec.predict(plain_config(config), example.frame.copy())
     return _signature(example, output), example.frame
+
+
+@contextlib.contextmanager
+def _global_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracking URI at `uri` for the block: a local store resolves a
+    version's `models:/<model id>` source through it, whatever client registers the version."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
 
 
 @runtime_checkable
@@ -241,13 +278,26 @@ class MlflowRegistry:
         metrics: Mapping[str, float],
         tags: Mapping[str, str],
     ) -> str:
-        """Log a pyfunc model carrying `config` on run `run_id` (with a signature and an input
-        example when the family gives one), register it; return the version."""
+        """Log a pyfunc model carrying `config` as an MLflow logged model of run `run_id` (the
+        run's Models tab; with a signature and an input example when the family gives one),
+        register it as a version of that logged model; return the version."""
         import mlflow
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
         from mlflow.exceptions import MlflowException
 
         name = self.name(family, target)
         signature, example = model_example(family, config) or (None, None)
+        experiment_id = _retry(lambda: self.client.get_run(run_id)).info.experiment_id
+        kind = str(tags.get("kind") or "strategy")
+        logged = _retry(
+            lambda: self.client.create_logged_model(
+                experiment_id,
+                name=f"{target} {kind}",
+                source_run_id=run_id,
+                tags={"kind": kind, "family": family, "target": target, "source_run": source_run},
+                model_type=kind,
+            )
+        )
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = Path(tmp) / "model"
             model_config = {"family": family, "target": target, "config": dict(config)}
@@ -260,7 +310,9 @@ class MlflowRegistry:
                 pip_requirements=["tradelab"],
             )
             (model_dir / _CONFIG_FILE).write_text(json.dumps(model_config, indent=2, default=str))
-            _retry(lambda: self.client.log_artifacts(run_id, str(model_dir), "model"))
+            _retry(lambda: self.client.log_model_artifacts(logged.model_id, str(model_dir)))
+        _retry(lambda: self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY))
+        _retry(lambda: self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)]))
         faults.fault(MODEL_LOGGED)
         try:
             _retry(
@@ -274,15 +326,17 @@ class MlflowRegistry:
             ):
                 raise
         new_tags = version_tags(tags, source_run, metrics)
-        mv = _retry(
-            lambda: self.client.create_model_version(
-                name,
-                f"runs:/{run_id}/model",
-                run_id=run_id,
-                tags=new_tags,
-                description=version_description(tags),
+        with _global_tracking_uri(self.client.tracking_uri):
+            mv = _retry(
+                lambda: self.client.create_model_version(
+                    name,
+                    f"models:/{logged.model_id}",
+                    run_id=run_id,
+                    model_id=logged.model_id,
+                    tags=new_tags,
+                    description=version_description(family, target, source_run, tags),
+                )
             )
-        )
         faults.fault(VERSION_CREATED)
         return str(mv.version)
 
@@ -303,9 +357,13 @@ class MlflowRegistry:
         import mlflow
 
         mv = _retry(lambda: self.client.get_model_version(self.name(family, target), version))
+        root = str(mv.source)  # runs:/<run>/model for versions older than logged models
+        if root.startswith("models:/"):
+            model_id = root.removeprefix("models:/")
+            root = _retry(lambda: self.client.get_logged_model(model_id)).artifact_location
         with tempfile.TemporaryDirectory() as tmp:
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{mv.source}/{_CONFIG_FILE}",
+                artifact_uri=f"{root}/{_CONFIG_FILE}",
                 dst_path=tmp,
                 tracking_uri=self.client.tracking_uri,
             )

@@ -365,8 +365,13 @@ def _promote_intent(
     config = spec.config(best, target)
     tags = {k: best.tags.get(k, "unknown") for k in ("data_hash", "git_commit", "config_hash")}
     baseline = spec.baseline(best)
+    tags["kind"] = spec.model_kind if baseline is None else "baseline"
     if baseline is not None:
         tags["baseline"] = baseline  # the version is a reference, not a model (allow_baselines)
+    for key in ("strategy", "grid", "phases", "model", "invocation"):
+        if best.tags.get(key):
+            tags[key] = best.tags[key]  # the sweep it came from
+    tags["gates"] = "; ".join(f"{c.name}: {c.detail}" for c in decision.checks if c.passed)
     return Intent(
         action="promote",
         family=spec.name,

@@ -207,6 +207,35 @@ def test_pipeline_runs_and_comparison_are_shown(server: str, tmp_path: Path) -> 
         rows = _metric_rows(page, "bar_evals_per_s", show="pbo")
         assert set(wanted) <= set(rows), rows
         page.screenshot(path=str(shots / "compare.png"))
+
+        # a WFO sweep's equity curve, drawn from the metric's steps
+        smh = parents["SMH atr_d_l tiny"]["info"]["run_id"]
+        history = _api(
+            server, f"/api/2.0/mlflow/metrics/get-history?run_uuid={smh}&metric_key=equity"
+        )
+        assert len(history["metrics"]) > 10  # a curve, not a number
+        page.goto(
+            f"{server}/#/experiments/{wfo_id}/runs/{smh}/model-metrics",
+            wait_until="domcontentloaded",
+        )
+        search = page.get_by_placeholder("Search metric charts")
+        search.wait_for(timeout=120_000)
+        search.fill("equity")
+        page.get_by_text("buy_and_hold_equity", exact=True).first.wait_for(timeout=120_000)
+        page.get_by_text("equity", exact=True).first.wait_for(timeout=120_000)
+        page.get_by_text("Step", exact=True).nth(1).wait_for(timeout=120_000)  # both drawn
+        page.screenshot(path=str(shots / "equity.png"))
+
+        # the registered version: its logged model, kind and the gates it passed
+        version = _api(
+            server, "/api/2.0/mlflow/registered-models/alias?name=tradelab.wfo.SMH&alias=champion"
+        )
+        number = version["model_version"]["version"]
+        assert version["model_version"]["source"].startswith("models:/")
+        page.goto(f"{server}/#/models/tradelab.wfo.SMH/versions/{number}")
+        page.get_by_text("Gates passed", exact=False).first.wait_for(timeout=120_000)
+        page.get_by_text("SMH strategy", exact=True).first.wait_for(timeout=120_000)  # its model
+        page.screenshot(path=str(shots / "model_version.png"))
         browser.close()
-    for name in ("experiments.png", "runs.png", "compare.png"):
+    for name in ("experiments.png", "runs.png", "compare.png", "equity.png", "model_version.png"):
         assert (shots / name).stat().st_size > 10_000

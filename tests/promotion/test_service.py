@@ -212,7 +212,7 @@ def test_gate_refusal_is_logged_as_a_decision_run(env: Env) -> None:
     assert result.decision.verdict is Verdict.refuse and "pbo = 0.8" in result.decision.reason
     [run] = env.tracker.find_runs("promotion/testfam.AAA")
     assert run.tags["verdict"] == "refuse" and "pbo" in run.tags["reason"]
-    assert run.name == "promote refuse" and run.metrics["pbo"] == 0.8
+    assert run.name == "refuse" and run.metrics["pbo"] == 0.8
     assert not (env.conf / "testfam" / "AAA.yaml").exists()
 
 
@@ -337,7 +337,7 @@ def test_no_candidate_is_refused_and_writes_nothing(memory_env: Env) -> None:
     assert result.decision.verdict is Verdict.refuse and result.candidate_run is None
     assert result.champion is None and result.changed == []
     assert read_audit(memory_env.prod) == []
-    assert memory_env.tracker.find_runs("promotion/testfam.AAA")[0].name == "promote refuse"
+    assert memory_env.tracker.find_runs("promotion/testfam.AAA")[0].name == "refuse"
 
 
 def test_deleted_production_files_are_reconciled_from_the_champion(memory_env: Env) -> None:
@@ -410,7 +410,7 @@ def test_rollback_without_previous_is_refused_and_changes_nothing(memory_env: En
     assert memory_env.registry.alias_version("testfam", "AAA", "champion") == "1"
     assert [r["action"] for r in read_audit(memory_env.prod)] == ["promote"]
     runs = memory_env.tracker.find_runs("promotion/testfam.AAA")
-    assert [r.name for r in runs] == ["rollback refuse", "promote promote", "rollback refuse"]
+    assert [r.name for r in runs] == ["rollback refuse", "promote", "rollback refuse"]
 
 
 def test_rollback_restores_the_version_before_previous(memory_env: Env) -> None:

@@ -258,12 +258,19 @@ def _log_decision(
         "champion_version": champion_version or "none",
     }
     job = tracker.start_job(
-        f"promotion/{spec.name}.{target}", f"{action} {decision.verdict.value}", tags=tags
+        f"promotion/{spec.name}.{target}",
+        _decision_run_name(action, decision.verdict.value),
+        tags=tags,
     )
     job.log_params({c.name: c.detail for c in decision.checks})
     if candidate is not None:
         job.log_metrics({k: v for k, v in candidate.metrics.items() if not math.isnan(v)})
     return job
+
+
+def _decision_run_name(action: str, verdict: str) -> str:
+    """`promote`, `refuse`, `keep` for a promotion; `rollback promote`, ... for another action."""
+    return verdict if action == "promote" else f"{action} {verdict}"
 
 
 def _stale_note(decision: Decision, champion_version: str, data_hash: str | None) -> Decision:

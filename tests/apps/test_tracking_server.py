@@ -82,8 +82,11 @@ def test_sweep_promotion_and_report_on_a_tracking_server(
     stored = registry.config_of("wfo", "SMH", "1")  # the model's own file, through the server
     assert stored["symbol"] == "SMH"
     assert {k: [v] for k, v in stored["params"].items()} == production["grid"]["params"]
-    files = {a.path for a in client.list_artifacts(champion.run_id, "model")}
-    assert {"model/MLmodel", "model/production_config.json"} <= files
+    assert champion.source.startswith("models:/")  # a logged model of the decision run
+    model_id = champion.source.removeprefix("models:/")
+    assert client.get_logged_model(model_id).source_run_id == champion.run_id
+    files = {a.path for a in client.list_logged_model_artifacts(model_id)}
+    assert {"MLmodel", "production_config.json"} <= files
     [summary] = tracker.find_runs("report/pipeline", top_level=True)
     html = tracker.load_text(summary.run_id, "report/summary.html")
     assert html == (tmp_path / "reports/summary.html").read_text()

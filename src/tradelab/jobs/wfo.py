@@ -125,7 +125,9 @@ class SweepOutcome:
     benchmark_return: float = math.nan  # buy-and-hold over each phase's OOS window, mean
 
     def headline(self) -> dict[str, float]:
-        """Numbers for the DVC metrics file and the report."""
+        """Numbers for the DVC metrics file and the report: research results only (the
+        timings, `wall_s` and `bar_evals_per_s`, are MLflow metrics of the run: in a metrics
+        file every re-run would show them changed)."""
         scores = self.report.scores
         best = float(scores.score[0]) if scores.score.size else float("nan")
         out = {
@@ -134,8 +136,6 @@ class SweepOutcome:
             "best_stability_score": best,
             "plateaus": float(len(self.report.plateaus.plateaus)),
             "benchmark_return": self.benchmark_return,
-            "wall_s": self.wall_s,
-            "bar_evals_per_s": self.bar_evals_per_s,
         }
         for key in ("pbo", "deflated_sharpe", "n_trials", "effective_trials"):
             if key in self.statistics:

@@ -102,3 +102,32 @@ def test_mlflow_namespaces_keep_experiments_apart(tmp_path: Path) -> None:
     job.end()
     with pytest.raises(ValueError, match="namespace"):
         MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", None, namespace="a/b")
+
+
+def test_mlflow_insert_races_of_idempotent_calls_are_retried(tmp_path: Path, monkeypatch) -> None:
+    """Two processes logging one dataset to one experiment race on its unique key (MLflow reads,
+    then inserts): the loser's call is retried and finds the row; other calls still raise."""
+    from tradelab.tracking import DatasetRef
+
+    tracker = _mlflow(tmp_path)
+    job = tracker.start_job("kalman_residual/RIOT", "worker")
+    real, calls = tracker.client.log_inputs, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("UNIQUE constraint failed: datasets.experiment_id, datasets.name")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker.client, "log_inputs", racing)
+    job.log_inputs([DatasetRef("RIOT/5min", "abc123", "/store/RIOT.parquet")])
+    assert len(calls) == 2
+    assert [d.name for d in tracker.get_run(job.run_id).inputs] == ["RIOT/5min"]
+    monkeypatch.setattr(
+        tracker.client,
+        "log_batch",
+        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("UNIQUE constraint failed: x")),
+    )
+    with pytest.raises(RuntimeError, match="UNIQUE"):
+        job.log_metrics({"m": 1.0})  # not idempotent: never retried
+    job.end()

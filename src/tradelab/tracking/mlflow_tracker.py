@@ -76,6 +76,7 @@ _EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development", _LAYOUT
 _SYSTEM_TAG_PREFIX = "mlflow."
 TARGETS_TAG_PREFIX = "tradelab.target."  # an experiment tag per target its runs belong to
 _PAGE = 1000  # runs per search request
+_INSERT_RACE_MARKERS = ("unique constraint failed", "duplicate key value violates unique")
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database schema has changed")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # also a registered-model prefix
 _URI_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -186,14 +187,23 @@ def _is_locked_error(exc: BaseException) -> bool:
     return any(marker in text for marker in _LOCKED_MARKERS)
 
 
-def _retry(fn: Callable[[], T], attempts: int = 10) -> T:
-    """Call `fn`, retrying with jittered backoff while SQLite says the database is locked."""
+def _is_insert_race(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _INSERT_RACE_MARKERS)
+
+
+def _retry(fn: Callable[[], T], attempts: int = 10, *, idempotent: bool = False) -> T:
+    """Call `fn`, retrying with jittered backoff while SQLite says the database is locked;
+    an `idempotent` call is also retried when another process inserted the same row first
+    (MLflow reads, then inserts: two processes logging one dataset to one experiment, or
+    setting one experiment tag, race on the unique key; the retry finds the row)."""
     delay = 0.05
     for attempt in range(1, attempts + 1):
         try:
             return fn()
         except Exception as exc:
-            if attempt == attempts or not _is_locked_error(exc):
+            retry = _is_locked_error(exc) or (idempotent and _is_insert_race(exc))
+            if attempt == attempts or not retry:
                 raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
@@ -327,7 +337,7 @@ class MlflowJob(Job):
             for ref in inputs
         ]
         if entries:
-            _retry(lambda: self._client.log_inputs(self.run_id, datasets=entries))
+            _retry(lambda: self._client.log_inputs(self.run_id, datasets=entries), idempotent=True)
 
     def _start_child(self, name: str, tags: dict[str, str]) -> Job:
         run_id = self._tracker._create_run(
@@ -437,7 +447,7 @@ class MlflowTracker(Tracker):
         exp_id = self._family_id(family)
         if target and name not in self._experiment_ids:
             tag = f"{TARGETS_TAG_PREFIX}{target}"
-            _retry(lambda: self.client.set_experiment_tag(exp_id, tag, "true"))
+            _retry(lambda: self.client.set_experiment_tag(exp_id, tag, "true"), idempotent=True)
             self._experiment_ids[name] = exp_id
         return exp_id
 

@@ -1,6 +1,7 @@
-"""What a WFO sweep logs of its per-phase tables: the whole table as Parquet, streamed in row
-groups from the cache's memory maps, below `phase_table_max_rows`; above it a manifest of the
-cache (path, sizes, content identity) instead of a copy of it."""
+"""What a WFO sweep keeps and logs of its per-phase tables: below `phase_table_max_rows` every
+metric, the whole table logged as Parquet, streamed in row groups from the cache's memory maps;
+above it only the scoring metrics in the cache (the others re-simulated for the candidates) and
+a manifest of the cache (path, sizes, content identity) logged instead of a copy of it."""
 
 from __future__ import annotations
 
@@ -16,24 +17,24 @@ import tradelab.jobs.wfo as wfo_job
 from tradelab.jobs.wfo import WfoJobConfig, run_sweep
 from tradelab.kernels.enums import METRIC_NAMES
 from tradelab.tracking import MemoryTracker
-from tradelab.wfo.settings import ScoringConfig
+from tradelab.wfo.phase_metrics import SCORING_METRICS
+from tradelab.wfo.settings import GateConfig, ScoringConfig
 
 from .conftest import make_bars, small_spec
 from .test_runner import GRID, PHASES  # the same small sweep
 
 
-def _sweep(tmp_path: Path, **settings) -> tuple[MemoryTracker, str, object]:
+def _sweep(tmp_path: Path, bars=None, **settings) -> tuple[MemoryTracker, str, object]:
     tracker = MemoryTracker()
     config = WfoJobConfig(
         grid_name="t",
         results_dir=str(tmp_path),
         progress=False,
-        scoring=ScoringConfig(min_phases=2),  # two phases here
-        **settings,
+        **{"scoring": ScoringConfig(min_phases=2), **settings},  # two phases here
     )
     with tracker.start_job("wfo/TEST", "sweep") as job:
         outcome = run_sweep(
-            make_bars(400, seed=7),
+            make_bars(400, seed=7) if bars is None else bars,
             small_spec("atr_d_l"),
             GRID,
             PHASES,
@@ -75,7 +76,9 @@ def test_large_tables_are_a_manifest_of_the_cache(tmp_path: Path) -> None:
     assert manifest["rows"] == GRID.size and manifest["complete"] is True
     sizes = {f["name"]: f["bytes"] for f in manifest["files"]}
     assert sizes == {p.name: p.stat().st_size for p in folder.glob("*.npy")}
-    assert set(sizes) == {f"{name}.npy" for name in METRIC_NAMES}
+    assert set(sizes) == {f"{name}.npy" for name in SCORING_METRICS}  # float64: 8 bytes each
+    header = 128  # an .npy header
+    assert sum(sizes.values()) == len(SCORING_METRICS) * (8 * GRID.size + header)
     on_disk = json.loads((folder / "manifest.json").read_text())
     assert manifest["key"] == on_disk["key"] and len(manifest["content_id"]) == 64
     # the same inputs, the same identity: a second sweep into another folder agrees
@@ -83,3 +86,31 @@ def test_large_tables_are_a_manifest_of_the_cache(tmp_path: Path) -> None:
     again = other.load_dict(_phase_run(other, parent2, 1).run_id, "phases/phase1.manifest.json")
     assert again["content_id"] == manifest["content_id"]
     assert pd.Series([m["bytes"] for m in manifest["files"]]).sum() == manifest["bytes"]
+
+
+def test_a_large_sweep_scores_and_reports_exactly_as_a_small_one(tmp_path: Path) -> None:
+    """The compact cache changes no number users see: the candidates table (every metric
+    mean over the phases) and the promotion candidates' metrics are bit for bit those of a
+    cache of every metric, and the compact cache is 32 bytes per combination per phase."""
+    loose = ScoringConfig(
+        min_phases=1,
+        relaxed_min_phases=1,
+        gates=GateConfig(min_wfe=-1e9, max_oos_dd_to_pnl=1e9, max_oos_dd_to_is_dd=1e9),
+    )
+    bars = make_bars(400, seed=3, drift=0.001)  # most combinations profitable
+    _, _, full = _sweep(tmp_path / "full", bars, scoring=loose)
+    _, _, compact = _sweep(
+        tmp_path / "compact", bars, scoring=loose, phase_table_max_rows=GRID.size - 1
+    )
+    assert set(full.phase_metrics[0].stored) == set(METRIC_NAMES)
+    assert compact.phase_metrics[0].stored == SCORING_METRICS
+    assert len(full.report.candidates) > 5
+    pd.testing.assert_frame_equal(compact.report.candidates, full.report.candidates)
+    assert compact.candidates == full.candidates
+    for got, want in zip(compact.phase_metrics, full.phase_metrics, strict=True):
+        rows = np.arange(GRID.size)
+        for name in METRIC_NAMES:
+            np.testing.assert_array_equal(got[name][rows], want[name])
+    folder = Path(tmp_path / "compact")
+    npy = [p for p in folder.rglob("phase1/*.npy")]
+    assert sum(p.stat().st_size - 128 for p in npy) == 32 * GRID.size

@@ -39,6 +39,7 @@ from tradelab.wfo.benchmark import buy_and_hold, oos_benchmark
 from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.executor import DaskExecutor
+from tradelab.wfo.phase_metrics import SCORING_METRICS
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.reference import simulate_reference
 from tradelab.wfo.runner import (
@@ -90,8 +91,10 @@ class WfoJobConfig:
     together (`<grid>-<phases>`) they key the sweep's files and phase cache, so sweeps of other
     grids or layouts on the target keep theirs. `results_dir` holds `<TARGET>/`;
     `max_candidates` child runs are tagged for promotion; `log_phase_tables` logs the full
-    per-phase tables as Parquet artifacts, up to `phase_table_max_rows` combinations (a larger
-    sweep logs a manifest of its phase cache instead: MLflow does not duplicate it). `rescore`
+    per-phase tables as Parquet artifacts, up to `phase_table_max_rows` combinations; a larger
+    sweep's phase cache keeps only the scoring metrics (`stored_metrics`: 32 bytes per
+    combination per phase, the others re-simulated for the candidates) and the run logs a
+    manifest of it instead: MLflow does not duplicate it. `rescore`
     scores the cache of exactly this sweep (grid, phases, data, strategy parameters and costs,
     code) and refuses any other.
     """
@@ -116,7 +119,7 @@ class SweepOutcome:
 
     strategy: str
     grid_size: int
-    phase_metrics: list[dict[str, np.ndarray]]
+    phase_metrics: list[Mapping[str, Any]]
     report: WfoResultsReport
     statistics: dict[str, float] = field(default_factory=dict)
     candidates: list[dict[str, Any]] = field(default_factory=list)
@@ -165,6 +168,16 @@ def load_wfo_data(
     return data, target, store.content_hash(keys)
 
 
+def stored_metrics(n_combos: int, max_rows: int, rank_metric: str) -> tuple[str, ...]:
+    """What a sweep's phase cache keeps for every combination: every kernel metric up to
+    `max_rows` combinations (`phase_table_max_rows`: the whole table is logged), above it what
+    scoring reads of every combination, the gate metrics and `rank_metric`
+    (`tradelab.wfo.phase_metrics`)."""
+    if n_combos <= max_rows:
+        return METRIC_NAMES
+    return tuple(dict.fromkeys((*SCORING_METRICS, rank_metric)))
+
+
 def _log_phase_table(job: Job, k: int, pr: PhaseResult, grid: Grid, max_rows: int) -> None:
     """Log phase `k`'s table: the whole table as Parquet (streamed from the cache in row
     groups, so memory stays bounded) up to `max_rows` combinations, else a manifest of the
@@ -174,23 +187,26 @@ def _log_phase_table(job: Job, k: int, pr: PhaseResult, grid: Grid, max_rows: in
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"phase{k}.parquet"
-        _write_phase_table(path, pr.metrics, grid.size)
+        stored = {name: pr.metrics[name] for name in getattr(pr.metrics, "stored", pr.metrics)}
+        _write_phase_table(path, stored, grid.size)
         job.log_artifact(path, "phases")
 
 
 def _write_phase_table(path: Path, metrics: Mapping[str, np.ndarray], rows: int) -> None:
-    """Write `combo` plus every metric to Parquet, `PHASE_TABLE_ROW_GROUP` rows at a time."""
+    """Write `combo` plus every stored metric to Parquet, `PHASE_TABLE_ROW_GROUP` rows at a
+    time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    names = [name for name in METRIC_NAMES if name in metrics]
     fields = [pa.field("combo", pa.int64())]
-    fields += [pa.field(name, pa.from_numpy_dtype(metrics[name].dtype)) for name in METRIC_NAMES]
+    fields += [pa.field(name, pa.from_numpy_dtype(metrics[name].dtype)) for name in names]
     schema = pa.schema(fields)
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for start in range(0, rows, PHASE_TABLE_ROW_GROUP):
             stop = min(start + PHASE_TABLE_ROW_GROUP, rows)
             columns = [pa.array(np.arange(start, stop, dtype=np.int64))]
-            columns += [pa.array(np.asarray(metrics[name][start:stop])) for name in METRIC_NAMES]
+            columns += [pa.array(np.asarray(metrics[name][start:stop])) for name in names]
             writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
 
@@ -216,7 +232,7 @@ def _cache_manifest(pr: PhaseResult, grid: Grid) -> dict[str, Any]:
 
 def candidate_records(
     report: WfoResultsReport,
-    phase_metrics: list[dict[str, np.ndarray]],
+    phase_metrics: list[Mapping[str, Any]],
     grid: Grid,
     max_candidates: int,
 ) -> list[dict[str, Any]]:
@@ -233,32 +249,37 @@ def candidate_records(
         if combo not in picks:
             picks.append(combo)
     by_combo = table.set_index("combo")
+    chosen = np.array([c for c in picks[:max_candidates] if c in by_combo.index], dtype=np.int64)
+    # phase by phase, all chosen rows at once: one re-simulation per phase where not stored
+    per_phase = [
+        {name: np.asarray(m[name][chosen], dtype=np.float64) for name in _CANDIDATE_METRICS}
+        for m in phase_metrics
+    ]
     records = []
-    for combo in picks[:max_candidates]:
-        if combo not in by_combo.index:
-            continue
+    for i, combo in enumerate(chosen.tolist()):
         row = by_combo.loc[combo]
         params = {name: float(row[name]) for name in grid.names}
-        metrics = _candidate_metrics(row, phase_metrics, combo)
+        metrics = _candidate_metrics(row, [{k: v[i] for k, v in m.items()} for m in per_phase])
         records.append({"combo": combo, "params": params, "metrics": metrics})
     return records
 
 
-def _candidate_metrics(
-    row: pd.Series, phase_metrics: list[dict[str, np.ndarray]], combo: int
-) -> dict[str, float]:
+_CANDIDATE_METRICS = ("is_pnl", "oos_pnl", "oos_sharpe", "oos_max_dd_pct", "oos_trades")
+
+
+def _candidate_metrics(row: pd.Series, per_phase: list[dict[str, float]]) -> dict[str, float]:
     metrics: dict[str, float] = {
         "stability_score": float(row["score"]),
         "phases_valid": float(row["phases_valid"]),
         "oos_pnl_total": float(row["oos_pnl_total"]),
     }
     oos_trades, oos_dd, oos_sharpe = 0.0, 0.0, []
-    for k, m in enumerate(phase_metrics, start=1):
-        for name in ("is_pnl", "oos_pnl", "oos_sharpe", "oos_max_dd_pct", "oos_trades"):
-            metrics[f"{name}_phase{k}"] = float(m[name][combo])
-        oos_trades += float(m["oos_trades"][combo])
-        oos_dd = max(oos_dd, float(m["oos_max_dd_pct"][combo]))
-        oos_sharpe.append(float(m["oos_sharpe"][combo]))
+    for k, m in enumerate(per_phase, start=1):
+        for name in _CANDIDATE_METRICS:
+            metrics[f"{name}_phase{k}"] = float(m[name])
+        oos_trades += float(m["oos_trades"])
+        oos_dd = max(oos_dd, float(m["oos_max_dd_pct"]))
+        oos_sharpe.append(float(m["oos_sharpe"]))
     metrics.update(
         {"num_trades": oos_trades, "max_drawdown": oos_dd, "sharpe": float(np.mean(oos_sharpe))}
     )
@@ -414,6 +435,9 @@ def run_sweep(
             display=display,
             on_advance=on_advance,
             executor=executor,
+            stored_metrics=stored_metrics(
+                grid.size, settings.phase_table_max_rows, settings.scoring.rank_metric
+            ),
         )
         phase_metrics = [p.metrics for p in result.phases]
         wall, speed = result.wall_s, result.bar_evals_per_s

@@ -1,17 +1,21 @@
 """On-disk cache of one phase's per-combination results, filled chunk by chunk.
 
 Layout of `<results_root>/<SYMBOL>/wfo/<strategy>/<grid>-<phases>/phase<k>/`:
-    <metric>.npy           (n_combos,) float64 per metric, once every chunk is done
+    <metric>.npy           (n_combos,) per stored metric, in its storage type
+                           (`tradelab.wfo.phase_metrics.STORAGE_DTYPES`: trade counts int32,
+                           the rest float64), once every chunk is done
     block_ret_sum.npy, block_ret_sq.npy (n_combos, S), block_n.npy (S,)   with n_blocks > 0
     manifest.json          key (grid fingerprint, data hash, strategy fingerprint, phase, code
                            version, n_blocks), settings (the same inputs in readable form, for
-                           messages: never compared), chunks_done, complete
+                           messages: never compared), arrays (name -> dtype: which metrics are
+                           stored), chunks_done, complete
 
 While chunks are being computed the arrays are `<name>.npy.partial` memory maps; the manifest
 is rewritten atomically after each chunk is flushed, so it never claims a chunk whose numbers
 are not on disk. A rerun resumes at the first chunk not done (counted in combinations, so a
-different `chunk_size` resumes correctly); a different key wipes the folder's result files and
-starts over. Only `complete: true` with plain `.npy` names is a finished result.
+different `chunk_size` resumes correctly); a different key or set of stored arrays wipes the
+folder's result files and starts over.
+Only `complete: true` with plain `.npy` names is a finished result.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: arrays maps name -> dtype; trade counts stored as int32
 _BLOCK_ARRAYS = ("block_ret_sum", "block_ret_sq")
 
 _SOURCES = (
@@ -79,6 +83,7 @@ class PhaseCache:
     metric_names: tuple[str, ...]
     n_blocks: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    dtypes: dict[str, Any] = field(default_factory=dict)  # name -> dtype; float64 if absent
     chunks_done: int = 0
     complete: bool = False
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -89,6 +94,12 @@ class PhaseCache:
 
     def _names(self) -> tuple[str, ...]:
         return self.metric_names + (_BLOCK_ARRAYS if self.n_blocks else ())
+
+    def _dtype(self, name: str) -> np.dtype:
+        return np.dtype(self.dtypes.get(name, np.float64))
+
+    def _arrays(self) -> dict[str, str]:
+        return {name: self._dtype(name).str for name in self._names()}
 
     def _shape(self, name: str) -> tuple[int, ...]:
         return (self.n_combos, self.n_blocks) if name in _BLOCK_ARRAYS else (self.n_combos,)
@@ -103,7 +114,7 @@ class PhaseCache:
             "n_chunks": self.n_chunks,
             "chunks_done": self.chunks_done,
             "complete": self.complete,
-            "arrays": list(self._names()),
+            "arrays": self._arrays(),
         }
 
     def open(self) -> PhaseCache:
@@ -114,6 +125,7 @@ class PhaseCache:
             manifest is not None
             and manifest.get("key") == self.key
             and manifest.get("format") == FORMAT
+            and manifest.get("arrays") == self._arrays()
         ):
             try:
                 # combinations on disk (chunks of the size they were written with)
@@ -177,12 +189,12 @@ class PhaseCache:
             path = self.directory / f"{name}.npy.partial"
             if mode == "w+":
                 out[name] = np.lib.format.open_memmap(
-                    path, mode="w+", dtype=np.float64, shape=self._shape(name)
+                    path, mode="w+", dtype=self._dtype(name), shape=self._shape(name)
                 )
             else:
                 arr = np.lib.format.open_memmap(path, mode=mode)
-                if arr.shape != self._shape(name) or arr.dtype != np.float64:
-                    raise ValueError(f"{path} has shape {arr.shape}")
+                if arr.shape != self._shape(name) or arr.dtype != self._dtype(name):
+                    raise ValueError(f"{path} has shape {arr.shape} and dtype {arr.dtype}")
                 out[name] = arr
         return out
 
@@ -190,8 +202,8 @@ class PhaseCache:
         out = {}
         for name in self._names():
             arr = np.load(self.directory / f"{name}.npy", mmap_mode=mode)
-            if arr.shape != self._shape(name):
-                raise ValueError(f"{name}.npy has shape {arr.shape}")
+            if arr.shape != self._shape(name) or arr.dtype != self._dtype(name):
+                raise ValueError(f"{name}.npy has shape {arr.shape} and dtype {arr.dtype}")
             out[name] = arr
         if self.n_blocks:
             out["block_n"] = np.load(self.directory / "block_n.npy")

@@ -114,7 +114,7 @@ def evaluate_into(
     (shared mappings), and the driver's commit flushes the whole file before its manifest
     claims the chunk."""
     _, _, out, bsum, bsq = evaluate_range(prep, start, stop, batch_size, threads)
-    rows = {name: out[i] for i, name in enumerate(METRIC_NAMES)}
+    rows = {name: out[i] for i, name in enumerate(METRIC_NAMES)}  # files name those stored
     rows.update({"block_ret_sum": bsum, "block_ret_sq": bsq})
     for name, path in files.items():
         mapped = np.load(path, mmap_mode="r+")
@@ -294,7 +294,8 @@ class DaskExecutor:
     ) -> None:
         arrays = dest.arrays
         for i, name in enumerate(METRIC_NAMES):
-            arrays[name][s0:s1] = out[i]
+            if name in arrays:  # the metrics the cache stores
+                arrays[name][s0:s1] = out[i]
         if "block_ret_sum" in arrays:
             arrays["block_ret_sum"][s0:s1] = bsum
             arrays["block_ret_sq"][s0:s1] = bsq

@@ -38,6 +38,7 @@ from tradelab.wfo.cache import (
 from tradelab.wfo.data import WfoData
 from tradelab.wfo.engine import PreparedPhase, prepare_phase, run_prepared
 from tradelab.wfo.executor import CHUNK_DONE, DaskExecutor
+from tradelab.wfo.phase_metrics import PhaseMetrics, Resimulator, storage_dtypes
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.strategy import StrategySpec
 
@@ -79,10 +80,11 @@ def wfo_cache_dir(results_root: str | Path, symbol: str, strategy: str, sweep: s
 
 @dataclass(eq=False)
 class PhaseResult:
-    """Per-combination metrics of one phase (`metric -> (n_combos,)`) and how fast they came."""
+    """Per-combination metrics of one phase (`metric -> (n_combos,)`: a `PhaseMetrics`, whose
+    metrics not stored are re-simulated for the rows indexed) and how fast they came."""
 
     phase: Phase
-    metrics: dict[str, np.ndarray]
+    metrics: Mapping[str, Any]
     block_ret_sum: np.ndarray | None = None
     block_ret_sq: np.ndarray | None = None
     block_n: np.ndarray | None = None
@@ -124,7 +126,7 @@ class WfoResult:
         bars = sum(p.n_evaluated * p.phase.n_traded for p in self.phases)
         return bars / busy if busy > 0 else 0.0
 
-    def metrics(self, phase: int | str) -> dict[str, np.ndarray]:
+    def metrics(self, phase: int | str) -> Mapping[str, Any]:
         """Return `metric -> array` of a phase, by position or by name."""
         if isinstance(phase, str):
             for p in self.phases:
@@ -181,6 +183,7 @@ def run_wfo(
     display: ProgressDisplay | None = None,
     on_advance: Callable[[int], Any] | None = None,
     executor: DaskExecutor | None = None,
+    stored_metrics: Sequence[str] = METRIC_NAMES,
 ) -> WfoResult:
     """Evaluate every combination of `grid` in every phase; return per-phase metric arrays.
 
@@ -194,7 +197,9 @@ def run_wfo(
     passes its own `display` (one bar per phase is added to it) and `on_advance(combinations)`
     to move its overall bar (cached combinations count as done). `executor` (an open
     `DaskExecutor`) runs the chunks on a Dask cluster instead of this process: same cache,
-    same numbers (`tradelab.wfo.executor`).
+    same numbers (`tradelab.wfo.executor`). `stored_metrics`: the metrics the cache (or memory)
+    keeps for every combination; the others are re-simulated for the rows a caller indexes
+    (`tradelab.wfo.phase_metrics`), e.g. `SCORING_METRICS` for grids too large to keep all.
     """
     if chunk_size < 1:
         raise ConfigError("chunk_size", "must be >= 1")
@@ -205,6 +210,9 @@ def run_wfo(
     t_start = time.perf_counter()
     result = WfoResult(strategy=strategy, grid=grid)
     version = code_version() if cache_dir is not None else ""
+    stored = tuple(name for name in METRIC_NAMES if name in set(stored_metrics))
+    dtypes = storage_dtypes(stored_metrics)
+    source = Resimulator(bars, strategy, grid, phases)
     shown = ProgressDisplay(progress, unit="combos") if display is None else None
     advance = on_advance or (lambda m: None)
     with shown or contextlib.nullcontext(display) as bar:
@@ -212,7 +220,9 @@ def run_wfo(
             t0 = time.perf_counter()
             prep = prepare_phase(bars, strategy, grid, phase, n_blocks=n_blocks)
             if cache_dir is None:
-                dest: PhaseCache | _InMemory = _InMemory(grid.size, int(chunk_size), n_blocks)
+                dest: PhaseCache | _InMemory = _InMemory(
+                    grid.size, int(chunk_size), n_blocks, dtypes
+                )
             else:
                 key = _cache_key(bars, strategy, grid, phase, version, n_blocks)
                 about = _cache_settings(bars, strategy, grid, phase, version, n_blocks)
@@ -222,9 +232,10 @@ def run_wfo(
                     key,
                     grid.size,
                     int(chunk_size),
-                    METRIC_NAMES,
+                    stored,
                     int(n_blocks),
                     settings=about,
+                    dtypes=dict(dtypes),
                 ).open()
             cached = min(dest.chunks_done * dest.chunk_size, grid.size)
             task = bar.task(f"{strategy.name} {phase.name} ({k}/{len(phases)})", grid.size, cached)
@@ -238,7 +249,18 @@ def run_wfo(
                 n_eval = _evaluate_chunks(prep, dest, batch_size, moved)
             else:
                 n_eval = executor.evaluate_chunks(prep, dest, batch_size, moved)
-            pr = _finish_phase(phase, prep, dest, n_eval, time.perf_counter() - t0)
+            stored_k = _finish(prep, dest)
+            pr = PhaseResult(
+                phase=phase,
+                metrics=PhaseMetrics(stored_k, grid.size, k - 1, source),
+                block_ret_sum=dest.arrays.get("block_ret_sum"),
+                block_ret_sq=dest.arrays.get("block_ret_sq"),
+                block_n=prep.block_n if prep.n_blocks else None,
+                n_evaluated=n_eval,
+                wall_s=time.perf_counter() - t0,
+                cached=n_eval == 0,
+                directory=getattr(dest, "directory", None),
+            )
             result.phases.append(pr)
             if on_phase is not None:
                 on_phase(k, pr)
@@ -252,24 +274,11 @@ def run_wfo(
     return result
 
 
-def _finish_phase(
-    phase: Phase, prep: PreparedPhase, dest: PhaseCache | _InMemory, n_eval: int, wall_s: float
-) -> PhaseResult:
-    block_n = prep.block_n if prep.n_blocks else None
+def _finish(prep: PreparedPhase, dest: PhaseCache | _InMemory) -> dict[str, np.ndarray]:
+    """Finish `dest` (when its last chunk was just done); return its metric arrays."""
     if not dest.complete:
-        dest.finish(block_n)
-    arrays = dest.arrays
-    return PhaseResult(
-        phase=phase,
-        metrics={name: arrays[name] for name in METRIC_NAMES},
-        block_ret_sum=arrays.get("block_ret_sum"),
-        block_ret_sq=arrays.get("block_ret_sq"),
-        block_n=block_n,
-        n_evaluated=n_eval,
-        wall_s=wall_s,
-        cached=n_eval == 0,
-        directory=getattr(dest, "directory", None),
-    )
+        dest.finish(prep.block_n if prep.n_blocks else None)
+    return {name: dest.arrays[name] for name in METRIC_NAMES if name in dest.arrays}
 
 
 def _cache_key(
@@ -341,8 +350,12 @@ class _InMemory:
     """Result arrays of a phase kept in memory (no cache): the part of `PhaseCache` the
     runner uses."""
 
-    def __init__(self, n: int, chunk_size: int, n_blocks: int) -> None:
-        self.arrays: dict[str, np.ndarray] = {name: np.empty(n) for name in METRIC_NAMES}
+    def __init__(
+        self, n: int, chunk_size: int, n_blocks: int, dtypes: Mapping[str, np.dtype]
+    ) -> None:
+        self.arrays: dict[str, np.ndarray] = {
+            name: np.empty(n, dtype=dtype) for name, dtype in dtypes.items()
+        }
         if n_blocks:
             self.arrays["block_ret_sum"] = np.empty((n, n_blocks))
             self.arrays["block_ret_sq"] = np.empty((n, n_blocks))
@@ -377,6 +390,7 @@ def _evaluate_chunks(
     bsum = np.empty((b, n_blocks))
     bsq = np.empty((b, n_blocks))
     arrays = dest.arrays
+    kept = [(i, name) for i, name in enumerate(METRIC_NAMES) if name in arrays]
     n_eval = 0
     t_busy = time.perf_counter()
     for c in range(dest.chunks_done, dest.n_chunks):
@@ -386,7 +400,7 @@ def _evaluate_chunks(
             m = s1 - s0
             out = out_buf[: N_METRICS * m].reshape(N_METRICS, m)  # C-contiguous
             run_prepared(prep, np.arange(s0, s1, dtype=np.int64), out, bsum[:m], bsq[:m])
-            for i, name in enumerate(METRIC_NAMES):
+            for i, name in kept:
                 arrays[name][s0:s1] = out[i]
             if n_blocks:
                 arrays["block_ret_sum"][s0:s1] = bsum[:m]
@@ -437,8 +451,9 @@ def load_cached_phases(
     phases: Sequence[Phase],
     *,
     n_blocks: int = 0,
-) -> list[dict[str, np.ndarray]]:
-    """Per-phase arrays of a finished sweep built from exactly these inputs.
+) -> list[PhaseMetrics]:
+    """Per-phase arrays of a finished sweep built from exactly these inputs (the metrics the
+    cache does not store are re-simulated for the rows indexed, see `PhaseMetrics`).
 
     Grid, data, strategy parameters and costs, phases, code version and block count must be
     those of the cache; otherwise raise ConfigError naming each difference, so scores are
@@ -463,7 +478,11 @@ def load_cached_phases(
                 f"the cache in {cache_dir} is incomplete (phase{k}: {done}/{total} chunks): "
                 "run without rescore=true to finish the sweep",
             )
-    return [load_phase_dir(cache_dir / f"phase{k}") for k in range(1, len(phases) + 1)]
+    source = Resimulator(bars, strategy, grid, phases)
+    return [
+        PhaseMetrics(load_phase_dir(cache_dir / f"phase{k}"), grid.size, k - 1, source)
+        for k in range(1, len(phases) + 1)
+    ]
 
 
 def _cached_manifests(cache_dir: Path) -> list[dict[str, Any]]:

@@ -191,7 +191,10 @@ def _check_phases(phases: Sequence[Mapping[str, np.ndarray]], rank_metric: str) 
         for name in (*GATE_METRICS, rank_metric):
             if name not in phase:
                 raise DataError(f"phase {p} has no metric array", field=name)
-            arr = np.asarray(phase[name])
+            try:
+                arr = np.asarray(phase[name])
+            except ValueError as exc:  # a metric the phase cache does not store
+                raise DataError(f"phase {p}: {exc}", field=name) from None
             if arr.ndim != 1:
                 raise DataError(f"phase {p}: expected a 1-D array, got {arr.shape}", field=name)
             if n is None:
@@ -316,24 +319,30 @@ def candidates_table(
     cols["avg_rank"] = result.avg_rank
     cols["rank_std"] = result.rank_std
     cols["phases_valid"] = result.phases_valid.astype(np.int64)
+    rows = result.rows
     for p, phase in enumerate(phases, start=1):
         cols[f"pass_p{p}"] = result.phase_pass[p - 1]
         cols[f"rank_p{p}"] = result.phase_ranks[p - 1]
-        cols[f"is_pnl_p{p}"] = np.asarray(phase["is_pnl"], dtype=np.float64)[result.rows]
-        cols[f"oos_pnl_p{p}"] = np.asarray(phase["oos_pnl"], dtype=np.float64)[result.rows]
+        cols[f"is_pnl_p{p}"] = _at(phase, "is_pnl", rows)
+        cols[f"oos_pnl_p{p}"] = _at(phase, "oos_pnl", rows)
     cols["oos_pnl_total"] = sum(
-        (np.asarray(ph["oos_pnl"], dtype=np.float64)[result.rows] for ph in phases),
-        start=np.zeros(result.rows.size),
+        (_at(ph, "oos_pnl", rows) for ph in phases), start=np.zeros(rows.size)
     )
-    for name in _MEAN_METRICS:
-        if all(name in ph for ph in phases):
-            stack = np.zeros(result.rows.size)
-            for ph in phases:
-                stack += np.asarray(ph[name], dtype=np.float64)[result.rows]
-            cols[f"{name}_mean"] = stack / len(phases)
+    means = [name for name in _MEAN_METRICS if all(name in ph for ph in phases)]
+    sums = {name: np.zeros(rows.size) for name in means}
+    for ph in phases:  # phase by phase: metrics a cache does not store are re-simulated once
+        for name in means:
+            sums[name] += _at(ph, name, rows)
+    cols.update({f"{name}_mean": sums[name] / len(phases) for name in means})
     if benchmarks is not None and capital is not None:
         cols.update(_excess_columns(result, phases, benchmarks, capital))
     return pd.DataFrame(cols)
+
+
+def _at(phase: Mapping[str, np.ndarray], name: str, rows: np.ndarray) -> np.ndarray:
+    """`phase[name]` at `rows` as float64 (indexed first: a `PhaseMetrics` column may be
+    re-simulated for those rows only)."""
+    return np.asarray(phase[name][rows], dtype=np.float64)
 
 
 def _excess_columns(
@@ -347,8 +356,8 @@ def _excess_columns(
     cols: dict[str, np.ndarray] = {}
     returns = np.zeros(result.rows.size)
     for p, (phase, held) in enumerate(zip(phases, benchmarks, strict=True), start=1):
-        is_pnl = np.asarray(phase["is_pnl"], dtype=np.float64)[result.rows]
-        oos_pnl = np.asarray(phase["oos_pnl"], dtype=np.float64)[result.rows]
+        is_pnl = _at(phase, "is_pnl", result.rows)
+        oos_pnl = _at(phase, "oos_pnl", result.rows)
         ret = oos_pnl / (capital + is_pnl)
         cols[f"oos_return_p{p}"] = ret
         cols[f"oos_excess_return_p{p}"] = ret - float(held)

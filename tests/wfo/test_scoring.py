@@ -232,3 +232,51 @@ def test_scoring_config_composes() -> None:
         assert cfg.scoring.plateaus.min_cell_count == 50
         with pytest.raises(ConfigCompositionException):
             compose(config_name="scoring/v4", overrides=["scoring.gates.min_wef=0.4"])
+
+
+def _whole_array_scores(phases, combos, cfg: ScoringConfig):
+    """The scoring computed on whole arrays at once (scipy's ranks over each phase's passing
+    combinations), as `score_phases` did before it read the grid in chunks."""
+    passes = np.stack([quality_gates(ph, cfg.gates) for ph in phases])
+    k = passes.sum(axis=0)
+    idx = np.flatnonzero(k >= cfg.min_phases)
+    ranks = np.stack(
+        [percentile_ranks(ph["oos_pnl"], passes[p])[idx] for p, ph in enumerate(phases)]
+    )
+    kk = k[idx].astype(np.float64)
+    filled = np.where(np.isnan(ranks), 0.0, ranks)
+    avg = filled.sum(axis=0) / kk
+    dev = np.where(np.isnan(ranks), 0.0, ranks - avg[None, :])
+    std = np.sqrt((dev * dev).sum(axis=0) / kk)
+    score = stability_score(avg, std, kk)
+    order = np.lexsort((combos[idx], -score))[: cfg.top_n]
+    return idx[order], score[order], ranks[:, order]
+
+
+@pytest.mark.parametrize("top_n", [40, 100_000])
+def test_chunked_scoring_is_the_whole_array_scoring_bit_for_bit(tmp_path: Path, top_n) -> None:
+    """Reading the grid in chunks (sorted passing values in memory-mapped scratch files, the
+    best `top_n` merged chunk by chunk) changes no rank, score or order, ties included."""
+    rng = np.random.default_rng(5)
+    n = 5_000
+    phases = [
+        _phase(
+            rng.uniform(-100, 1000, n),
+            np.round(rng.uniform(-50, 1000, n), -1),  # many ties
+            rng.uniform(100, 300, n),
+            rng.uniform(10, 400, n),
+        )
+        for _ in range(4)
+    ]
+    combos = rng.permutation(n).astype(np.int64) * 3
+    cfg = ScoringConfig(top_n=top_n)
+    rows, score, ranks = _whole_array_scores(phases, combos, cfg)
+    assert rows.size == min(top_n, int(score.size)) and rows.size >= 40
+    for chunk in (97, 1_000, n, 10 * n):
+        scratch = tmp_path / f"scratch{chunk}"
+        got = score_phases(phases, combos=combos, config=cfg, chunk_size=chunk, scratch_dir=scratch)
+        np.testing.assert_array_equal(got.rows, rows)
+        np.testing.assert_array_equal(got.score, score)
+        np.testing.assert_array_equal(got.phase_ranks, ranks)
+        np.testing.assert_array_equal(got.combos, combos[rows])
+        assert not any(scratch.iterdir()) if scratch.exists() else True  # scratch removed

@@ -125,7 +125,7 @@ def process_wfo_results(
     check_name(strategy, "strategy")
     sweep = sweep_name(grid_name, phases_name)
     out = symbol_dir(results_root, symbol)
-    scores = score_phases(phases, combos=combos, config=cfg)
+    scores = score_phases(phases, combos=combos, config=cfg, scratch_dir=out)  # beside the results
     table = candidates_table(scores, phases, grid, benchmarks=benchmarks, capital=capital)
     files: dict[str, Path] = {
         "candidates": write_candidates(table, out, strategy, sweep, cfg.candidates_format)

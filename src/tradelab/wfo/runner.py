@@ -151,17 +151,27 @@ class WfoResult:
         return pd.DataFrame(cols)
 
 
+SUMMARY_CHUNK = 1 << 22
+
+
 def summarize_phase(result: PhaseResult) -> dict[str, float]:
     """Return the few numbers worth logging per phase (for a tracker child run)."""
     m = result.metrics
-    is_pnl, oos_pnl = np.asarray(m["is_pnl"]), np.asarray(m["oos_pnl"])
-    n = is_pnl.size
+    n = len(m["is_pnl"])
+    counts, best = np.zeros(3, dtype=np.int64), -np.inf
+    for s0 in range(0, n, SUMMARY_CHUNK):  # chunk by chunk: memory does not grow with n
+        is_up = np.asarray(m["is_pnl"][s0 : s0 + SUMMARY_CHUNK]) > 0
+        oos = np.asarray(m["oos_pnl"][s0 : s0 + SUMMARY_CHUNK])
+        oos_up = oos > 0
+        counts += (int(is_up.sum()), int(oos_up.sum()), int((is_up & oos_up).sum()))
+        best = float(np.maximum(best, oos.max()))  # NaN propagates, as a whole-array max
+    share = counts / n if n else np.zeros(3)
     return {
         "combinations": float(n),
-        "share_profitable_is": float((is_pnl > 0).mean()) if n else 0.0,
-        "share_profitable_oos": float((oos_pnl > 0).mean()) if n else 0.0,
-        "share_profitable_both": float(((is_pnl > 0) & (oos_pnl > 0)).mean()) if n else 0.0,
-        "best_oos_pnl": float(oos_pnl.max()) if n else float("nan"),
+        "share_profitable_is": float(share[0]),
+        "share_profitable_oos": float(share[1]),
+        "share_profitable_both": float(share[2]),
+        "best_oos_pnl": best if n else float("nan"),
         "combos_per_s": result.combos_per_s,
         "bar_evals_per_s": result.bar_evals_per_s,
         "wall_s": result.wall_s,

@@ -28,6 +28,8 @@ vectorized numpy; memory is O(P x n) booleans plus O(n) floats.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -207,23 +209,88 @@ def _check_phases(phases: Sequence[Mapping[str, np.ndarray]], rank_metric: str) 
     return n
 
 
+SCORE_CHUNK = 1 << 20
+"""Combinations per chunk of `score_phases`'s passes over the grid."""
+
+
+def _chunk_passes(
+    phases: Sequence[Mapping[str, np.ndarray]], s0: int, s1: int, gates: GateConfig | None
+) -> np.ndarray:
+    """(P, s1 - s0) bool: the quality gates of combinations s0..s1-1 in each phase."""
+    return np.stack(
+        [quality_gates({m: ph[m][s0:s1] for m in GATE_METRICS}, gates) for ph in phases]
+    )
+
+
+def _buffer(n: int, scratch: Path | None, name: str) -> np.ndarray:
+    """An (n,) float64 work array: in memory, or a file-backed memory map in `scratch`."""
+    if scratch is None:
+        return np.empty(n)
+    return np.lib.format.open_memmap(scratch / f"{name}.npy", mode="w+", shape=(n,))
+
+
+def _sorted_passing(
+    phases: Sequence[Mapping[str, np.ndarray]],
+    metric: str,
+    gates: GateConfig | None,
+    counts: np.ndarray,
+    chunk: int,
+    scratch: Path | None,
+) -> list[np.ndarray]:
+    """Per phase, the `metric` values of the combinations passing its gates, sorted."""
+    n = len(phases[0][metric])
+    out = [_buffer(int(c), scratch, f"sorted_p{p}") for p, c in enumerate(counts)]
+    filled = np.zeros(len(phases), dtype=np.int64)
+    for s0 in range(0, n, chunk):
+        s1 = min(s0 + chunk, n)
+        passes = _chunk_passes(phases, s0, s1, gates)
+        for p, phase in enumerate(phases):
+            values = np.asarray(phase[metric][s0:s1], dtype=np.float64)[passes[p]]
+            out[p][filled[p] : filled[p] + values.size] = values
+            filled[p] += values.size
+    for buf in out:
+        buf.sort()  # in place: a memory map sorts in its own pages
+    return out
+
+
+def _average_ranks(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Percentile ranks (0-100] of `values` among `sorted_values` (which hold them), ties
+    averaged: the numbers `percentile_ranks` gives (scipy's average rank is
+    (below + at or below + 1) / 2)."""
+    if not values.size:
+        return np.empty(0)
+    order = np.argsort(values)  # sorted queries: a binary search walks nearby pages
+    queries = values[order]
+    below = np.searchsorted(sorted_values, queries, side="left")
+    upto = np.searchsorted(sorted_values, queries, side="right")
+    out = np.empty(values.size)
+    out[order] = 0.5 * (upto + below + 1) * (100.0 / sorted_values.size)
+    return out
+
+
 def score_phases(
     phases: Sequence[Mapping[str, np.ndarray]],
     *,
     combos: np.ndarray | None = None,
     config: ScoringConfig | None = None,
+    chunk_size: int = SCORE_CHUNK,
+    scratch_dir: str | Path | None = None,
 ) -> ScoreResult:
     """Gate, rank and score every combination; return the stable ones best first.
 
-    `phases`: one mapping metric -> (n,) array per phase. `combos`: the grid combination
-    index of each position (default 0..n-1). `config`: None uses the seed's defaults.
+    `phases`: one mapping metric -> (n,) array per phase (memory maps of a phase cache do).
+    `combos`: the grid combination index of each position (default 0..n-1). `config`: None
+    uses the seed's defaults.
+
+    Memory does not grow with the grid: the combinations are read `chunk_size` at a time in
+    three passes (gate counts; each phase's passing `rank_metric` values, sorted; ranks,
+    score and the running best `top_n`). Above one chunk the sorted values live in memory
+    maps of files in `scratch_dir` (default: a temporary folder), removed at the end.
     """
     cfg = config if config is not None else ScoringConfig()
     n = _check_phases(phases, cfg.rank_metric)
     n_phases = len(phases)
-    if combos is None:
-        combos = np.arange(n, dtype=np.int64)
-    combos = np.asarray(combos, dtype=np.int64)
+    combos = np.arange(n, dtype=np.int64) if combos is None else np.asarray(combos, np.int64)
     if combos.shape != (n,):
         raise ValueError(f"combos must have shape ({n},); got {combos.shape}")
     if not 1 <= cfg.relaxed_min_phases <= cfg.min_phases <= n_phases:
@@ -233,67 +300,136 @@ def score_phases(
         )
     if cfg.top_n < 1:
         raise ValueError("top_n must be positive")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be positive")
 
-    passes = np.empty((n_phases, n), dtype=bool)
-    for p, phase in enumerate(phases):
-        passes[p] = quality_gates(phase, cfg.gates)
-    k = passes.sum(axis=0, dtype=np.int8)
+    # pass 1: how many pass each phase, how many pass k phases
+    counts = np.zeros(n_phases, dtype=np.int64)
+    by_k = np.zeros(n_phases + 1, dtype=np.int64)
+    for s0 in range(0, n, chunk_size):
+        passes = _chunk_passes(phases, s0, min(s0 + chunk_size, n), cfg.gates)
+        counts += passes.sum(axis=1)
+        by_k += np.bincount(passes.sum(axis=0), minlength=n_phases + 1)
     min_phases, relaxed = cfg.min_phases, False
-    stable = k >= min_phases
     message = ""
-    if not stable.any() and cfg.relaxed_min_phases < cfg.min_phases:
+    if not by_k[min_phases:].any() and cfg.relaxed_min_phases < cfg.min_phases:
         relaxed = True
         min_phases = cfg.relaxed_min_phases
-        stable = k >= min_phases
         message = (
             f"no combination passes the quality gates in {cfg.min_phases}/{n_phases} phases; "
             f"relaxed to {min_phases}/{n_phases}"
         )
         warnings.warn(message, RuntimeWarning, stacklevel=2)
-    idx = np.flatnonzero(stable)
-    if idx.size == 0:
+    n_stable = int(by_k[min_phases:].sum())
+    if n_stable == 0:
         message = (
             f"no stable combination: none of {n} passes the quality gates in "
             f"{min_phases}/{n_phases} phases (passing per phase: "
-            f"{', '.join(str(int(c)) for c in passes.sum(axis=1))})"
+            f"{', '.join(str(int(c)) for c in counts)})"
         )
 
-    ranks = np.full((n_phases, idx.size), np.nan)
-    for p, phase in enumerate(phases):
-        r = percentile_ranks(phase[cfg.rank_metric], passes[p])
-        ranks[p] = r[idx]
-    kk = k[idx].astype(np.float64)
-    filled = np.where(np.isnan(ranks), 0.0, ranks)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        avg = filled.sum(axis=0) / kk
-        dev = np.where(np.isnan(ranks), 0.0, ranks - avg[None, :])
-        std = np.sqrt((dev * dev).sum(axis=0) / kk)
-    score = stability_score(
-        avg,
-        std,
-        kk,
-        phase_bonus_step=cfg.phase_bonus_step,
-        consistency_scale=cfg.consistency_scale,
-    )
-    # best score first; ties broken by lower combination index
-    order = np.lexsort((combos[idx], -score))[: cfg.top_n]
-    rows = idx[order]
+    with contextlib.ExitStack() as stack:
+        scratch = None
+        if n > chunk_size and n_stable:
+            if scratch_dir is not None:
+                Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+            folder = tempfile.TemporaryDirectory(prefix=".scoring-", dir=scratch_dir)
+            scratch = Path(stack.enter_context(folder))
+        ranked = (
+            _sorted_passing(phases, cfg.rank_metric, cfg.gates, counts, chunk_size, scratch)
+            if n_stable
+            else []
+        )
+        best = _Best(cfg.top_n, n_phases)
+        for s0 in range(0, n if n_stable else 0, chunk_size):
+            s1 = min(s0 + chunk_size, n)
+            passes = _chunk_passes(phases, s0, s1, cfg.gates)
+            k = passes.sum(axis=0, dtype=np.int8)
+            idx = np.flatnonzero(k >= min_phases)
+            if not idx.size:
+                continue
+            ranks = np.full((n_phases, idx.size), np.nan)
+            for p, phase in enumerate(phases):
+                here = passes[p, idx]
+                values = np.asarray(phase[cfg.rank_metric][s0:s1], dtype=np.float64)[idx[here]]
+                ranks[p, here] = _average_ranks(ranked[p], values)
+            kk = k[idx].astype(np.float64)
+            filled = np.where(np.isnan(ranks), 0.0, ranks)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                avg = filled.sum(axis=0) / kk
+                dev = np.where(np.isnan(ranks), 0.0, ranks - avg[None, :])
+                std = np.sqrt((dev * dev).sum(axis=0) / kk)
+            score = stability_score(
+                avg,
+                std,
+                kk,
+                phase_bonus_step=cfg.phase_bonus_step,
+                consistency_scale=cfg.consistency_scale,
+            )
+            best.add(idx + s0, combos[idx + s0], score, avg, std, k[idx], ranks, passes[:, idx])
+        del ranked
     return ScoreResult(
-        rows=rows,
-        combos=combos[rows],
-        score=score[order],
-        avg_rank=avg[order],
-        rank_std=std[order],
-        phases_valid=k[rows],
-        phase_ranks=ranks[:, order],
-        phase_pass=passes[:, rows],
+        rows=best.rows,
+        combos=best.combos,
+        score=best.score,
+        avg_rank=best.avg,
+        rank_std=best.std,
+        phases_valid=best.k,
+        phase_ranks=best.ranks,
+        phase_pass=best.passes,
         n_combos=n,
-        n_stable=int(idx.size),
-        pass_counts=tuple(int(c) for c in passes.sum(axis=1)),
+        n_stable=n_stable,
+        pass_counts=tuple(int(c) for c in counts),
         min_phases=min_phases,
         relaxed=relaxed,
         message=message,
     )
+
+
+class _Best:
+    """The best `top_n` scored rows seen so far: best score first, ties broken by lower
+    combination index (a total order, so chunk by chunk selects what one sort would)."""
+
+    def __init__(self, top_n: int, n_phases: int) -> None:
+        self.top_n = top_n
+        self.rows = np.empty(0, dtype=np.int64)
+        self.combos = np.empty(0, dtype=np.int64)
+        self.score = np.empty(0)
+        self.avg = np.empty(0)
+        self.std = np.empty(0)
+        self.k = np.empty(0, dtype=np.int8)
+        self.ranks = np.empty((n_phases, 0))
+        self.passes = np.empty((n_phases, 0), dtype=bool)
+
+    def add(
+        self,
+        rows: np.ndarray,
+        combos: np.ndarray,
+        score: np.ndarray,
+        avg: np.ndarray,
+        std: np.ndarray,
+        k: np.ndarray,
+        ranks: np.ndarray,
+        passes: np.ndarray,
+    ) -> None:
+        if self.rows.size >= self.top_n:  # full: only rows that beat the last kept one
+            last_score, last_combo = self.score[-1], self.combos[-1]
+            keep = (score > last_score) | ((score == last_score) & (combos < last_combo))
+            if not keep.any():
+                return
+            rows, combos, score, avg, std, k = (a[keep] for a in (rows, combos, score, avg, std, k))
+            ranks, passes = ranks[:, keep], passes[:, keep]
+        merged_combos = np.concatenate([self.combos, combos])
+        merged_score = np.concatenate([self.score, score])
+        order = np.lexsort((merged_combos, -merged_score))[: self.top_n]
+        self.rows = np.concatenate([self.rows, rows])[order]
+        self.combos = merged_combos[order]
+        self.score = merged_score[order]
+        self.avg = np.concatenate([self.avg, avg])[order]
+        self.std = np.concatenate([self.std, std])[order]
+        self.k = np.concatenate([self.k, k])[order]
+        self.ranks = np.concatenate([self.ranks, ranks], axis=1)[:, order]
+        self.passes = np.concatenate([self.passes, passes], axis=1)[:, order]
 
 
 def candidates_table(

@@ -290,9 +290,10 @@ def score_phases(
     cfg = config if config is not None else ScoringConfig()
     n = _check_phases(phases, cfg.rank_metric)
     n_phases = len(phases)
-    combos = np.arange(n, dtype=np.int64) if combos is None else np.asarray(combos, np.int64)
-    if combos.shape != (n,):
-        raise ValueError(f"combos must have shape ({n},); got {combos.shape}")
+    if combos is not None:
+        combos = np.asarray(combos, dtype=np.int64)
+        if combos.shape != (n,):
+            raise ValueError(f"combos must have shape ({n},); got {combos.shape}")
     if not 1 <= cfg.relaxed_min_phases <= cfg.min_phases <= n_phases:
         raise ValueError(
             f"need 1 <= relaxed_min_phases <= min_phases <= {n_phases} phases; got "
@@ -366,7 +367,9 @@ def score_phases(
                 phase_bonus_step=cfg.phase_bonus_step,
                 consistency_scale=cfg.consistency_scale,
             )
-            best.add(idx + s0, combos[idx + s0], score, avg, std, k[idx], ranks, passes[:, idx])
+            rows = idx + s0
+            at = rows if combos is None else combos[rows]  # None: position = combination
+            best.add(rows, at, score, avg, std, k[idx], ranks, passes[:, idx])
         del ranked
     return ScoreResult(
         rows=best.rows,

@@ -60,11 +60,12 @@ def wfo_statistics(
     full = full_history_phase(phases, data.n_bars)
     rng = np.random.default_rng(seed)
     ranked = np.asarray(ranked, dtype=np.int64)
-    sample = np.arange(grid.size, dtype=np.int64)
-    if grid.size > max_full_eval:
-        sample = np.sort(rng.choice(sample, max_full_eval, replace=False))
+    if grid.size > max_full_eval:  # drawn without listing the grid: memory is the sample's
+        sample = np.sort(rng.choice(grid.size, max_full_eval, replace=False)).astype(np.int64)
         if ranked.size:  # the selected combination is always simulated
             sample = np.union1d(sample, ranked[:1])
+    else:
+        sample = np.arange(grid.size, dtype=np.int64)
     # one pass: full-history Sharpes and the block sums PBO compares
     result = evaluate_combos(data, spec, grid, full, sample, n_blocks=robustness.n_blocks)
     sharpes = result.metrics["is_sharpe"] / np.sqrt(252.0)

@@ -5,7 +5,9 @@
 Ingests the synthetic market's daily SMH bars (16 years, the default) into a temporary folder,
 then runs `tradelab-wfo symbol=SMH strategy=<s> grid=full expand=false` with the grid cut to
 about `fraction` of the strategy's full size (the longest value lists are shortened, their
-first values kept), as a user runs it: MLflow SQLite store, phase cache, reports. Prints:
+first values kept), as a user runs it: MLflow SQLite store, phase cache, reports; with
+`phase_table_max_rows` below the slice, so that each slice keeps the compact cache (the scoring
+metrics) and logs a manifest of it, as the whole grid does. Prints:
 
 - peak resident memory of the app (VmHWM, mapped cache pages included) and its peak anonymous
   memory (RssAnon sampled every 50 ms: what the process itself allocates; the cache's memory
@@ -40,6 +42,7 @@ import yaml  # noqa: E402
 ROOT = HERE.parent
 BIN = Path(sys.executable).parent
 N_PHASES = 4
+PHASE_TABLE_MAX_ROWS = 100_000  # below every slice: each runs as the whole grid would
 
 
 @dataclass
@@ -149,6 +152,8 @@ def sweep(workdir: Path, strategy: str, levels: dict[str, object], tag: str) -> 
         "grid=full",
         "expand=false",
         "progress=false",
+        # as the whole grid runs: the compact phase cache and a manifest of it in MLflow
+        f"phase_table_max_rows={PHASE_TABLE_MAX_ROWS}",
         f"paths.results_dir={results}",
         f"tracking.uri=sqlite:///{store}",
         f"tracking.artifact_root={artifacts}",

@@ -80,7 +80,8 @@ class WfoAppConfig(AppConfig):
     `expand`: also run the variant's simpler ancestors. `rescore`: rescore cached phase results
     without running kernels. `check=bias`: run the look-ahead and warmup checks instead.
     `log_phase_tables`: full per-phase tables as Parquet artifacts (above
-    `phase_table_max_rows` combinations, a manifest of the phase cache instead).
+    `phase_table_max_rows` combinations, a manifest of the phase cache instead; that cache then
+    keeps the scoring metrics only, and the candidates' other metrics are re-simulated).
     `max_candidates`: child runs tagged for promotion (the best combination and each plateau's
     best). `fetch`: with a REST data source, fetch what the store lacks before the run (false:
     the cache only).

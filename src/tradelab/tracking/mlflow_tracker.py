@@ -430,15 +430,19 @@ class MlflowTracker(Tracker):
         family = experiment.split("/", 1)[0]
         return f"{self.namespace}/{family}" if self.namespace else family
 
+    def _strip_namespace(self, stored: str) -> str | None:
+        """A store's experiment name without this tracker's namespace; None when it lies in
+        another namespace (or outside this tracker's)."""
+        if not self.namespace:
+            return stored
+        prefix = f"{self.namespace}/"
+        return stored.removeprefix(prefix) if stored.startswith(prefix) else None
+
     def _own_name(self, stored: str) -> str | None:
         """Return the family a store's experiment holds, None when it is not one of this
         tracker's (another namespace, another tool's experiment, an older layout)."""
-        if self.namespace:
-            prefix = f"{self.namespace}/"
-            if not stored.startswith(prefix):
-                return None
-            stored = stored.removeprefix(prefix)
-        return stored if FAMILY_RE.match(stored) else None
+        name = self._strip_namespace(stored)
+        return name if name is not None and FAMILY_RE.match(name) else None
 
     def experiment_id(self, name: str) -> str:
         """Return the id of the experiment holding address `name` (`wfo/SMH`), creating (or
@@ -667,12 +671,11 @@ class MlflowTracker(Tracker):
 
     def _legacy_address(self, stored: str) -> str | None:
         """The address (`wfo/SMH`) of an experiment of the older layout, else None."""
-        if self.namespace:
-            if not stored.startswith(f"{self.namespace}/"):
-                return None
-            stored = stored.removeprefix(f"{self.namespace}/")
+        name = self._strip_namespace(stored)
+        if name is None:
+            return None
         try:
-            return validate_experiment_name(stored)
+            return validate_experiment_name(name)
         except ValueError:
             return None
 

@@ -28,8 +28,6 @@ import math
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 import yaml  # noqa: E402
+
+from tradelab.testing.memory import run_sampled  # noqa: E402
 
 ROOT = HERE.parent
 BIN = Path(sys.executable).parent
@@ -98,40 +98,6 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def _kib(status: str, key: str) -> int:
-    for line in status.splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _run_sampled(cmd: list[str], cwd: Path) -> tuple[int, int, float, str]:
-    """Run `cmd`; return (peak RSS, peak anonymous memory, wall seconds, stderr tail)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peaks = {"hwm": 0, "anon": 0}
-
-    def sample() -> None:
-        status_file = Path(f"/proc/{proc.pid}/status")
-        while proc.poll() is None:
-            try:
-                status = status_file.read_text()
-            except OSError:
-                break
-            peaks["hwm"] = max(peaks["hwm"], _kib(status, "VmHWM"))
-            peaks["anon"] = max(peaks["anon"], _kib(status, "RssAnon"))
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=sample, daemon=True)
-    watcher.start()
-    _, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    watcher.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err.decode()[-3000:]}")
-    return peaks["hwm"], peaks["anon"], wall, err.decode()[-2000:]
-
-
 def _override(entry: object) -> str:
     if isinstance(entry, dict):
         return "{" + ",".join(f"{k}:{v}" for k, v in entry.items()) + "}"
@@ -159,7 +125,10 @@ def sweep(workdir: Path, strategy: str, levels: dict[str, object], tag: str) -> 
         f"tracking.artifact_root={artifacts}",
         *(f"grid.params.{k}={_override(v)}" for k, v in levels.items()),
     ]
-    hwm, anon, wall, _ = _run_sampled(cmd, workdir)
+    run = run_sampled(cmd, workdir, interval=0.05)
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{run.stderr[-3000:]}")
+    hwm, anon, wall = run.peak_rss, run.peak_anon, run.wall_s
     client = MlflowClient(f"sqlite:///{store}")
     exp = client.get_experiment_by_name("wfo")
     [parent] = client.search_runs([exp.experiment_id], "tags.kind = 'sweep'")

@@ -5,16 +5,13 @@ are the OS's page cache, not the process's own memory, so RssAnon is what is bou
 
 from __future__ import annotations
 
-import os
-import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
 from tests.apps.test_cli import BIN, ingest_daily
+from tradelab.testing.memory import run_sampled
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,33 +26,9 @@ MIB = 1 << 20
 
 def _peak_anon(cmd: list[str], cwd: Path) -> int:
     """Run `cmd`; return its peak RssAnon in bytes (sampled every 20 ms)."""
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
-    )
-    peak = [0]
-
-    def sample() -> None:
-        status = Path(f"/proc/{proc.pid}/status")
-        while proc.poll() is None:
-            try:
-                text = status.read_text()
-            except OSError:
-                return
-            for line in text.splitlines():
-                if line.startswith("RssAnon:"):
-                    peak[0] = max(peak[0], int(line.split()[1]) * 1024)
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=sample, daemon=True)
-    watcher.start()
-    _, err = proc.communicate(timeout=900)
-    watcher.join()
-    assert proc.returncode == 0, err.decode()[-3000:]
-    return peak[0]
+    run = run_sampled(cmd, cwd, env={"HYDRA_FULL_ERROR": "0"}, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.peak_anon
 
 
 def _sweep(root: Path, tag: str, overrides: tuple[str, ...]) -> tuple[int, int, float]:

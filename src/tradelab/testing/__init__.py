@@ -5,6 +5,9 @@
 - `family_contract.FAMILY_CHECKS`: a promotion `FamilySpec`, over `FamilyCase`s;
 - `forecaster_contract.FORECASTER_CHECKS`: a forecast `Forecaster`, over `ForecasterCase`s.
 
+`memory.run_sampled` runs a command and samples its peak memory (`bench/scale.py`, the memory
+guard test).
+
 Each check is a plain function that raises `AssertionError`; test modules parametrize them
 over implementations. Nothing here imports pytest, Hydra or OmegaConf.
 """

@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 import tradelab.jobs.wfo as wfo_job
 from tradelab.jobs.wfo import WfoJobConfig, run_sweep
 from tradelab.kernels.enums import METRIC_NAMES
 from tradelab.tracking import MemoryTracker
 from tradelab.wfo.phase_metrics import SCORING_METRICS
+from tradelab.wfo.scoring import score_phases
 from tradelab.wfo.settings import GateConfig, ScoringConfig
 
 from .conftest import make_bars, small_spec
@@ -114,3 +116,21 @@ def test_a_large_sweep_scores_and_reports_exactly_as_a_small_one(tmp_path: Path)
     folder = Path(tmp_path / "compact")
     npy = [p for p in folder.rglob("phase1/*.npy")]
     assert sum(p.stat().st_size - 128 for p in npy) == 32 * GRID.size
+
+
+def test_ranking_by_a_metric_the_compact_cache_lacks_says_how_to_store_it(tmp_path: Path) -> None:
+    """A large sweep stores its rank metric; a rescore that ranks by another metric the cache
+    does not store is refused with a typed error naming the metric and the fix."""
+    from tradelab.errors import DataError
+    from tradelab.wfo.runner import load_cached_phases
+
+    big = {"phase_table_max_rows": GRID.size - 1}
+    by_sharpe = ScoringConfig(min_phases=2, rank_metric="oos_sharpe")
+    _, _, outcome = _sweep(tmp_path, scoring=by_sharpe, **big)
+    assert set(outcome.phase_metrics[0].stored) == {*SCORING_METRICS, "oos_sharpe"}
+    _sweep(tmp_path / "pnl", **big)  # ranked by OOS PnL: the scoring metrics only
+    (folder,) = (tmp_path / "pnl" / "TEST" / "wfo" / "atr_d_l").iterdir()
+    phases = load_cached_phases(folder, make_bars(400, seed=7), small_spec("atr_d_l"), GRID, PHASES)
+    assert set(phases[0].stored) == set(SCORING_METRICS)
+    with pytest.raises(DataError, match=r"oos_sortino is not stored.*phase_table_max_rows"):
+        score_phases(phases, config=ScoringConfig(min_phases=2, rank_metric="oos_sortino"))

@@ -121,10 +121,11 @@ class _ResimulatedColumn:
 
     def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
         raise ValueError(
-            f"{self._name} is not stored for this sweep (its cache keeps only "
-            f"{', '.join(self._owner.stored)}): index it by the rows you need, "
-            f"metrics[{self._name!r}][rows], or sweep again with phase_table_max_rows at or "
-            "above the grid size to store every metric"
+            f"{self._name} is not stored for every combination of this sweep (its "
+            f"{self._owner.n_combos:,} combinations are above phase_table_max_rows, so its "
+            f"cache keeps {', '.join(sorted(self._owner.stored))}): use one of those, or "
+            f"sweep again with phase_table_max_rows={self._owner.n_combos} to store every "
+            f"metric (code can index the rows it needs: metrics[{self._name!r}][rows])"
         )
 
 

@@ -135,7 +135,7 @@ def sweep(workdir: Path, strategy: str, levels: dict[str, object], tag: str) -> 
     return Sweep(
         combinations=int(parent.data.metrics["grid_size"]),
         wall_s=wall,
-        kernel_s=float(parent.data.metrics["wall_s"]),
+        kernel_s=float(parent.data.metrics["diagnostics/wall_s"]),
         peak_rss=hwm,
         peak_anon=anon,
         cache_bytes=_size(results),

@@ -116,7 +116,7 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     assert (out / "phase5_refine_config.csv").exists()
     metrics = json.loads((workdir / "metrics/wfo_SMH.json").read_text())["SMH"]
     assert metrics["atr_d_ls"]["combinations"] == 32 and metrics["atr_d_l"]["combinations"] == 16
-    assert not {"wall_s", "bar_evals_per_s"} & set(metrics["atr_d_ls"])  # timings: MLflow only
+    assert not [k for k in metrics["atr_d_ls"] if "wall_s" in k or "per_s" in k]  # MLflow only
 
     again = run_app(
         "wfo", "symbol=SMH", "strategy=atr_d_l", *WFO, "rescore=true", "expand=false", cwd=workdir

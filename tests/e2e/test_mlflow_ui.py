@@ -204,8 +204,10 @@ def test_pipeline_runs_and_comparison_are_shown(server: str, tmp_path: Path) -> 
             wait_until="domcontentloaded",
         )
         page.get_by_text("Comparing 2 Runs").first.wait_for(timeout=120_000)
-        rows = _metric_rows(page, "bar_evals_per_s", show="pbo")
+        # the first row, alphabetically: the best combination's benchmark curve
+        rows = _metric_rows(page, "buy_and_hold_equity", show="pbo")
         assert set(wanted) <= set(rows), rows
+        assert "diagnostics/bar_evals_per_s" in rows and "bar_evals_per_s" not in rows, rows
         page.screenshot(path=str(shots / "compare.png"))
 
         # a WFO sweep's equity curve, drawn from the metric's steps

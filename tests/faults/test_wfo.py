@@ -31,7 +31,7 @@ SWEEP = [
     "scoring.plateaus.min_cell_count=1",  # a plateau, so TradeStation exports, on 16 combos
 ]
 CONFIG = "results/SMH/phase5_refine_config.csv"
-TIMINGS = ("wall_s", "bar_evals_per_s")
+TIMINGS = ("diagnostics/wall_s", "diagnostics/bar_evals_per_s")
 
 
 def assert_no_running_runs(cwd: Path) -> None:

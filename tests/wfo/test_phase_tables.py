@@ -134,3 +134,13 @@ def test_ranking_by_a_metric_the_compact_cache_lacks_says_how_to_store_it(tmp_pa
     assert set(phases[0].stored) == set(SCORING_METRICS)
     with pytest.raises(DataError, match=r"oos_sortino is not stored.*phase_table_max_rows"):
         score_phases(phases, config=ScoringConfig(min_phases=2, rank_metric="oos_sortino"))
+
+
+def test_timings_are_diagnostics_apart_from_the_results(tmp_path: Path) -> None:
+    """MLflow's UI groups metrics by their `/` prefix: the sweep's and each phase's timings
+    sit under `diagnostics/`, not among the research numbers."""
+    tracker, parent, _ = _sweep(tmp_path)
+    for run in (tracker.get_run(parent), _phase_run(tracker, parent, 1)):
+        timings = {k for k in run.metrics if "wall_s" in k or "per_s" in k}
+        assert timings and all(k.startswith("diagnostics/") for k in timings), timings
+    assert "diagnostics/bar_evals_per_s" in _phase_run(tracker, parent, 2).metrics

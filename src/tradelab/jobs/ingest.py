@@ -57,7 +57,7 @@ from tradelab.data.validation import ValidationReport
 from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
 from tradelab.progress import progress_callback
-from tradelab.tracking import Job
+from tradelab.tracking import DIAGNOSTICS, Job
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -285,7 +285,7 @@ def _ingest_globs(
                 f"files_read_{timeframe}": summary.files_read,
                 f"files_skipped_{timeframe}": summary.files_skipped,
                 f"rows_{timeframe}": summary.rows,
-                f"rows_per_s_{timeframe}": summary.rows_per_second,
+                f"{DIAGNOSTICS}rows_per_s_{timeframe}": summary.rows_per_second,
                 f"duplicates_{timeframe}": summary.report.duplicates,
                 f"dropped_rows_{timeframe}": sum(summary.report.dropped.values()),
             }

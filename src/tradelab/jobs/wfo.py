@@ -34,7 +34,7 @@ from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.grid import VERIFICATION_BELOW, Grid
 from tradelab.settings import to_plain
-from tradelab.tracking import Job, RunRecord, RunStatus, Tracker
+from tradelab.tracking import DIAGNOSTICS, Job, RunRecord, RunStatus, Tracker
 from tradelab.wfo.benchmark import buy_and_hold, oos_benchmark
 from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.data import WfoData
@@ -43,6 +43,7 @@ from tradelab.wfo.phase_metrics import SCORING_METRICS
 from tradelab.wfo.phases import Phase
 from tradelab.wfo.reference import simulate_reference
 from tradelab.wfo.runner import (
+    TIMINGS,
     PhaseResult,
     adopt_phase_dirs,
     load_cached_phases,
@@ -129,8 +130,8 @@ class SweepOutcome:
 
     def headline(self) -> dict[str, float]:
         """Numbers for the DVC metrics file and the report: research results only (the
-        timings, `wall_s` and `bar_evals_per_s`, are MLflow metrics of the run: in a metrics
-        file every re-run would show them changed)."""
+        timings, `diagnostics/wall_s` and `diagnostics/bar_evals_per_s`, are MLflow metrics of
+        the run: in a metrics file every re-run would show them changed)."""
         scores = self.report.scores
         best = float(scores.score[0]) if scores.score.size else float("nan")
         out = {
@@ -372,7 +373,11 @@ def _phase_logger(
         }
         with job.child(f"phase {k}", tags=tags) as child:
             child.log_params(pr.phase.as_dict())
-            child.log_metrics({**summarize_phase(pr), **benchmarks, "cached": float(pr.cached)})
+            summary = {
+                f"{DIAGNOSTICS}{k}" if k in TIMINGS else k: v
+                for k, v in summarize_phase(pr).items()
+            }
+            child.log_metrics({**summary, **benchmarks, "cached": float(pr.cached)})
             if log_tables:
                 _log_phase_table(child, k, pr, grid, max_rows)
 
@@ -516,8 +521,8 @@ def _log_outcome(
         job.log_metrics(outcome.statistics)
     job.log_metrics(
         {
-            "wall_s": outcome.wall_s,
-            "bar_evals_per_s": outcome.bar_evals_per_s,
+            f"{DIAGNOSTICS}wall_s": outcome.wall_s,
+            f"{DIAGNOSTICS}bar_evals_per_s": outcome.bar_evals_per_s,
             GRID_SIZE_METRIC: float(outcome.grid_size),
         }
     )

@@ -4,6 +4,7 @@ reads back what they logged as `RunRecord`s."""
 from __future__ import annotations
 
 from tradelab.tracking.base import (
+    DIAGNOSTICS,
     DatasetRef,
     Job,
     RunRecord,
@@ -16,6 +17,7 @@ from tradelab.tracking.lineage import Lineage
 from tradelab.tracking.memory_tracker import MemoryTracker
 
 __all__ = [
+    "DIAGNOSTICS",
     "DatasetRef",
     "Job",
     "Lineage",

@@ -40,6 +40,7 @@ from tradelab.tracking.liveness import (
 
 __all__ = [
     "CURVE_POINTS",
+    "DIAGNOSTICS",
     "FAMILY_TAG",
     "TABLE_ROWS",
     "TARGET_TAG",
@@ -60,6 +61,10 @@ MLflow writes (about 0.2 ms on SQLite)."""
 
 TABLE_ROWS = 500
 """Rows of a table logged for the UI's preview (`Job.log_table`); whole tables go to Parquet."""
+
+DIAGNOSTICS = "diagnostics/"
+"""Prefix of the metrics that describe the run rather than its results (timings, throughput):
+MLflow's UI groups metrics by their `/` prefix, so they sit apart from the research numbers."""
 
 FAMILY_TAG = "family"
 TARGET_TAG = "target"

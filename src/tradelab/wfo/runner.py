@@ -152,6 +152,8 @@ class WfoResult:
 
 
 SUMMARY_CHUNK = 1 << 22
+TIMINGS = ("combos_per_s", "bar_evals_per_s", "wall_s")
+"""The keys of `summarize_phase` that time the run rather than describe its results."""
 
 
 def summarize_phase(result: PhaseResult) -> dict[str, float]:

@@ -111,6 +111,11 @@ class _ResimulatedColumn:
         scalar = np.ndim(index) == 0 and not isinstance(index, slice)
         if isinstance(index, slice):
             rows = np.arange(self._owner.n_combos, dtype=np.int64)[index]
+        elif np.asarray(index).dtype == bool:  # a mask over every combination
+            mask = np.asarray(index)
+            if mask.shape != (self._owner.n_combos,):
+                raise IndexError(f"a mask of {mask.shape} for {self._owner.n_combos} combinations")
+            rows, scalar = np.flatnonzero(mask), False
         else:
             rows = np.atleast_1d(np.asarray(index, dtype=np.int64))
         if rows.size and (rows.min() < 0 or rows.max() >= self._owner.n_combos):

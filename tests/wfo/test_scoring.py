@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from scipy.stats import rankdata
 
 from tradelab.apps._runtime import conf_dir
 from tradelab.apps.schema import register_configs
@@ -234,15 +235,20 @@ def test_scoring_config_composes() -> None:
             compose(config_name="scoring/v4", overrides=["scoring.gates.min_wef=0.4"])
 
 
+def _scipy_ranks(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Percentile ranks by scipy's average ranks: an implementation independent of ours."""
+    out = np.full(values.shape, np.nan)
+    out[valid] = rankdata(values[valid], method="average") * (100.0 / int(valid.sum()))
+    return out
+
+
 def _whole_array_scores(phases, combos, cfg: ScoringConfig):
     """The scoring computed on whole arrays at once (scipy's ranks over each phase's passing
     combinations), as `score_phases` did before it read the grid in chunks."""
     passes = np.stack([quality_gates(ph, cfg.gates) for ph in phases])
     k = passes.sum(axis=0)
     idx = np.flatnonzero(k >= cfg.min_phases)
-    ranks = np.stack(
-        [percentile_ranks(ph["oos_pnl"], passes[p])[idx] for p, ph in enumerate(phases)]
-    )
+    ranks = np.stack([_scipy_ranks(ph["oos_pnl"], passes[p])[idx] for p, ph in enumerate(phases)])
     kk = k[idx].astype(np.float64)
     filled = np.where(np.isnan(ranks), 0.0, ranks)
     avg = filled.sum(axis=0) / kk
@@ -270,6 +276,10 @@ def test_chunked_scoring_is_the_whole_array_scoring_bit_for_bit(tmp_path: Path, 
     ]
     combos = rng.permutation(n).astype(np.int64) * 3
     cfg = ScoringConfig(top_n=top_n)
+    valid = quality_gates(phases[0], cfg.gates)
+    np.testing.assert_array_equal(
+        percentile_ranks(phases[0]["oos_pnl"], valid), _scipy_ranks(phases[0]["oos_pnl"], valid)
+    )
     rows, score, ranks = _whole_array_scores(phases, combos, cfg)
     assert rows.size == min(top_n, int(score.size)) and rows.size >= 40
     for chunk in (97, 1_000, n, 10 * n):

@@ -188,7 +188,7 @@ def _log_phase_table(job: Job, k: int, pr: PhaseResult, grid: Grid, max_rows: in
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"phase{k}.parquet"
-        stored = {name: pr.metrics[name] for name in getattr(pr.metrics, "stored", pr.metrics)}
+        stored = {name: pr.metrics[name] for name in pr.metrics.stored}
         _write_phase_table(path, stored, grid.size)
         job.log_artifact(path, "phases")
 

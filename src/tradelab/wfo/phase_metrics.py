@@ -74,7 +74,6 @@ class Resimulator:
         self._phases = list(phases)
         self._prepared: tuple[int, PreparedPhase] | None = None
         self._last: tuple[int, np.ndarray, np.ndarray] | None = None
-        self.rows_evaluated = 0
 
     def values(self, k: int, rows: np.ndarray) -> np.ndarray:
         """Return every metric of `rows` (grid combination indices) in phase `k` (0-based):
@@ -89,7 +88,6 @@ class Resimulator:
             self._prepared = (k, prepare_phase(bars, strategy, grid, self._phases[k]))
         self._last = None
         out, _, _ = run_prepared(self._prepared[1], rows)
-        self.rows_evaluated += int(rows.size)
         self._last = (k, rows.copy(), out)
         return out
 

@@ -84,7 +84,7 @@ class PhaseResult:
     metrics not stored are re-simulated for the rows indexed) and how fast they came."""
 
     phase: Phase
-    metrics: Mapping[str, Any]
+    metrics: PhaseMetrics
     block_ret_sum: np.ndarray | None = None
     block_ret_sq: np.ndarray | None = None
     block_n: np.ndarray | None = None
@@ -223,7 +223,7 @@ def run_wfo(
     result = WfoResult(strategy=strategy, grid=grid)
     version = code_version() if cache_dir is not None else ""
     stored = tuple(name for name in METRIC_NAMES if name in set(stored_metrics))
-    dtypes = storage_dtypes(stored_metrics)
+    dtypes = storage_dtypes(stored)
     source = Resimulator(bars, strategy, grid, phases)
     shown = ProgressDisplay(progress, unit="combos") if display is None else None
     advance = on_advance or (lambda m: None)

@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from tradelab.atomic import write_table
 from tradelab.data.symbols import check_name
@@ -164,9 +163,8 @@ def percentile_ranks(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     valid = np.asarray(valid, dtype=bool)
     out = np.full(values.shape, np.nan)
-    n_valid = int(valid.sum())
-    if n_valid:
-        out[valid] = rankdata(values[valid], method="average") * (100.0 / n_valid)
+    chosen = values[valid]
+    out[valid] = _average_ranks(np.sort(chosen), chosen)
     return out
 
 
@@ -255,8 +253,8 @@ def _sorted_passing(
 
 def _average_ranks(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Percentile ranks (0-100] of `values` among `sorted_values` (which hold them), ties
-    averaged: the numbers `percentile_ranks` gives (scipy's average rank is
-    (below + at or below + 1) / 2)."""
+    averaged: scipy's `rankdata(method="average")` x 100 / n, which is
+    (below + at or below + 1) / 2 x 100 / n."""
     if not values.size:
         return np.empty(0)
     order = np.argsort(values)  # sorted queries: a binary search walks nearby pages

@@ -22,7 +22,7 @@ from tradelab.tracking.settings import TrackingBackend, TrackingConfig
 
 from .test_cli import run_app
 
-STATS = ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+STATS = tuple(f"validity/{k}" for k in ("pbo", "deflated_sharpe", "n_trials", "effective_trials"))
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +71,12 @@ def test_residual_study_logs_trials_candidate_and_statistics(workdir: Path) -> N
     assert used.dataset.digest and json.loads(used.dataset.profile)["rows"] > 0
     assert len(children) == 12 and all(c.info.status == "FINISHED" for c in children)
     assert all(k in parents[0].data.metrics for k in STATS)
-    assert parents[0].data.metrics["n_trials"] == 12
+    assert parents[0].data.metrics["validity/n_trials"] == 12
     candidates = [c for c in children if c.data.tags.get("candidate") == "true"]
     assert len(candidates) == 1 and candidates[0].data.tags["rank"] == "0"
     assert {"process_noise_q", "residual_z_entry"} <= set(candidates[0].data.params)
     metrics = json.loads((workdir / "results/kalman_residual/RIOT/metrics.json").read_text())
-    assert metrics["pbo"] == pytest.approx(parents[0].data.metrics["pbo"])
+    assert metrics["validity/pbo"] == pytest.approx(parents[0].data.metrics["validity/pbo"])
 
 
 @pytest.mark.slow

@@ -103,11 +103,14 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
         "atr_d_l"
     ]  # the planted trend edge makes some long-only combinations stable
     assert long_only.data.metrics["n_stable"] >= 2
-    assert {"pbo", "deflated_sharpe", "n_trials", "effective_trials"} <= set(long_only.data.metrics)
+    stats = {"pbo", "deflated_sharpe", "n_trials", "effective_trials"}
+    assert {f"validity/{k}" for k in stats} <= set(long_only.data.metrics)
+    assert not stats & set(long_only.data.metrics)  # under validity/ only
     m = long_only.data.metrics
-    assert m["n_trials_sweep"] == m["grid_size"] == 16
+    assert m["validity/n_trials_sweep"] == m["grid_size"] == 16
     # the ledger: atr_d_ls's 32 combinations, swept just before on the same data, count too
-    assert m["n_trials_prior"] >= 32 and m["n_trials"] == m["n_trials_sweep"] + m["n_trials_prior"]
+    sweep, prior = m["validity/n_trials_sweep"], m["validity/n_trials_prior"]
+    assert prior >= 32 and m["validity/n_trials"] == sweep + prior
     out = workdir / "results" / "SMH"
     assert (out / "candidates_atr_d_ls_smoke-compact.parquet").exists() and (
         out / "plateaus_atr_d_l_smoke-compact.png"
@@ -185,7 +188,7 @@ def test_promotion_round_trip_and_model(workdir: Path) -> None:
         key=lambda r: r.info.start_time,
     )
     for k in (1, 2, 3, 4):
-        assert latest.data.metrics[f"oos_pnl_phase{k}"] == source.data.metrics[f"oos_pnl_phase{k}"]
+        assert latest.data.metrics[f"oos/pnl_phase{k}"] == source.data.metrics[f"oos/pnl_phase{k}"]
     code = f"""
 import mlflow
 from tradelab.data import ParquetStore
@@ -244,9 +247,9 @@ def test_trades_gate_counts_distinct_round_trips(qqq: Path) -> None:
     candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
     assert candidates
     for m in candidates:
-        per_phase = sum(m[f"oos_trades_phase{k}"] for k in range(1, 5))
+        per_phase = sum(m[f"oos/trades_phase{k}"] for k in range(1, 5))
         assert m["num_trades"] == per_phase
-        assert max(m[f"oos_trades_phase{k}"] for k in range(1, 5)) <= m["distinct_trades"]
+        assert max(m[f"oos/trades_phase{k}"] for k in range(1, 5)) <= m["distinct_trades"]
     assert any(m["distinct_trades"] < m["num_trades"] for m in candidates)
     reason = _qqq_decision(workdir, "gates.min_trades=100000")
     assert "distinct_trades = " in reason and "fails >= 100000" in reason, reason
@@ -264,17 +267,17 @@ def test_candidates_stand_beside_their_benchmarks(qqq: Path) -> None:
         params = phase_runs[f"phase {k}"].params
         start, end = int(params["oos_start"]), int(params["oos_end"])
         held = close[end] / close[start - 1] - 1.0
-        assert phase_runs[f"phase {k}"].metrics["oos_benchmark_return"] == pytest.approx(held)
+        assert phase_runs[f"phase {k}"].metrics["oos/benchmark_return"] == pytest.approx(held)
     candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
     assert candidates
     for m in candidates:
         for k in range(1, 5):
-            bench = phase_runs[f"phase {k}"].metrics["oos_benchmark_return"]
-            assert m[f"oos_benchmark_return_phase{k}"] == pytest.approx(bench)
-            assert m[f"oos_excess_return_phase{k}"] == pytest.approx(
-                m[f"oos_return_phase{k}"] - bench
+            bench = phase_runs[f"phase {k}"].metrics["oos/benchmark_return"]
+            assert m[f"oos/benchmark_return_phase{k}"] == pytest.approx(bench)
+            assert m[f"oos/excess_return_phase{k}"] == pytest.approx(
+                m[f"oos/return_phase{k}"] - bench
             )
-            assert m[f"oos_return_phase{k}"] > -1.0 and 0.0 <= m[f"oos_exposure_phase{k}"] <= 1.0
+            assert m[f"oos/return_phase{k}"] > -1.0 and 0.0 <= m[f"oos/exposure_phase{k}"] <= 1.0
         assert {"benchmark_return", "excess_return", "matched_excess_return"} <= set(m)
     reason = _qqq_decision(workdir, "gates.min_excess_return=10")
     assert "matched_excess_return = " in reason and "fails >= 10" in reason, reason
@@ -300,7 +303,7 @@ def test_candidates_file_and_plateau_table_carry_the_benchmark(qqq: Path) -> Non
     sweep = max(sweeps, key=lambda r: r.info.start_time)
     runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
     phase_runs = {r.info.run_name: r.data for r in runs if r.data.tags.get("phase")}
-    held = [phase_runs[f"phase {k}"].metrics["oos_benchmark_return"] for k in range(1, 5)]
+    held = [phase_runs[f"phase {k}"].metrics["oos/benchmark_return"] for k in range(1, 5)]
     for k in range(1, 5):
         excess = table[f"oos_return_p{k}"] - held[k - 1]
         assert np.allclose(table[f"oos_excess_return_p{k}"], excess, rtol=0, atol=1e-12)
@@ -313,7 +316,7 @@ def test_candidates_file_and_plateau_table_carry_the_benchmark(qqq: Path) -> Non
         row = table.loc[int(cand.tags["combo"])]
         for k in range(1, 5):
             assert row[f"oos_return_p{k}"] == pytest.approx(
-                cand.metrics[f"oos_return_phase{k}"], rel=1e-9, abs=1e-12
+                cand.metrics[f"oos/return_phase{k}"], rel=1e-9, abs=1e-12
             )
         assert row["excess_return_mean"] == pytest.approx(cand.metrics["excess_return"], abs=1e-9)
 
@@ -359,12 +362,12 @@ def test_costs_group_and_the_doubled_cost_gate(qqq: Path) -> None:
     assert (costs["commission_bps"], costs["slippage_bps"]) == (0.5, 2.0)
     candidates = [r.data.metrics for r in runs if r.data.tags.get("candidate") == "true"]
     for m in candidates:
-        assert m["oos_sharpe_costs_0x"] >= m["oos_sharpe_costs_2x"]
-        assert m["oos_sharpe_costs_1x"] == pytest.approx(
-            sum(m[f"oos_sharpe_phase{k}"] for k in range(1, 5)) / 4, rel=1e-6
+        assert m["oos/sharpe_costs_0x"] >= m["oos/sharpe_costs_2x"]
+        assert m["oos/sharpe_costs_1x"] == pytest.approx(
+            sum(m[f"oos/sharpe_phase{k}"] for k in range(1, 5)) / 4, rel=1e-6
         )
     reason = _qqq_decision(workdir, "gates.min_sharpe_2x_costs=50")
-    assert "oos_sharpe_costs_2x = " in reason and "fails >= 50" in reason, reason
+    assert "oos/sharpe_costs_2x = " in reason and "fails >= 50" in reason, reason
 
     bps = run_app("wfo", "symbol=QQQ", "strategy=atr_d_l", "costs=bps", *WFO, cwd=workdir)
     assert bps.returncode == 0, bps.stderr[-3000:]

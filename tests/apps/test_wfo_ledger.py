@@ -32,7 +32,8 @@ def test_n_trials_counts_every_sweep_tried_on_the_target_and_data(tmp_path: Path
             "wfo", "symbol=SMH", "strategy=atr_d_l", f"grid={grid}", *COMPACT, *extra, cwd=tmp_path
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        return _parents(tmp_path, grid)[0].data.metrics
+        metrics = _parents(tmp_path, grid)[0].data.metrics
+        return {k.removeprefix("validity/"): v for k, v in metrics.items()}
 
     first = sweep("smoke")
     assert (first["n_trials"], first["n_trials_prior"]) == (16, 0)

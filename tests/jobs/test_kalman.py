@@ -70,7 +70,7 @@ def test_pairs_job_screens_the_universe_and_writes_the_seed_files(tmp_path: Path
     parent = next(r for r in tracker.runs() if r.parent_id is None)
     assert parent.experiment == "kalman_pairs/DIA-SPY" and parent.name == "grid sharpe_then_dd"
     assert parent.tags["data_hash"] == ctx.store.content_hash([("DIA", "1day"), ("SPY", "1day")])
-    assert "cointegrated_pairs.csv" in parent.artifacts and "pbo" in parent.metrics
+    assert "cointegrated_pairs.csv" in parent.artifacts and "validity/pbo" in parent.metrics
     folder = tmp_path / "results/kalman_pairs/DIA-SPY"
     prod = json.loads((folder / "kalman_prod_config.json").read_text())
     assert (prod["asset_1"], prod["asset_2"]) == ("DIA", "SPY")

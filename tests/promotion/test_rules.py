@@ -50,14 +50,19 @@ def test_same_run_is_kept() -> None:
         (Gates(min_trades=10), {"num_trades": 4}, "min_trades"),
         (Gates(max_drawdown=0.3), {"max_drawdown": 0.4}, "max_drawdown"),
         (Gates(min_phases_valid=3), {"phases_valid": 2}, "min_phases_valid"),
-        (Gates(max_pbo=0.5), {"pbo": 0.7}, "max_pbo"),
-        (Gates(min_deflated_sharpe=0.95), {"deflated_sharpe": 0.6}, "min_deflated_sharpe"),
+        (Gates(max_pbo=0.5), {"validity/pbo": 0.7}, "max_pbo"),
+        (
+            Gates(min_deflated_sharpe=0.95),
+            {"validity/deflated_sharpe": 0.6},
+            "min_deflated_sharpe",
+        ),
         (Gates(max_dm_pvalue=0.05), {"dm_pvalue": 0.4}, "max_dm_pvalue"),
         (Gates(min_excess_return=0.0), {"excess_return": -0.1}, "min_excess_return"),
     ],
 )
 def test_each_gate_refuses_with_its_reason(gates, metrics, failing) -> None:
-    d = decide(cand("r1", score=5.0, **metrics), None, MAX, gates, metric_names=NAMES)
+    candidate = Candidate("r1", "SMH", {"score": 5.0, **metrics})
+    d = decide(candidate, None, MAX, gates, metric_names=NAMES)
     assert d.verdict is Verdict.refuse
     assert [c.name for c in d.checks if not c.passed] == [failing]
     assert "gate failed" in d.reason
@@ -68,7 +73,7 @@ def test_missing_overfitting_stats_skip_unless_required() -> None:
     assert decide(cand("r1", score=1.0), None, MAX, gates).promote
     strict = Gates(max_pbo=0.5, min_deflated_sharpe=0.95, require_overfitting_stats=True)
     d = decide(cand("r1", score=1.0), None, MAX, strict)
-    assert not d.promote and "pbo not logged" in d.reason
+    assert not d.promote and "validity/pbo not logged" in d.reason
 
 
 def test_pick_best_with_tie_breaker_and_nan() -> None:

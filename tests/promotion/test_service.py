@@ -33,7 +33,7 @@ from tradelab.promotion.journal import unfinished
 from tradelab.promotion.production import JOURNAL, append_audit, read_audit, read_journal
 from tradelab.promotion.registry import model_name
 from tradelab.promotion.settings import CandidateScope, Scope
-from tradelab.tracking import MemoryTracker, Tracker
+from tradelab.tracking import MemoryTracker, Tracker, validity
 from tradelab.tracking.lineage import DVC_EXPERIMENT_TAG, DVC_STAGE_TAG, INVOCATION_TAG
 from tradelab.tracking.mlflow_tracker import MlflowTracker
 
@@ -148,7 +148,7 @@ def sweep(
             for w, s in trials
         ]
         if pbo is not None:
-            job.log_metrics({"pbo": pbo})
+            job.log_metrics({"validity/pbo": pbo})
     return ids
 
 
@@ -209,10 +209,11 @@ def test_challenger_worse_than_champion_is_refused(env: Env) -> None:
 def test_gate_refusal_is_logged_as_a_decision_run(env: Env) -> None:
     sweep(env, "AAA", [(10, 2.0)], pbo=0.8)
     result = env.promote(gates=Gates(max_pbo=0.5))
-    assert result.decision.verdict is Verdict.refuse and "pbo = 0.8" in result.decision.reason
+    decision = result.decision
+    assert decision.verdict is Verdict.refuse and "validity/pbo = 0.8" in decision.reason
     [run] = env.tracker.find_runs("promotion/testfam.AAA")
     assert run.tags["verdict"] == "refuse" and "pbo" in run.tags["reason"]
-    assert run.name == "refuse" and run.metrics["pbo"] == 0.8
+    assert run.name == "refuse" and run.metrics["validity/pbo"] == 0.8
     assert not (env.conf / "testfam" / "AAA.yaml").exists()
 
 
@@ -303,16 +304,19 @@ def test_candidates_carry_parent_statistics_and_job_context(memory_env: Env) -> 
     with memory_env.tracker.start_job(
         "testfam/AAA", "sweep", tags={"data_hash": "d1"}, params={"grid": "g"}, config=config
     ) as job:
-        trial = job.log_trial({"window": 3}, {"score": 1.0, "pbo": 0.1}, tags={"candidate": "true"})
-        job.log_metrics({"pbo": 0.7, "deflated_sharpe": 0.99, "n_trials": 8.0, "other": 1.0})
+        trial = job.log_trial(
+            {"window": 3}, {"score": 1.0, "validity/pbo": 0.1}, tags={"candidate": "true"}
+        )
+        stats = {"pbo": 0.7, "deflated_sharpe": 0.99, "n_trials": 8.0}
+        job.log_metrics({**validity(stats), "other": 1.0, "pbo": 0.5})
     [cand] = find_candidates(memory_env.tracker, "testfam", "AAA")
     assert cand.run_id == trial and cand.target == "AAA"
     # the trial's own value wins; the parent's statistics fill in; other metrics stay behind
     assert dict(cand.metrics) == {
         "score": 1.0,
-        "pbo": 0.1,
-        "deflated_sharpe": 0.99,
-        "n_trials": 8.0,
+        "validity/pbo": 0.1,
+        "validity/deflated_sharpe": 0.99,
+        "validity/n_trials": 8.0,
     }
     assert cand.context == {"params": {"grid": "g"}, "config": config}
     assert cand.params == {"window": "3"} and cand.tags["candidate"] == "true"

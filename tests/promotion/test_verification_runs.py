@@ -70,7 +70,8 @@ def test_a_production_rerun_is_a_verification_run_never_a_candidate(tmp_path: Pa
     assert rerun.data.tags["kind"] == "verification"
     assert rerun.data.tags["verifies"] == sweep_run.info.run_id
     for name in ("pbo", "deflated_sharpe", "n_trials"):
-        assert rerun.data.metrics[f"verified_{name}"] == sweep_run.data.metrics[name]
+        verified = rerun.data.metrics[f"validity/verified_{name}"]
+        assert verified == sweep_run.data.metrics[f"validity/{name}"]
     _ok("promote", *PROMOTE, cwd=tmp_path)
     said = _reason(tmp_path)
     assert "1 verification run(s) of fewer than 10 combinations left out" in said, said

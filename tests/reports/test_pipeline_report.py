@@ -51,10 +51,13 @@ def test_report_has_champions_results_and_statistics(tmp_path: Path) -> None:
             "previous": None,
         },
     )
-    _write(results / "kalman_residual/RIOT/metrics.json", {"score": 1.2, "sharpe": 3.0, "pbo": 0.3})
+    _write(
+        results / "kalman_residual/RIOT/metrics.json",
+        {"score": 1.2, "sharpe": 3.0, "validity/pbo": 0.3},
+    )
     _write(
         results / "kalman_pairs/DIA-SPY/metrics.json",
-        {"sharpe": 0.05, "pbo": 0.6, "deflated_sharpe": 0.4},
+        {"sharpe": 0.05, "validity/pbo": 0.6, "validity/deflated_sharpe": 0.4},
     )
     _write(
         results / "forecast/AAPL/summary.json",
@@ -68,9 +71,14 @@ def test_report_has_champions_results_and_statistics(tmp_path: Path) -> None:
     )
     _write(
         metrics / "kalman_pairs.json",
-        {"sharpe": 0.05, "pbo": 0.6, "deflated_sharpe": 0.4, "n_trials": 72},
+        {
+            "sharpe": 0.05,
+            "validity/pbo": 0.6,
+            "validity/deflated_sharpe": 0.4,
+            "validity/n_trials": 72,
+        },
     )
-    _write(metrics / "kalman_residual.json", {"median_pbo": 0.3, "n_symbols": 1})
+    _write(metrics / "kalman_residual.json", {"validity/median_pbo": 0.3, "n_symbols": 1})
     report = build_report(
         results_dir=results,
         metrics_dir=metrics,
@@ -115,10 +123,10 @@ def _wfo_headline(pbo: float) -> dict[str, float]:
         "plateaus": 2.0,
         "benchmark_return": 0.25,
         "wall_s": 1.0,
-        "pbo": pbo,
-        "deflated_sharpe": 0.2,
-        "n_trials": 144.0,
-        "effective_trials": 3.0,
+        "validity/pbo": pbo,
+        "validity/deflated_sharpe": 0.2,
+        "validity/n_trials": 144.0,
+        "validity/effective_trials": 3.0,
     }
 
 
@@ -135,9 +143,14 @@ def test_every_wfo_sweep_and_kalman_target_is_reported(tmp_path: Path) -> None:
         str(metrics / "wfo_TQQQ-QQQ.json"), "TQQQ-QQQ", {"atr_d_duals_l": _wfo_headline(0.9)}
     )
     for symbol, pbo in (("RIOT", 0.3), ("MARA", 0.6)):
-        stats = {"pbo": pbo, "deflated_sharpe": 0.5, "n_trials": 50.0, "effective_trials": 4.0}
+        stats = {
+            "validity/pbo": pbo,
+            "validity/deflated_sharpe": 0.5,
+            "validity/n_trials": 50.0,
+            "validity/effective_trials": 4.0,
+        }
         write_metrics(results / "kalman_residual" / symbol / "metrics.json", stats)
-    write_metrics(metrics / "kalman_residual.json", {"median_pbo": 0.45, "n_symbols": 2})
+    write_metrics(metrics / "kalman_residual.json", {"validity/median_pbo": 0.45, "n_symbols": 2})
     write_metrics(metrics / "forecast.json", {"SPY": {"best_mae": 0.01, "n_candidates": 2}})
     (results / "SMH" / "demo").mkdir(parents=True)
     for png in (

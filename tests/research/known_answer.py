@@ -34,6 +34,7 @@ from tradelab.promotion.rules import Candidate, Decision, Gates, decide, pick_be
 from tradelab.promotion.service import PARENT_METRICS
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.settings import from_plain
+from tradelab.tracking import VALIDITY, grouped, validity
 from tradelab.wfo import (
     WfoData,
     grid_for_strategy,
@@ -181,12 +182,14 @@ def run_known_answer(
     with tempfile.TemporaryDirectory() as tmp:
         settings = WfoJobConfig(grid_name=grid, results_dir=tmp, chunk_size=1 << 16, progress=False)
         outcome = run_sweep(data, spec, grid_obj, phase_list, settings, target=symbol)
-    parent = {k: v for k, v in outcome.statistics.items() if k in PARENT_METRICS}
+    # what the job logs and promotion reads: the statistics under validity/, is/ and oos/ grouped
+    logged = validity(outcome.statistics)
+    parent = {k: v for k, v in logged.items() if k in PARENT_METRICS}
     candidates = [
         Candidate(
             f"{mode}-{symbol}-{seed}-{rank}",
             symbol,
-            {**parent, **cand["metrics"]},
+            {**parent, **grouped(cand["metrics"])},
             {k: str(v) for k, v in cand["params"].items()},
             {"strategy": spec.name, "candidate": "true"},
         )
@@ -275,7 +278,9 @@ def run_residual_known_answer(
     decision = decide(
         best, None, spec.objective, gates or shipped_gates(), metric_names=spec.metric_names
     )
-    statistics = {k: v for k, v in parent.metrics.items() if k in PARENT_METRICS}
+    statistics = {
+        k.removeprefix(VALIDITY): v for k, v in parent.metrics.items() if k in PARENT_METRICS
+    }
     n_trials = int(statistics.get("n_trials", 0))
     return KnownAnswer(
         mode,

@@ -68,8 +68,8 @@ def test_planted_edge_is_promoted_and_the_null_symbol_is_not(workdir: Path) -> N
     assert lo <= inputs["ATRMult"] <= hi
     _, parents = _runs(workdir, "wfo/SMH", "atr_d_l known_answer")
     metrics = parents[-1].data.metrics
-    assert metrics["pbo"] <= 0.5 and metrics["deflated_sharpe"] >= 0.95
-    assert metrics["n_trials"] == 30
+    assert metrics["validity/pbo"] <= 0.5 and metrics["validity/deflated_sharpe"] >= 0.95
+    assert metrics["validity/n_trials"] == 30
 
 
 def test_bias_check_passes_and_is_logged(workdir: Path) -> None:

@@ -34,6 +34,7 @@ from tradelab.strategies import (
     tune_residual,
 )
 from tradelab.strategies.settings import KalmanPairsStudyConfig, KalmanResidualStudyConfig
+from tradelab.tracking import VALIDITY, validity
 
 __all__ = ["run_pairs_job", "run_residual_job"]
 
@@ -46,10 +47,7 @@ _HEADLINE = (
     "max_drawdown",
     "num_trades",
     "win_rate",
-    "pbo",
-    "deflated_sharpe",
-    "n_trials",
-    "effective_trials",
+    *(VALIDITY + k for k in ("pbo", "deflated_sharpe", "n_trials", "effective_trials")),
 )
 
 
@@ -138,7 +136,7 @@ def _residual_symbol(
     if found is None or found.backtest is None:
         return None
     score = float(found.trials["score"].iloc[found.best_trial])
-    return {**found.backtest.metrics, **found.statistics, "score": score}
+    return {**found.backtest.metrics, **validity(found.statistics), "score": score}
 
 
 def _log_universe(ctx: TuneContext, combined: ResidualStudyResult) -> None:
@@ -166,15 +164,15 @@ def _residual_headline(
     credible = sum(
         1
         for m in per_target.values()
-        if m.get("pbo", 1.0) <= 0.5 and m.get("deflated_sharpe", 0.0) >= 0.95
+        if m.get(f"{VALIDITY}pbo", 1.0) <= 0.5 and m.get(f"{VALIDITY}deflated_sharpe", 0.0) >= 0.95
     )
     return {
         **summary,
         "n_symbols": len(per_target),
         "median_sharpe": median("sharpe"),
-        "median_pbo": median("pbo"),
-        "median_deflated_sharpe": median("deflated_sharpe"),
-        "symbols_passing_pbo_dsr": credible,
+        f"{VALIDITY}median_pbo": median(f"{VALIDITY}pbo"),
+        f"{VALIDITY}median_deflated_sharpe": median(f"{VALIDITY}deflated_sharpe"),
+        f"{VALIDITY}symbols_passing_pbo_dsr": credible,
     }
 
 
@@ -233,7 +231,7 @@ def run_pairs_job(
     screened.to_csv(folder / "cointegrated_pairs.csv", index=False)
     if result.backtest is None:
         return float("nan")
-    best = {**result.backtest.metrics, **result.statistics}
+    best = {**result.backtest.metrics, **validity(result.statistics)}
     write_metrics(folder / "metrics.json", best)
     write_metrics(ctx.metrics_file, {k: best[k] for k in _HEADLINE if k in best})
     return float(result.backtest.metrics["sharpe"])

@@ -34,7 +34,16 @@ from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.grid import VERIFICATION_BELOW, Grid
 from tradelab.settings import to_plain
-from tradelab.tracking import DIAGNOSTICS, Job, RunRecord, RunStatus, Tracker
+from tradelab.tracking import (
+    DIAGNOSTICS,
+    VALIDITY,
+    Job,
+    RunRecord,
+    RunStatus,
+    Tracker,
+    grouped,
+    validity,
+)
 from tradelab.wfo.benchmark import buy_and_hold, oos_benchmark
 from tradelab.wfo.bias import wfo_bias_check
 from tradelab.wfo.data import WfoData
@@ -143,7 +152,7 @@ class SweepOutcome:
         }
         for key in ("pbo", "deflated_sharpe", "n_trials", "effective_trials"):
             if key in self.statistics:
-                out[key] = float(self.statistics[key])
+                out[VALIDITY + key] = float(self.statistics[key])
         if self.candidates:  # the best combination's mean OOS return over the benchmarks
             best_metrics = self.candidates[0]["metrics"]
             for key in ("excess_return", "matched_excess_return"):
@@ -377,7 +386,7 @@ def _phase_logger(
                 f"{DIAGNOSTICS}{k}" if k in TIMINGS else k: v
                 for k, v in summarize_phase(pr).items()
             }
-            child.log_metrics({**summary, **benchmarks, "cached": float(pr.cached)})
+            child.log_metrics(grouped({**summary, **benchmarks, "cached": float(pr.cached)}))
             if log_tables:
                 _log_phase_table(child, k, pr, grid, max_rows)
 
@@ -518,7 +527,7 @@ def _log_outcome(
     job: Job, outcome: SweepOutcome, spec: StrategySpec, settings: WfoJobConfig
 ) -> None:
     if outcome.statistics:
-        job.log_metrics(outcome.statistics)
+        job.log_metrics(validity(outcome.statistics))
     job.log_metrics(
         {
             f"{DIAGNOSTICS}wall_s": outcome.wall_s,
@@ -536,7 +545,7 @@ def _log_outcome(
             "combo": str(cand["combo"]),
             "rank": str(rank),
         }
-        job.log_trial(cand["params"], cand["metrics"], name=f"candidate {rank}", tags=tags)
+        job.log_trial(cand["params"], grouped(cand["metrics"]), name=f"candidate {rank}", tags=tags)
 
 
 TrialsTried = Callable[[str, "WfoJobConfig"], int]
@@ -605,7 +614,7 @@ def _kind_tags(
     spec: StrategySpec, grid: Grid, found_by: FoundBy | None
 ) -> tuple[dict[str, str], dict[str, float]]:
     """`kind=sweep`, or for a verification run its link and the statistics of the sweep that
-    found the combination (`verified_pbo`, ...)."""
+    found the combination (`validity/verified_pbo`, ...)."""
     if grid.size >= VERIFICATION_BELOW:
         return {"kind": "sweep"}, {}
     decoded = grid.decode(np.arange(grid.size, dtype=np.int64))
@@ -614,7 +623,11 @@ def _kind_tags(
     ]
     sweep = None if found_by is None else found_by(spec, combinations)
     if sweep is not None:
-        found = {f"verified_{k}": sweep.metrics[k] for k in VERIFIED_METRICS if k in sweep.metrics}
+        found = {
+            f"{VALIDITY}verified_{k}": sweep.metrics[VALIDITY + k]
+            for k in VERIFIED_METRICS
+            if VALIDITY + k in sweep.metrics
+        }
         return {"kind": "verification", "verifies": sweep.run_id}, found
     log.warning(
         "%s: a verification run (%d combination(s), fewer than %d) that no finished sweep on this "

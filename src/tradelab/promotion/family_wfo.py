@@ -29,6 +29,7 @@ from tradelab.promotion.families import (
 )
 from tradelab.promotion.rules import Candidate, Objective
 from tradelab.settings import from_plain
+from tradelab.tracking.base import IN_SAMPLE, OUT_OF_SAMPLE
 from tradelab.wfo import (
     SHARED_FIELDS,
     Phase,
@@ -64,7 +65,7 @@ def _config(candidate: Candidate, target: str) -> dict[str, Any]:
     metrics = {
         k: v
         for k, v in candidate.metrics.items()
-        if k.startswith(("oos_", "is_", "stability", "phases"))
+        if k.startswith((OUT_OF_SAMPLE, IN_SAMPLE, "stability", "phases"))
     }
     return {
         "symbol": job["symbol"],
@@ -196,7 +197,7 @@ WFO = register_family(
             "drawdown": "max_drawdown",
             "phases_valid": "phases_valid",
             "excess_return": "matched_excess_return",
-            "sharpe_2x_costs": "oos_sharpe_costs_2x",
+            "sharpe_2x_costs": f"{OUT_OF_SAMPLE}sharpe_costs_2x",
         },
         app="wfo",
         report_bars=_report_bars,

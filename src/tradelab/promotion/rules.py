@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tradelab.tracking.base import VALIDITY
+
 __all__ = [
+    "DEFAULT_METRIC_NAMES",
     "GATE_KEYS",
     "Candidate",
     "Champion",
@@ -125,6 +128,10 @@ GATE_KEYS = (
 )
 """The keys a family's `metric_names` maps to its metric names (see `decide`)."""
 
+DEFAULT_METRIC_NAMES = {"pbo": f"{VALIDITY}pbo", "deflated_sharpe": f"{VALIDITY}deflated_sharpe"}
+"""The metric a gate key names when a family's `metric_names` does not map it (else the key):
+the overfitting statistics every family logs under `validity/`."""
+
 
 def _gate_checks(
     metrics: Mapping[str, float], gates: Gates, names: Mapping[str, str]
@@ -143,7 +150,7 @@ def _gate_checks(
     for gate, threshold, op, key in specs:
         if threshold is None:
             continue
-        metric = names.get(key, key)
+        metric = names.get(key, DEFAULT_METRIC_NAMES.get(key, key))
         value = metrics.get(metric, math.nan)
         if math.isnan(value):
             required = gates.require_overfitting_stats and key in ("pbo", "deflated_sharpe")

@@ -41,7 +41,7 @@ from tradelab.promotion.rules import (
     pick_best,
 )
 from tradelab.promotion.settings import CandidateScope, Scope
-from tradelab.tracking.base import Job, RunRecord, RunStatus, Tracker
+from tradelab.tracking.base import VALIDITY, Job, RunRecord, RunStatus, Tracker
 from tradelab.tracking.lineage import DVC_EXPERIMENT_TAG, DVC_STAGE_TAG, INVOCATION_TAG
 
 __all__ = [
@@ -56,7 +56,9 @@ __all__ = [
 
 CANDIDATE_TAG = "candidate"
 # metrics of a sweep's parent run that candidates inherit (overfitting statistics)
-PARENT_METRICS = ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+PARENT_METRICS = tuple(
+    VALIDITY + k for k in ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+)
 GRID_SIZE_METRIC = "grid_size"  # a sweep's combinations (WFO jobs log it)
 _MAX_CANDIDATES = 5000
 

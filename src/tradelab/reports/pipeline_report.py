@@ -27,6 +27,7 @@ import pandas as pd
 from tradelab import faults
 from tradelab.atomic import atomic_path
 from tradelab.promotion.production import read_audit
+from tradelab.tracking.base import VALIDITY
 
 __all__ = ["Report", "build_report"]
 
@@ -259,8 +260,7 @@ def _kalman_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list[P
                         "sharpe",
                         "max_drawdown",
                         "num_trades",
-                        "pbo",
-                        "deflated_sharpe",
+                        *_VALIDITY_COLUMNS[:2],
                     )
                 },
             }
@@ -288,8 +288,7 @@ def _kalman_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list[P
                         "total_return",
                         "max_dd_pct",
                         "num_trades",
-                        "pbo",
-                        "deflated_sharpe",
+                        *_VALIDITY_COLUMNS[:2],
                     )
                 },
             }
@@ -305,10 +304,12 @@ _WFO_COLUMNS = (
     "best_stability_score",
     "plateaus",
     "benchmark_return",
-    "pbo",
-    "deflated_sharpe",
+    f"{VALIDITY}pbo",
+    f"{VALIDITY}deflated_sharpe",
 )
-_VALIDITY_COLUMNS = ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+_VALIDITY_COLUMNS = tuple(
+    VALIDITY + k for k in ("pbo", "deflated_sharpe", "n_trials", "effective_trials")
+)
 
 
 def _number(value: Any) -> Any:
@@ -409,7 +410,7 @@ def _validity_rows(results_dir: Path, metrics_dir: Path) -> list[dict[str, Any]]
     rows = []
     for entry in found:
         m = entry["metrics"]
-        if isinstance(m, dict) and ("pbo" in m or "deflated_sharpe" in m):
+        if isinstance(m, dict) and any(k in m for k in _VALIDITY_COLUMNS[:2]):
             values = {k: _number(m.get(k, math.nan)) for k in _VALIDITY_COLUMNS}
             rows.append({"sweep": entry["sweep"], **values})
     return rows

@@ -13,7 +13,7 @@ import pandas as pd
 from tradelab.robustness import comparison_set, equal_blocks, sweep_statistics
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.strategies.objectives import rank_trials
-from tradelab.tracking import Job
+from tradelab.tracking import Job, validity
 
 __all__ = ["block_evaluator", "study_statistics"]
 
@@ -88,5 +88,5 @@ def study_statistics(
         config=config,
     )
     if job is not None:
-        job.log_metrics(stats)
+        job.log_metrics(validity(stats))
     return stats

@@ -5,19 +5,27 @@ from __future__ import annotations
 
 from tradelab.tracking.base import (
     DIAGNOSTICS,
+    IN_SAMPLE,
+    OUT_OF_SAMPLE,
+    VALIDITY,
     DatasetRef,
     Job,
     RunRecord,
     RunStatus,
     StaleRun,
     Tracker,
+    grouped,
     validate_experiment_name,
+    validity,
 )
 from tradelab.tracking.lineage import Lineage
 from tradelab.tracking.memory_tracker import MemoryTracker
 
 __all__ = [
     "DIAGNOSTICS",
+    "IN_SAMPLE",
+    "OUT_OF_SAMPLE",
+    "VALIDITY",
     "DatasetRef",
     "Job",
     "Lineage",
@@ -26,8 +34,10 @@ __all__ = [
     "RunStatus",
     "StaleRun",
     "Tracker",
+    "grouped",
     "make_tracker",
     "validate_experiment_name",
+    "validity",
 ]
 
 

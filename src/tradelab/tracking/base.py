@@ -42,8 +42,11 @@ __all__ = [
     "CURVE_POINTS",
     "DIAGNOSTICS",
     "FAMILY_TAG",
+    "IN_SAMPLE",
+    "OUT_OF_SAMPLE",
     "TABLE_ROWS",
     "TARGET_TAG",
+    "VALIDITY",
     "DatasetRef",
     "Job",
     "RunRecord",
@@ -52,7 +55,9 @@ __all__ = [
     "Tracker",
     "address_tags",
     "flat_params",
+    "grouped",
     "validate_experiment_name",
+    "validity",
 ]
 
 CURVE_POINTS = 500
@@ -65,6 +70,32 @@ TABLE_ROWS = 500
 DIAGNOSTICS = "diagnostics/"
 """Prefix of the metrics that describe the run rather than its results (timings, throughput):
 MLflow's UI groups metrics by their `/` prefix, so they sit apart from the research numbers."""
+
+IN_SAMPLE = "is/"
+OUT_OF_SAMPLE = "oos/"
+VALIDITY = "validity/"
+"""Prefixes of the research metrics in the tracking store, which MLflow's UI groups its charts
+and columns on: in-sample and out-of-sample results (`oos/pnl_phase1`), and the overfitting
+statistics of a sweep or study (`validity/pbo`, `validity/deflated_sharpe`)."""
+
+
+def grouped(metrics: Mapping[str, float]) -> dict[str, float]:
+    """`metrics` under the store's prefixes: `is_<x>` is `is/<x>`, `oos_<x>` is `oos/<x>`;
+    other names as they are."""
+    out = {}
+    for key, value in metrics.items():
+        for bare, prefix in (("is_", IN_SAMPLE), ("oos_", OUT_OF_SAMPLE)):
+            if key.startswith(bare):
+                key = prefix + key[len(bare) :]
+                break
+        out[key] = value
+    return out
+
+
+def validity(statistics: Mapping[str, float]) -> dict[str, float]:
+    """The overfitting statistics (`tradelab.robustness.sweep_statistics`) under `validity/`."""
+    return {VALIDITY + key: value for key, value in statistics.items()}
+
 
 FAMILY_TAG = "family"
 TARGET_TAG = "target"

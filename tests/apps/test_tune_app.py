@@ -69,7 +69,10 @@ def test_residual_study_logs_trials_candidate_and_statistics(workdir: Path) -> N
     (used,) = _client(workdir).get_run(parents[0].info.run_id).inputs.dataset_inputs
     assert used.dataset.name.startswith("RIOT/") and used.dataset.name.endswith("min")
     assert used.dataset.digest and json.loads(used.dataset.profile)["rows"] > 0
-    assert len(children) == 12 and all(c.info.status == "FINISHED" for c in children)
+    # the best tracking.max_trial_runs (10) trials as runs; every trial's score as a curve
+    assert len(children) == 10 and all(c.info.status == "FINISHED" for c in children)
+    history = _client(workdir).get_metric_history(parents[0].info.run_id, "trials/score")
+    assert sorted(m.step for m in history) == list(range(12))
     assert all(k in parents[0].data.metrics for k in STATS)
     assert parents[0].data.metrics["validity/n_trials"] == 12
     candidates = [c for c in children if c.data.tags.get("candidate") == "true"]
@@ -154,7 +157,9 @@ def test_pairs_study_screens_tunes_and_writes_the_seed_files(workdir: Path) -> N
         "note",
     ]
     parents, children = _runs(workdir, f"kalman_pairs/{folders[0].name}")
-    assert len(children) == 72 and all(k in parents[0].data.metrics for k in STATS)
+    assert len(children) == 10 and all(k in parents[0].data.metrics for k in STATS)
+    history = _client(workdir).get_metric_history(parents[0].info.run_id, "trials/score")
+    assert len(history) == 72  # the grid, every trial
     assert sum(c.data.tags.get("candidate") == "true" for c in children) == 1
     header = (folders[0] / "cointegrated_pairs.csv").read_text().splitlines()[0]
     assert header == (

@@ -132,9 +132,13 @@ def _five_minutes(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _residual_store(tmp_path: Path, tracker: MemoryTracker) -> TuneContext:
-    """A context whose studies live in a journal and whose jobs skip trial runs already held."""
+    """A context whose studies live in a journal and whose jobs skip trial runs already held
+    (every trial a run, to see each logged once)."""
     ctx = dataclasses.replace(
-        _context(tmp_path, tracker), optuna_dir=tmp_path / "optuna", tracker=tracker
+        _context(tmp_path, tracker),
+        optuna_dir=tmp_path / "optuna",
+        tracker=tracker,
+        max_trial_runs=1000,
     )
     riot = _minute_frames()["RIOT"]
     ctx.store.write("RIOT", "1min", riot, source="test")

@@ -67,7 +67,8 @@ def test_residual_study_logs_trials_and_seed_json() -> None:
     children = {r.name: r for r in runs if r.parent_id == parent.run_id}
     assert set(children) == {"RIOT", "SOFI"}
     trials = [r for r in runs if r.parent_id == children["RIOT"].run_id]
-    assert len(trials) == 12
+    assert len(trials) == 10  # the best tracking.max_trial_runs; the curve holds all 12
+    assert len(tracker.metric_history(children["RIOT"].run_id, "trials/score")) == 12
     assert {"process_noise_q", "residual_z_entry"} <= set(trials[0].params)
     assert {"total_return", "sharpe", "num_trades"} <= set(trials[0].metrics)
     assert {"trials.parquet", "best_equity.png", "best_trades.csv"} <= set(
@@ -142,10 +143,17 @@ def test_residual_grid_caps_child_runs(tmp_path) -> None:
         result = tune_residual(frames, study, GridSearchConfig(), job, max_trial_runs=5)
     study = result.symbols["SOFI"]
     assert len(study.trials) == 12
-    children = [r for r in tracker.runs() if r.parent_id == tracker.runs()[0].run_id]
+    parent = tracker.runs()[0].run_id
+    children = [r for r in tracker.runs() if r.parent_id == parent]
     assert len(children) == 5
     best_return = study.trials["total_return"].max()
     assert max(r.metrics["total_return"] for r in children) == pytest.approx(best_return)
+    # every trial, run or not, is a step of the study's trials/score curve
+    history = dict(tracker.metric_history(parent, "trials/score"))
+    finite = study.trials["score"].notna()
+    assert sorted(history) == sorted(study.trials.loc[finite, "trial"])
+    for trial, score in zip(study.trials["trial"], study.trials["score"], strict=True):
+        assert np.isnan(score) or history[trial] == pytest.approx(score)
     paths = save_residual_study(result, tmp_path, timestamp="20260101-000000")
     assert paths[0].name == "small_cap_optimization_20260101-000000.json"
     assert json.loads(paths[0].read_text())["n_trials"] == 12
@@ -194,7 +202,8 @@ def test_pairs_study_seed_grid_outputs(tmp_path) -> None:
     )
     assert isinstance(result.best_config["long_only"], bool)
     parent = tracker.runs()[0]
-    assert len([r for r in tracker.runs() if r.parent_id == parent.run_id]) == 72
+    assert len([r for r in tracker.runs() if r.parent_id == parent.run_id]) == 10
+    assert len(tracker.metric_history(parent.run_id, "trials/score")) == 72
     assert {
         "cointegrated_pairs.csv",
         "kalman_param_optimization_results.csv",

@@ -26,8 +26,9 @@ class TrackingConfig:
     relative folder, which every machine would resolve in its own working directory).
     `namespace` (null: none) keeps this user's or CI job's experiments (`<namespace>/wfo/SMH`)
     and registered models (`<namespace>.tradelab.wfo.SMH`) apart on a shared server: the apps
-    see only those of their namespace. `max_trial_runs` caps child runs per job for exhaustive
-    grids; the full trials table is always an artifact.
+    see only those of their namespace. `max_trial_runs` caps the trial child runs of a Kalman
+    study (its best trials): each run costs about 20 ms on SQLite, more than such a trial costs
+    to evaluate; every trial is in the study run's `trials/score` curve and trials table.
 
     Runs left RUNNING by a process that died (`kill -9`, a lost machine) are ended FAILED with a
     `tradelab.repaired` tag at the start of every app (`repair_on_start`) and by `tradelab-runs
@@ -40,7 +41,7 @@ class TrackingConfig:
     uri: str = "sqlite:///mlruns/mlflow.db"
     artifact_root: str | None = "mlruns/artifacts"
     busy_timeout_s: float = 60.0
-    max_trial_runs: int = 200
+    max_trial_runs: int = 10
     heartbeat_s: float | None = 60.0
     stale_after_s: float = 1800.0
     repair_on_start: bool = True

@@ -117,9 +117,11 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     ).exists()
     assert (out / "wfo/atr_d_ls/smoke-compact/phase4/manifest.json").exists()
     assert (out / "phase5_refine_config.csv").exists()
-    metrics = json.loads((workdir / "metrics/wfo_SMH.json").read_text())["SMH"]
-    assert metrics["atr_d_ls"]["combinations"] == 32 and metrics["atr_d_l"]["combinations"] == 16
-    assert not [k for k in metrics["atr_d_ls"] if "wall_s" in k or "per_s" in k]  # MLflow only
+    headline = json.loads((out / "headline.json").read_text())
+    assert headline["atr_d_ls"]["combinations"] == 32 and headline["atr_d_l"]["combinations"] == 16
+    metrics = json.loads((workdir / "metrics/wfo_SMH.json").read_text())  # the requested one
+    assert metrics == headline["atr_d_ls"]
+    assert not [k for k in metrics if "wall_s" in k or "per_s" in k]  # MLflow only
 
     again = run_app(
         "wfo", "symbol=SMH", "strategy=atr_d_l", *WFO, "rescore=true", "expand=false", cwd=workdir

@@ -63,9 +63,9 @@ def test_every_family_ran_and_went_through_promotion(run: Path) -> None:
         ("SMH", {"atr_d_ls", "atr_d_l"}),
         ("TQQQ-QQQ", {"atr_d_duals_l", "atr_d_l"}),
     ):
-        metrics = json.loads((run / "metrics" / f"wfo_{target}.json").read_text())[target]
-        assert set(metrics) == strategies
-        for m in metrics.values():
+        headline = json.loads((run / "results" / target / "headline.json").read_text())
+        assert set(headline) == strategies
+        for m in headline.values():
             assert m["combinations"] >= 36 and 0.0 <= m["validity/pbo"] <= 1.0
         assert sorted(p.name for p in (run / "reports" / "wfo" / target).glob("*.png")) == sorted(
             f"plateaus_{s}_tiny-compact.png" for s in strategies
@@ -112,10 +112,15 @@ def test_metrics_and_plots_are_registered(run: Path, tmp_path: Path) -> None:
     result = dvc(run, "metrics", "show", "--json")
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)[""]["data"]
-    smh = shown["metrics/wfo_SMH.json"]["data"]["SMH"]
+    # one flat schema for the family: the requested strategy's numbers, the same keys per target
+    smh = shown["metrics/wfo_SMH.json"]["data"]
+    dual = shown["metrics/wfo_TQQQ-QQQ.json"]["data"]
+    assert set(smh) == set(dual) and all(isinstance(v, float | None) for v in smh.values())
+    headline = json.loads((run / "results" / "SMH" / "headline.json").read_text())
+    assert smh == headline["atr_d_ls"]
     wanted = {"validity/pbo", "validity/deflated_sharpe", "best_stability_score"}
-    assert wanted <= set(smh["atr_d_ls"])
-    assert not [k for k in smh["atr_d_ls"] if "wall_s" in k or "per_s" in k]  # timings: MLflow
+    assert wanted <= set(smh)
+    assert not [k for k in smh if "wall_s" in k or "per_s" in k]  # timings: MLflow
     assert {
         "metrics/wfo_TQQQ-QQQ.json",
         "metrics/kalman_pairs.json",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from tradelab.apps.wfo import _write_metrics_file
 from tradelab.jobs._tune import write_metrics
 from tradelab.promotion.production import append_audit
+from tradelab.reports.files import write_wfo_headline
 from tradelab.reports.pipeline_report import build_report
 
 
@@ -131,17 +131,17 @@ def _wfo_headline(pbo: float) -> dict[str, float]:
 
 
 def test_every_wfo_sweep_and_kalman_target_is_reported(tmp_path: Path) -> None:
-    """The metrics files as the apps write them: `{target: {strategy: {...}}}` per WFO job
-    (a NaN becomes null), flat files and per-target results for the Kalman families."""
+    """The files as the apps write them: each WFO job's `results/<T>/headline.json`,
+    `{strategy: {...}}` (a NaN becomes null), flat files and per-target results for the Kalman
+    families."""
     metrics, results = tmp_path / "metrics", tmp_path / "results"
-    _write_metrics_file(
-        str(metrics / "wfo_SMH.json"),
+    write_wfo_headline(
+        results,
         "SMH",
         {"atr_d_ls": _wfo_headline(0.4), "atr_d_l": {**_wfo_headline(0.3), "stable": math.nan}},
     )
-    _write_metrics_file(
-        str(metrics / "wfo_TQQQ-QQQ.json"), "TQQQ-QQQ", {"atr_d_duals_l": _wfo_headline(0.9)}
-    )
+    write_wfo_headline(results, "TQQQ-QQQ", {"atr_d_duals_l": _wfo_headline(0.9)})
+    write_metrics(metrics / "wfo_SMH.json", _wfo_headline(0.4))  # the DVC metric: read elsewhere
     for symbol, pbo in (("RIOT", 0.3), ("MARA", 0.6)):
         stats = {
             "validity/pbo": pbo,

@@ -15,7 +15,6 @@ terminal, one `bias-check` run; a failed check exits with 1).
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +45,7 @@ from tradelab.jobs.wfo import (
     sweep_that_found,
     trials_tried_before,
 )
+from tradelab.reports.files import metrics_json, write_wfo_headline
 from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import GridSearchConfig, OptunaSearchConfig, RandomSearchConfig
@@ -231,11 +231,12 @@ def _print_bias_reports(reports: list[BiasReport]) -> None:
     Console().print(f"bias checks: {verdict}")
 
 
-def _write_metrics_file(path: str, target: str, headline: dict[str, dict[str, float]]) -> None:
-    clean = {k: {m: (None if v != v else v) for m, v in d.items()} for k, d in headline.items()}
+def _write_metrics_file(path: str, primary: dict[str, float]) -> None:
+    """The DVC metrics file: the requested strategy's headline numbers, flat, under the same
+    keys for every target (`dvc metrics show`: one row per target, one column per number)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_if_changed(out, json.dumps({target: clean}, indent=2) + "\n")
+    write_if_changed(out, metrics_json(primary))
 
 
 def run(cfg: DictConfig) -> float:
@@ -304,9 +305,11 @@ def run(cfg: DictConfig) -> float:
             found_by=sweep_that_found(tracker, f"wfo/{target}", data_hash),
             executor=executor,
         )
+    primary = headline[variants[0].spec.name]
+    write_wfo_headline(cfg.paths.results_dir, target, headline)
     if cfg.metrics_file:
-        _write_metrics_file(cfg.metrics_file, target, headline)
-    return headline[variants[0].spec.name]["best_stability_score"]
+        _write_metrics_file(cfg.metrics_file, primary)
+    return primary["best_stability_score"]
 
 
 main = run_hydra_app("wfo", run, WfoAppConfig, GROUPS)

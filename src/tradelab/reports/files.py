@@ -12,18 +12,64 @@ the same symbol never overwrite or delete each other's files:
     <root>/<SYMBOL>/wfo/<strategy>/<sweep>/phase<k>/          (the phase cache)
     <root>/<SYMBOL>/phase5_results/[<sweep>/]*.csv            (TradeStation results, the user's)
     <root>/<SYMBOL>/Refinement_Analysis_<SYMBOL>.xlsx
+    <root>/<SYMBOL>/headline.json      (the latest job's numbers of every strategy it swept)
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from tradelab.atomic import write_if_changed
 from tradelab.data.symbols import check_name, validate_symbol
 from tradelab.errors import ConfigError
 
-__all__ = ["REFINE_DIR", "sweep_name", "symbol_dir"]
+__all__ = [
+    "REFINE_DIR",
+    "WFO_HEADLINE",
+    "metrics_json",
+    "read_wfo_headlines",
+    "sweep_name",
+    "symbol_dir",
+    "write_wfo_headline",
+]
 
 REFINE_DIR = "phase5_refine"
+WFO_HEADLINE = "headline.json"
+
+
+def metrics_json(metrics: Any) -> str:
+    """`metrics` (nested dicts of numbers) as JSON text; NaN, which JSON lacks, is null."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): clean(v) for k, v in value.items()}
+        return None if isinstance(value, float) and value != value else value
+
+    return json.dumps(clean(metrics), indent=2) + "\n"
+
+
+def write_wfo_headline(
+    root: str | Path, target: str, headline: Mapping[str, Mapping[str, float]]
+) -> Path:
+    """Write the latest WFO job's headline numbers of every strategy it swept, `{strategy:
+    {metric: value}}`, to `<root>/<target>/headline.json` (the DVC metrics file keeps the
+    requested strategy's only, under the same keys for every target)."""
+    path = symbol_dir(root, target) / WFO_HEADLINE
+    write_if_changed(path, metrics_json(headline))
+    return path
+
+
+def read_wfo_headlines(root: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every target's `headline.json` under `root`: `{target: {strategy: {metric: value}}}`."""
+    found = {}
+    for path in sorted(Path(root).glob(f"*/{WFO_HEADLINE}")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            found[path.parent.name] = data
+    return found
 
 
 def symbol_dir(root: str | Path, symbol: str) -> Path:

@@ -27,6 +27,7 @@ import pandas as pd
 from tradelab import faults
 from tradelab.atomic import atomic_path
 from tradelab.promotion.production import read_audit
+from tradelab.reports.files import read_wfo_headlines
 from tradelab.tracking.base import VALIDITY
 
 __all__ = ["Report", "build_report"]
@@ -322,8 +323,7 @@ def _metric_sets(
 ) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """Return every dict of metrics in a metrics file, with the keys that lead to it.
 
-    The apps nest them: `metrics/wfo_<T>.json` is `{target: {strategy: {...}}}` (a grid level
-    in between reads the same), `kalman_pairs.json` is flat, `forecast.json` per target.
+    `kalman_pairs.json` is flat, `forecast.json` per target (a level in between reads the same).
     """
     if not isinstance(data, dict):
         return []
@@ -341,15 +341,15 @@ def _family_of(path: Path) -> str:
     return "wfo" if path.stem == "wfo" or path.stem.startswith("wfo_") else path.stem
 
 
-def _wfo_rows(metrics_dir: Path) -> list[dict[str, Any]]:
+def _wfo_rows(results_dir: Path) -> list[dict[str, Any]]:
+    """One row per strategy of each target's latest WFO job (`results/<T>/headline.json`)."""
     rows = []
-    for path in sorted(metrics_dir.glob("wfo*.json")):
-        for keys, m in _metric_sets(_read_json(path)):
-            target = keys[0] if keys else path.stem.removeprefix("wfo_")
+    for target, strategies in read_wfo_headlines(results_dir).items():
+        for strategy, m in strategies.items():
             rows.append(
                 {
                     "target": target,
-                    "strategy": "/".join(keys[1:]) or "-",
+                    "strategy": strategy,
                     **{k: _number(m.get(k, math.nan)) for k in _WFO_COLUMNS},
                 }
             )
@@ -368,11 +368,9 @@ def _plateau_plots(results_dir: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def _wfo_section(
-    doc: _Doc, results_dir: Path, metrics_dir: Path, fig_dir: Path, figures: list[Path]
-) -> None:
+def _wfo_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list[Path]) -> None:
     plots = _plateau_plots(results_dir)
-    rows = _wfo_rows(metrics_dir)
+    rows = _wfo_rows(results_dir)
     if not plots and not rows:
         return
     doc.heading("Walk-forward optimization")
@@ -385,10 +383,16 @@ def _wfo_section(
 
 
 def _validity_rows(results_dir: Path, metrics_dir: Path) -> list[dict[str, Any]]:
-    """Return one row per sweep that logged PBO / deflated Sharpe: in every metrics file of the apps
-    (each WFO target's strategies), or, for a family that also writes one file per target
-    (`results/<family>/<target>/metrics.json`: the Kalman families), in those files."""
-    families = {_family_of(p) for p in metrics_dir.glob("*.json")}
+    """Return one row per sweep that logged PBO / deflated Sharpe: each WFO target's strategies
+    (`results/<T>/headline.json`), then in every other metrics file of the apps, or, for a family
+    that also writes one file per target (`results/<family>/<target>/metrics.json`: the Kalman
+    families), in those files."""
+    found: list[dict[str, Any]] = [
+        {"sweep": f"wfo/{target} {strategy}", "metrics": m}
+        for target, strategies in read_wfo_headlines(results_dir).items()
+        for strategy, m in strategies.items()
+    ]
+    families = {_family_of(p) for p in metrics_dir.glob("*.json")} - {"wfo"}
     per_target: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(results_dir.glob("*/*/metrics.json")):
         family, target = path.parent.parent.name, path.parent.name
@@ -397,10 +401,9 @@ def _validity_rows(results_dir: Path, metrics_dir: Path) -> list[dict[str, Any]]
         per_target.setdefault(family, []).append(
             {"sweep": f"{family}/{target}", "metrics": _read_json(path)}
         )
-    found: list[dict[str, Any]] = []
     for path in sorted(metrics_dir.glob("*.json")):
         family = _family_of(path)
-        if family in per_target:
+        if family in per_target or family == "wfo":
             continue
         for keys, m in _metric_sets(_read_json(path)):
             name = f"{family}/{keys[0]}" if keys else family
@@ -470,7 +473,7 @@ def build_report(
         doc.table(champions)
         if registry is not None and store is not None:
             _equity_section(doc, champions, registry, store, fig_dir, figures)
-    _wfo_section(doc, results, metrics, fig_dir, figures)
+    _wfo_section(doc, results, fig_dir, figures)
     _kalman_section(doc, results, fig_dir, figures)
     _forecast_section(doc, results, fig_dir, figures)
     _validity_section(doc, results, metrics)

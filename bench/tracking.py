@@ -31,6 +31,7 @@ from tradelab.strategies import tune_residual  # noqa: E402
 from tradelab.strategies.settings import KalmanResidualStudyConfig  # noqa: E402
 from tradelab.tracking import MemoryTracker, Tracker  # noqa: E402
 from tradelab.tracking.mlflow_tracker import MlflowTracker  # noqa: E402
+from tradelab.tracking.settings import TrackingConfig  # noqa: E402
 
 
 def minute_bars(n_symbols: int, sessions: int, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -90,7 +91,7 @@ def main() -> None:
             async_ = timed(run, lambda: MlflowTracker(f"{store}", root))
         finally:
             os.environ.pop("MLFLOW_ENABLE_ASYNC_LOGGING")
-    n_runs = args.symbols * (args.trials + 1) + 1
+    n_runs = args.symbols * (min(args.trials, TrackingConfig.max_trial_runs) + 1) + 1
     print(
         f"residual study: {args.symbols} symbols x {args.trials} trials, {args.sessions} "
         f"sessions of 5-minute bars ({n_runs} runs when tracked)"

@@ -129,12 +129,24 @@ def test_metrics_and_plots_are_registered(run: Path, tmp_path: Path) -> None:
     result = dvc(run, "plots", "show", "--json", "-o", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
     plots = json.loads(result.stdout)["data"]
+    # data series drawn by dvc.yaml plot definitions, no static image twice
+    assert {p["type"] for shown in plots.values() for p in shown} == {"vega"}
     for name in (
-        "reports/wfo/SMH/plateaus_atr_d_ls_tiny-compact.png",
-        "reports/wfo/TQQQ-QQQ/plateaus_atr_d_duals_l_tiny-compact.png",
+        "reports/wfo/SMH/plateaus_atr_d_ls_tiny-compact.csv",
+        "reports/wfo/TQQQ-QQQ/plateaus_atr_d_duals_l_tiny-compact.csv",
+        "reports/plots/forecast_errors.csv",
     ):
-        assert plots[name][0]["type"] == "image"
-        assert Path(plots[name][0]["url"]).stat().st_size > 1000
+        assert plots[name][0]["type"] == "vega", name
+    equity = [name for name in plots if name.startswith("reports/plots/equity/")]
+    decisions = [
+        d
+        for family in ("wfo", "kalman_residual", "kalman_pairs")
+        for d in json.loads(
+            (run / "production" / "decisions" / f"{family}.json").read_text()
+        ).values()
+    ]
+    if any(d["verdict"] == "promote" for d in decisions):  # a strategy champion to draw
+        assert equity, sorted(plots)
 
 
 @pytest.mark.parametrize(

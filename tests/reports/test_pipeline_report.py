@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from tradelab.jobs._tune import write_metrics
 from tradelab.promotion.production import append_audit
@@ -86,6 +87,12 @@ def test_report_has_champions_results_and_statistics(tmp_path: Path) -> None:
         out_dir=tmp_path / "reports",
     )
     md = report.markdown.read_text()
+    # the forecast errors as the data series `dvc plots show` draws (dvc.yaml: report stage)
+    errors = pd.read_csv(tmp_path / "reports/plots/forecast_errors.csv")
+    assert errors[["candidate", "pct_return_mae"]].values.tolist() == [
+        ["AAPL zero_return", 0.010],
+        ["AAPL toto", 0.008],
+    ]
     assert "| kalman_pairs | DIA-SPY | 1 |" in md  # the rollback is the current state
     assert "## Kalman residual" in md and "| RIOT |" in md
     assert "## Forecast error by model and symbol" in md and "| AAPL | toto | model |" in md

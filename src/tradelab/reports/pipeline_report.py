@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from tradelab import faults
-from tradelab.atomic import atomic_path
+from tradelab.atomic import atomic_path, write_table
 from tradelab.promotion.production import read_audit
 from tradelab.reports.files import read_wfo_headlines
 from tradelab.tracking.base import VALIDITY
@@ -179,6 +179,7 @@ def _equity_section(
     registry: Any,
     store: Any,
     fig_dir: Path,
+    plot_dir: Path,
     figures: list[Path],
 ) -> None:
     from tradelab.promotion import family
@@ -202,6 +203,9 @@ def _equity_section(
         curves[f"{row.family}/{row.target}"] = pd.Series(
             out[column].to_numpy() / out[column].iloc[0], index=pd.DatetimeIndex(out["timestamp"])
         )
+    for name, curve in curves.items():  # the series `dvc plots show` draws
+        series = pd.DataFrame({"date": curve.index.strftime("%Y-%m-%d"), "equity": curve.values})
+        write_table(series, plot_dir / "equity" / f"{name.replace('/', '_')}.csv")
     if not curves:
         doc.text("No strategy champion to draw (promote one with tradelab-promote).")
         return
@@ -216,7 +220,9 @@ def _equity_section(
     doc.figure(figures[-1], "Equity of every strategy champion, normalised to 1 at the start")
 
 
-def _forecast_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list[Path]) -> None:
+def _forecast_section(
+    doc: _Doc, results_dir: Path, fig_dir: Path, plot_dir: Path, figures: list[Path]
+) -> None:
     rows = []
     for path in sorted((results_dir / "forecast").glob("*/summary.json")):
         data = _read_json(path) or {}
@@ -230,10 +236,13 @@ def _forecast_section(doc: _Doc, results_dir: Path, fig_dir: Path, figures: list
                     "skill_vs_zero": cand.get("skill_vs_zero"),
                 }
             )
+    columns = ["symbol", "candidate", "kind", "pct_return_mae", "skill_vs_zero"]
+    table = pd.DataFrame(rows, columns=columns)
+    series = table.assign(candidate=table["symbol"].astype(str) + " " + table["candidate"])
+    write_table(series, plot_dir / "forecast_errors.csv")  # what `dvc plots show` draws
     if not rows:
         return
     doc.heading("Forecast error by model and symbol")
-    table = pd.DataFrame(rows)
     pivot = table.pivot(index="symbol", columns="candidate", values="pct_return_mae")
     fig, ax = plt.subplots(figsize=(10, 4))
     pivot.plot.bar(ax=ax)
@@ -456,7 +465,10 @@ def build_report(
         Path(production_dir),
         Path(out_dir),
     )
-    fig_dir = out / "figures"
+    fig_dir, plot_dir = out / "figures", out / "plots"
+    (plot_dir / "equity").mkdir(parents=True, exist_ok=True)
+    for old in (plot_dir / "equity").glob("*.csv"):  # champions of an earlier report
+        old.unlink()
     figures: list[Path] = []
     doc = _Doc()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -472,10 +484,10 @@ def build_report(
     else:
         doc.table(champions)
         if registry is not None and store is not None:
-            _equity_section(doc, champions, registry, store, fig_dir, figures)
+            _equity_section(doc, champions, registry, store, fig_dir, plot_dir, figures)
     _wfo_section(doc, results, fig_dir, figures)
     _kalman_section(doc, results, fig_dir, figures)
-    _forecast_section(doc, results, fig_dir, figures)
+    _forecast_section(doc, results, fig_dir, plot_dir, figures)
     _validity_section(doc, results, metrics)
     out.mkdir(parents=True, exist_ok=True)
     markdown = out / "summary.md"

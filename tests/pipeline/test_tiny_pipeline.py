@@ -67,8 +67,9 @@ def test_every_family_ran_and_went_through_promotion(run: Path) -> None:
         assert set(headline) == strategies
         for m in headline.values():
             assert m["combinations"] >= 36 and 0.0 <= m["validity/pbo"] <= 1.0
-        assert sorted(p.name for p in (run / "reports" / "wfo" / target).glob("*.png")) == sorted(
-            f"plateaus_{s}_tiny-compact.png" for s in strategies
+        # the plateau tables dvc plots draws (the images stay in results/ and the summary)
+        assert sorted(p.name for p in (run / "reports" / "wfo" / target).iterdir()) == sorted(
+            f"plateaus_{s}_tiny-compact.csv" for s in strategies
         )
         assert (run / "results" / target / "wfo").is_dir()
     for family in ("wfo", "kalman_residual", "kalman_pairs", "forecast"):
@@ -134,9 +135,9 @@ def test_metrics_and_plots_are_registered(run: Path, tmp_path: Path) -> None:
     for name in (
         "reports/wfo/SMH/plateaus_atr_d_ls_tiny-compact.csv",
         "reports/wfo/TQQQ-QQQ/plateaus_atr_d_duals_l_tiny-compact.csv",
-        "reports/plots/forecast_errors.csv",
     ):
-        assert plots[name][0]["type"] == "vega", name
+        assert name in plots  # drawn when the sweep found plateaus (the tiny grid may not)
+    assert [p["type"] for p in plots["reports/plots/forecast_errors.csv"]] == ["vega"]
     equity = [name for name in plots if name.startswith("reports/plots/equity/")]
     decisions = [
         d
@@ -186,10 +187,9 @@ def _rows(md: str, heading: str) -> list[list[str]]:
 def test_the_summary_shows_every_sweep(run: Path) -> None:
     summary = (run / "reports" / "summary.md").read_text()
     sweeps = {
-        (target, strategy)
-        for path in (run / "metrics").glob("wfo_*.json")
-        for target, strategies in json.loads(path.read_text()).items()
-        for strategy in strategies
+        (path.parent.name, strategy)
+        for path in (run / "results").glob("*/headline.json")
+        for strategy in json.loads(path.read_text())
     }
     assert len(sweeps) == 4
     wfo = _rows(summary, "Walk-forward optimization")

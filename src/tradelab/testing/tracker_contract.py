@@ -93,17 +93,20 @@ def check_job_records_params_metrics_tags_and_config(tracker: Tracker, workdir: 
 
 
 def check_curves_are_step_metrics(tracker: Tracker, workdir: Path) -> None:
-    """A curve is a metric's steps: long ones thinned evenly (first and last kept), NaNs
-    dropped; the run's metric is the value at the last step; no curve, no history."""
+    """A curve is a metric's steps: long ones thinned to each bucket's extremes (first and last
+    kept, so a one-bar drawdown still shows), NaNs dropped; the run's metric is the value at
+    the last step; no curve, no history."""
     values = 100_000.0 + np.arange(5000, dtype=np.float64)
     values[7] = np.nan
+    values[2503] = 50_000.0  # a one-bar crash, between evenly spaced points
     with tracker.start_job("wfo/SMH", "curve") as job:
         kept = job.log_curve("equity", values, steps=np.arange(5000) + 60, max_points=1000)
         job.log_curve("short", [1.0, 2.0, 3.0])
     history = tracker.metric_history(job.run_id, "equity")
     assert len(history) == kept <= 1000 and kept >= 990, kept
     assert history[0] == (60, 100_000.0) and history[-1] == (5059, 104_999.0), history[-1]
-    assert all(value == 100_000.0 + step - 60 for step, value in history)
+    assert (2563, 50_000.0) in history  # the crash is drawn
+    assert all(value == values[step - 60] for step, value in history)
     assert [s for s, _ in history] == sorted({s for s, _ in history})
     assert tracker.metric_history(job.run_id, "short") == [(0, 1.0), (1, 2.0), (2, 3.0)]
     assert tracker.get_run(job.run_id).metrics["equity"] == 104_999.0

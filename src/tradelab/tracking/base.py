@@ -13,6 +13,7 @@ is gone (`running_runs` and `end_run` are what each backend provides for it).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import re
@@ -60,9 +61,10 @@ __all__ = [
     "validity",
 ]
 
-CURVE_POINTS = 500
-"""Most points `Job.log_curve` keeps of a curve: plenty for a chart, and each point is a row
-MLflow writes (about 0.2 ms on SQLite)."""
+CURVE_POINTS = 250
+"""Most points `Job.log_curve` keeps of a curve: each of 124 buckets' lowest and highest point,
+plus the first and the last, so a chart still shows every drawdown; each point is a row MLflow
+writes (about 0.15 ms on SQLite)."""
 
 TABLE_ROWS = 500
 """Rows of a table logged for the UI's preview (`Job.log_table`); whole tables go to Parquet."""
@@ -77,6 +79,21 @@ VALIDITY = "validity/"
 """Prefixes of the research metrics in the tracking store, which MLflow's UI groups its charts
 and columns on: in-sample and out-of-sample results (`oos/pnl_phase1`), and the overfitting
 statistics of a sweep or study (`validity/pbo`, `validity/deflated_sharpe`)."""
+
+
+def _bucket_extremes(y: np.ndarray, max_points: int) -> np.ndarray:
+    """Sorted indices of `y`'s first and last point and of the lowest and highest finite point
+    in each of `(max_points - 2) // 2` equal buckets of the points between: at most
+    `max_points` (min-max decimation)."""
+    finite = np.where(np.isfinite(y), y, np.nan)
+    buckets = max(1, (max_points - 2) // 2)
+    edges = np.linspace(1, y.size - 1, buckets + 1).round().astype(np.int64)
+    keep = [0, y.size - 1]
+    for lo, hi in itertools.pairwise(edges):
+        part = finite[lo:hi]
+        if hi > lo and not np.isnan(part).all():
+            keep += [lo + int(np.nanargmin(part)), lo + int(np.nanargmax(part))]
+    return np.unique(np.asarray(keep, dtype=np.int64))
 
 
 def grouped(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -357,15 +374,17 @@ class Job(ABC):
         max_points: int = CURVE_POINTS,
     ) -> int:
         """Log a curve (an equity curve: the value after each bar) as the steps of metric
-        `key`, which the MLflow UI draws; `steps` default to 0, 1, ... Longer curves keep
-        `max_points` evenly spaced points, the first and the last among them; non-finite
-        values are dropped. Return the number of points logged."""
+        `key`, which the MLflow UI draws; `steps` default to 0, 1, ... A longer curve keeps at
+        most `max_points`: the first and the last, and the lowest and the highest point of each
+        of `(max_points - 2) // 2` equal buckets between them, so a drawdown shorter than a
+        bucket is still drawn. Non-finite values are dropped. Return the number of points
+        logged."""
         y = np.asarray(values, dtype=np.float64).reshape(-1)
         x = np.arange(y.size) if steps is None else np.asarray(steps, dtype=np.int64).reshape(-1)
         if x.shape != y.shape:
             raise ValueError(f"curve {key!r}: {x.size} steps for {y.size} values")
         if y.size > max_points:
-            keep = np.unique(np.linspace(0, y.size - 1, max_points).round().astype(np.int64))
+            keep = _bucket_extremes(y, max_points)
             x, y = x[keep], y[keep]
         finite = np.isfinite(y)
         if finite.any():

@@ -336,7 +336,9 @@ def test_parent_run_draws_the_best_equity_beside_buy_and_hold(qqq: Path) -> None
         (m.step, m.value)
         for m in client.get_metric_history(parent.info.run_id, "buy_and_hold_equity")
     )
-    assert 100 < len(equity) <= 500 and [s for s, _ in equity] == [s for s, _ in held]
+    # thinned to each bucket's extremes (tracking.base.CURVE_POINTS): both span the history
+    assert 100 < len(equity) <= 250 and 100 < len(held) <= 250
+    assert equity[0][0] == held[0][0] and equity[-1][0] == held[-1][0]
     assert equity[0][1] == held[0][1] == 100_000.0
     close = ParquetStore(workdir / "data/store", offline=True).get("QQQ", "1day")["close"]
     first, last = equity[0][0], equity[-1][0]

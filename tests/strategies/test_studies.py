@@ -28,6 +28,7 @@ from tradelab.strategies.settings import (
     ObjectiveName,
 )
 from tradelab.tracking import MemoryTracker
+from tradelab.tracking.base import CURVE_POINTS
 
 
 def _minute_frames(seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -50,6 +51,16 @@ def _minute_frames(seed: int = 0) -> dict[str, pd.DataFrame]:
             }
         )
     return frames
+
+
+def _assert_thinned(curve: list[tuple[int, float]], full: np.ndarray) -> None:
+    """A logged curve is `full` at its steps: the first and last, at most CURVE_POINTS, and
+    its lowest and highest values among them (the deepest drawdown is drawn)."""
+    assert len(curve) <= CURVE_POINTS < len(full)
+    assert curve[0][0] == 0 and curve[-1][0] == len(full) - 1
+    assert all(value == pytest.approx(full[step]) for step, value in curve)
+    values = [value for _, value in curve]
+    assert min(values) == pytest.approx(full.min()) and max(values) == pytest.approx(full.max())
 
 
 def test_residual_study_logs_trials_and_seed_json() -> None:
@@ -103,7 +114,7 @@ def test_residual_study_logs_trials_and_seed_json() -> None:
     best = result.symbols["RIOT"].backtest
     assert best is not None
     curve = tracker.metric_history(children["RIOT"].run_id, "equity")
-    assert curve == [(t, float(v)) for t, v in enumerate(best.equity)]
+    _assert_thinned(curve, np.asarray(best.equity))
     held = tracker.metric_history(children["RIOT"].run_id, "buy_and_hold_equity")
     close = _aggregated_close(_minute_frames()["RIOT"])
     assert held[0] == (60, pytest.approx(best.equity[60]))
@@ -238,9 +249,9 @@ def test_pairs_study_stands_beside_both_legs_held() -> None:
     assert all(c.metrics["benchmark_return"] == pytest.approx(held) for c in children)
     assert result.backtest is not None
     values = result.backtest.values.to_numpy()
-    assert tracker.metric_history(parent.run_id, "equity") == list(enumerate(values))
+    _assert_thinned(tracker.metric_history(parent.run_id, "equity"), values)
     legs = tracker.metric_history(parent.run_id, "buy_and_hold_equity")
-    assert len(legs) == len(values) and legs[0][1] == pytest.approx(values[0])
+    assert legs[0] == (0, pytest.approx(values[0])) and legs[-1][0] == len(values) - 1
     assert legs[-1][1] == pytest.approx(values[0] * (1 + held))
 
 

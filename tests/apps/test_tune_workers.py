@@ -33,6 +33,7 @@ def test_two_workers_share_a_study_and_log_each_trial_once(
         str(BIN / "tradelab-tune"), "study=kalman_residual", "search=optuna", "symbol=RIOT",
         f"search.n_trials={N_TRIALS}", "search.batch_size=2", f"search.storage={postgres_db}",
         "search.study_name=riot-shared", "study.max_last_price=null", "progress=false",
+        "tracking.max_trial_runs=100",  # every trial a run, to see each logged once
     ]  # fmt: skip
     workers = [
         subprocess.Popen(tune, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -31,6 +31,7 @@ TUNE = (
     f"search.n_trials={N_TRIALS}",
     "search.batch_size=4",
     "search.n_startup_trials=10",  # the crashes below fall in the random start-up phase
+    "tracking.max_trial_runs=100",  # every trial a run, to see each logged once
     "study.max_last_price=null",
     "progress=false",
 )

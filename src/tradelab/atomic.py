@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ __all__ = [
     "write_bytes_atomic",
     "write_if_changed",
     "write_json_atomic",
+    "write_metrics_json",
     "write_table",
     "write_text_atomic",
 ]
@@ -67,6 +68,24 @@ def write_if_changed(path: str | Path, text: str) -> bool:
         return False
     write_text_atomic(path, text)
     return True
+
+
+def _metric_values(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Floats for JSON (NaN, which JSON lacks, is null), nested mappings kept."""
+    return {
+        str(k): _metric_values(v) if isinstance(v, Mapping) else (None if v != v else float(v))
+        for k, v in metrics.items()
+    }
+
+
+def write_metrics_json(
+    path: str | Path, metrics: Mapping[str, Any], *, sort_keys: bool = False
+) -> bool:
+    """Write a metrics file (numbers, possibly nested by target) as indented JSON, NaN as null,
+    atomically and only when its text changes (an unchanged file keeps its time, so DVC and
+    `make` see nothing new); return whether it changed."""
+    text = json.dumps(_metric_values(metrics), indent=2, sort_keys=sort_keys) + "\n"
+    return write_if_changed(path, text)
 
 
 def write_table(frame: Any, path: str | Path) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig
@@ -32,7 +31,7 @@ from tradelab.apps._runtime import (
     tracker_for,
 )
 from tradelab.apps.schema import AppConfig, hydra_schema
-from tradelab.atomic import write_if_changed
+from tradelab.atomic import write_metrics_json
 from tradelab.data.settings import DATA_SOURCES
 from tradelab.errors import ConfigError
 from tradelab.jobs.base import store_inputs
@@ -45,7 +44,7 @@ from tradelab.jobs.wfo import (
     sweep_that_found,
     trials_tried_before,
 )
-from tradelab.reports.files import metrics_json, write_wfo_headline
+from tradelab.reports.files import write_wfo_headline
 from tradelab.robustness.bias import BiasReport
 from tradelab.robustness.settings import RobustnessConfig
 from tradelab.search.settings import GridSearchConfig, OptunaSearchConfig, RandomSearchConfig
@@ -234,9 +233,7 @@ def _print_bias_reports(reports: list[BiasReport]) -> None:
 def _write_metrics_file(path: str, primary: dict[str, float]) -> None:
     """The DVC metrics file: the requested strategy's headline numbers, flat, under the same
     keys for every target (`dvc metrics show`: one row per target, one column per number)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_if_changed(out, metrics_json(primary))
+    write_metrics_json(path, primary)
 
 
 def run(cfg: DictConfig) -> float:

@@ -4,7 +4,6 @@ Optuna studies live, and the metrics files DVC reads."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from tradelab.atomic import write_if_changed
+from tradelab.atomic import write_metrics_json
 from tradelab.data import ParquetStore
 from tradelab.errors import DataError
 from tradelab.jobs.base import OpenJob
@@ -156,17 +155,7 @@ def load_bars(store: ParquetStore, symbol: str, timeframe: str) -> pd.DataFrame:
         raise DataError(f"{exc} (run tradelab-ingest first, or check the symbol)") from exc
 
 
-def _clean(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Floats for JSON (NaN -> null), nested tables kept."""
-    out: dict[str, Any] = {}
-    for k, v in metrics.items():
-        out[k] = _clean(v) if isinstance(v, dict) else (None if v != v else float(v))
-    return out
-
-
 def write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
     """Write `metrics` as sorted JSON to `path` (nothing when None; unchanged files kept)."""
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_if_changed(path, json.dumps(_clean(metrics), indent=2, sort_keys=True) + "\n")
+    if path is not None:
+        write_metrics_json(path, metrics, sort_keys=True)

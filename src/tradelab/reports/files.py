@@ -22,14 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tradelab.atomic import write_if_changed
+from tradelab.atomic import write_metrics_json
 from tradelab.data.symbols import check_name, validate_symbol
 from tradelab.errors import ConfigError
 
 __all__ = [
     "REFINE_DIR",
     "WFO_HEADLINE",
-    "metrics_json",
     "read_wfo_headlines",
     "sweep_name",
     "symbol_dir",
@@ -40,17 +39,6 @@ REFINE_DIR = "phase5_refine"
 WFO_HEADLINE = "headline.json"
 
 
-def metrics_json(metrics: Any) -> str:
-    """`metrics` (nested dicts of numbers) as JSON text; NaN, which JSON lacks, is null."""
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {str(k): clean(v) for k, v in value.items()}
-        return None if isinstance(value, float) and value != value else value
-
-    return json.dumps(clean(metrics), indent=2) + "\n"
-
-
 def write_wfo_headline(
     root: str | Path, target: str, headline: Mapping[str, Mapping[str, float]]
 ) -> Path:
@@ -58,7 +46,7 @@ def write_wfo_headline(
     {metric: value}}`, to `<root>/<target>/headline.json` (the DVC metrics file keeps the
     requested strategy's only, under the same keys for every target)."""
     path = symbol_dir(root, target) / WFO_HEADLINE
-    write_if_changed(path, metrics_json(headline))
+    write_metrics_json(path, headline)
     return path
 
 

@@ -148,6 +148,8 @@ def test_every_wfo_sweep_and_kalman_target_is_reported(tmp_path: Path) -> None:
         {"atr_d_ls": _wfo_headline(0.4), "atr_d_l": {**_wfo_headline(0.3), "stable": math.nan}},
     )
     write_wfo_headline(results, "TQQQ-QQQ", {"atr_d_duals_l": _wfo_headline(0.9)})
+    (results / "QQQ").mkdir(parents=True)
+    (results / "QQQ" / "headline.json").write_text('{"atr_d_l": {')  # a job killed mid-write
     write_metrics(metrics / "wfo_SMH.json", _wfo_headline(0.4))  # the DVC metric: read elsewhere
     for symbol, pbo in (("RIOT", 0.3), ("MARA", 0.6)):
         stats = {

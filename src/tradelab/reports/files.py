@@ -18,6 +18,7 @@ the same symbol never overwrite or delete each other's files:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ __all__ = [
     "write_wfo_headline",
 ]
 
+log = logging.getLogger("tradelab.reports")
+
 REFINE_DIR = "phase5_refine"
 WFO_HEADLINE = "headline.json"
 
@@ -51,10 +54,15 @@ def write_wfo_headline(
 
 
 def read_wfo_headlines(root: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every target's `headline.json` under `root`: `{target: {strategy: {metric: value}}}`."""
+    """Every target's `headline.json` under `root`: `{target: {strategy: {metric: value}}}`;
+    an unreadable one is skipped with a warning naming it (a report shows what it can)."""
     found = {}
     for path in sorted(Path(root).glob(f"*/{WFO_HEADLINE}")):
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("%s skipped: %s (re-run the WFO job of %s)", path, exc, path.parent.name)
+            continue
         if isinstance(data, dict):
             found[path.parent.name] = data
     return found

@@ -116,3 +116,36 @@ def test_rows_not_stored_are_counted_per_reason(raw_dir, store) -> None:
     assert every.report.skipped == {"invalid symbol": 390}
     assert sorted(every.symbols) == ["DIA", "MARA", "QQQ", "RIOT", "SOFI", "SPY", "TQQQ"]
     assert len(store.read("SOFI", "1min")) == 2 * 390
+
+
+class _LaterClock:
+    """Stands in for `datetime` in the store module: every write an hour later."""
+
+    calls = 0
+
+    @classmethod
+    def now(cls, tz=None):
+        import datetime as dt
+
+        cls.calls += 1
+        return dt.datetime(2030, 1, 1, tzinfo=tz) + dt.timedelta(hours=cls.calls)
+
+
+def test_a_re_ingest_writes_the_same_bytes_whenever_it_runs(raw_dir, tmp_path, monkeypatch) -> None:
+    """DVC hashes the store's files: the same day files must give the same bytes at any hour,
+    or every re-ingest (a fresh clone's `dvc repro`) changes every downstream stage's deps."""
+    from tradelab.data import ParquetStore
+
+    first = ParquetStore(tmp_path / "first")
+    ingest_flat_files(first, raw_dir, f"{MINUTE_KIND}/**/*.csv.gz", "1min", ["SPY", "RIOT"])
+    monkeypatch.setattr("tradelab.data.store.datetime", _LaterClock, raising=False)
+    second = ParquetStore(tmp_path / "second")
+    ingest_flat_files(second, raw_dir, f"{MINUTE_KIND}/**/*.csv.gz", "1min", ["SPY", "RIOT"])
+
+    def files(store: ParquetStore) -> list:
+        return sorted(p.relative_to(store.root) for p in store.root.rglob("*") if p.is_file())
+
+    assert [p for p in files(first) if p.suffix == ".parquet"]
+    assert files(first) == files(second)
+    for rel in files(first):
+        assert (first.root / rel).read_bytes() == (second.root / rel).read_bytes(), rel

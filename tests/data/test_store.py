@@ -114,3 +114,20 @@ def test_content_hash_tracks_content(tmp_path, fetcher) -> None:
     )
     other.get("SPY", "1day", "2025-06-02", "2025-07-31")
     assert other.content_hash() != store.content_hash()
+
+
+def test_a_store_file_from_an_older_version_with_its_write_time_still_reads(
+    tmp_path, fetcher
+) -> None:
+    import pyarrow.parquet as pq
+
+    store = ParquetStore(tmp_path, fetcher)
+    store.get("SPY", "1day", "2025-06-02", "2025-06-30")
+    path = store.source_path("SPY", "1day")
+    table = pq.read_table(path)
+    (key,) = [k for k in table.schema.metadata if b"tradelab" in k]
+    fields = {**json.loads(table.schema.metadata[key]), "updated": "2026-01-05T10:00:00+00:00"}
+    pq.write_table(table.replace_schema_metadata({key: json.dumps(fields).encode()}), path)
+
+    meta = store.meta("SPY", "1day")
+    assert meta is not None and meta.symbol == "SPY" and meta.rows == len(store.read("SPY", "1day"))

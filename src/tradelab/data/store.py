@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,7 +75,11 @@ class Fetcher(Protocol):
 class StoreMeta:
     """What a dataset holds. `ranges`: the covered date ranges (ISO dates, inclusive);
     `coverage_start`/`coverage_end` are their outer bounds. `market`: the synthetic market's
-    identity, None for other sources. A meta written before ranges existed is one range."""
+    identity, None for other sources. A meta written before ranges existed is one range.
+
+    Nothing in it depends on when it was written: the same bars give the same bytes, so a
+    re-ingest leaves DVC's hashes of the store unchanged (older metas' `updated` stamp is
+    ignored on read)."""
 
     symbol: str
     timeframe: str
@@ -87,7 +91,6 @@ class StoreMeta:
     source: str
     content_hash: str
     derived_from: str | None = None
-    updated: str = ""
     ranges: tuple[tuple[str, str], ...] = ()
     market: dict[str, Any] | None = None
 
@@ -194,7 +197,9 @@ class ParquetStore:
             raise DataError(f"corrupt store file: {exc}", file=path) from exc
         if _META_KEY not in raw:
             raise DataError("store file has no tradelab metadata", file=path)
-        return StoreMeta(**json.loads(raw[_META_KEY]))
+        fields = json.loads(raw[_META_KEY])
+        fields.pop("updated", None)  # written by older versions: the time of the write
+        return StoreMeta(**fields)
 
     def symbols(self, timeframe: str) -> list[str]:
         """Return the symbols stored for `timeframe`."""
@@ -252,7 +257,6 @@ class ParquetStore:
             source=source,
             content_hash=frame_hash(clean),
             derived_from=derived_from,
-            updated=datetime.now(UTC).isoformat(timespec="seconds"),
             ranges=tuple((a.isoformat(), b.isoformat()) for a, b in ranges),
             market=None if market is None else dict(market),
         )

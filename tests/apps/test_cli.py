@@ -57,6 +57,31 @@ def test_help_names_the_app_and_lists_its_groups_without_schemas(app: str) -> No
     assert "tracking: memory, mlflow" in groups
 
 
+def _completions(app: str, line: str) -> list[str]:
+    """What Hydra's bash completion offers after `tradelab-<app> <line>`."""
+    result = run_app(app, "-sc", "query=bash", env={"COMP_LINE": f"tradelab-{app} {line}"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("app", "line", "options"),
+    [
+        ("wfo", "grid=", {"demo", "full", "known_answer", "phase1_slim", "single", "smoke"}),
+        ("wfo", "strategy=atr_d_h", {"atr_d_hma_l", "atr_d_hma_ls"}),
+        ("tune", "model=", {"baselines", "kronos", "kronos_ensemble", "toto"}),
+        ("tune", "study=", {"forecast", "kalman_pairs", "kalman_residual"}),
+        ("ingest", "tracking=", {"memory", "mlflow", "server"}),
+    ],
+)
+def test_tab_completion_offers_each_groups_options_without_schemas(
+    app: str, line: str, options: set[str]
+) -> None:
+    group = line.split("=")[0]
+    assert set(_completions(app, line)) == {f"{group}={o}" for o in options}
+    assert not [w for w in _completions(app, "") if "_schema" in w]
+
+
 def test_a_user_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_app("wfo", "symbol=ZZZZ", "grid=smoke", "progress=false", cwd=tmp_path)
     assert result.returncode == 2

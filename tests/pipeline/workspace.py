@@ -39,7 +39,7 @@ TINY_PARAMS: dict[str, Any] = {
 
 # conf/grid/tiny.yaml of the workspace: enough stable combinations for PBO / DSR on both variants
 TINY_GRID = """defaults:
-  - grid_schema
+  - /schema/grid/grid@_here_
   - _self_
 
 description: "pipeline tests: 36 combinations for atr_d_l, 144 for atr_d_ls"

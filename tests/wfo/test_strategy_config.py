@@ -55,7 +55,7 @@ SHARED_NAMES = [
 
 def _yaml(group: str, name: str) -> dict:
     cfg = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"))
-    assert cfg.pop("defaults") == [f"{name}_schema", "_self_"]
+    assert cfg.pop("defaults") == [f"/schema/{group}/{name}@_here_", "_self_"]
     return cfg
 
 

@@ -5,9 +5,12 @@ are frozen; `hydra_schema(cls)` derives a mutable twin of a settings dataclass (
 same defaults, `tuple` fields as lists, required fields as `???`), so each default is defined
 once, in its domain package. Each app declares its primary schema and its groups' option
 schemas and registers them with `store_schemas` (only what it composes: an app imports the
-settings of the packages it runs, nothing else). Primary configs start with
-`defaults: [<app>_schema, ...]`; a group option starts with `defaults: [<option>_schema,
-_self_]`, so an unknown key or a wrong type fails at compose time.
+settings of the packages it runs, nothing else), in Hydra's config store under the one
+internal group `schema/`: `schema/<app>` and `schema/<group>/<option>`, so the groups users
+choose from (`grid=`, `model=`, ...) list only their options, in `--help` and tab completion.
+Primary configs start with `defaults: [/schema/<app>@_here_, ...]`; a group option starts
+with `defaults: [/schema/<group>/<option>@_here_, _self_]`, so an unknown key or a wrong type
+fails at compose time.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tradelab.tracking.settings import TrackingConfig
 
 __all__ = [
     "APPS",
+    "SCHEMA_GROUP",
     "AppConfig",
     "PathsConfig",
     "hydra_schema",
@@ -125,20 +129,25 @@ class AppConfig:
 APPS = ("ingest", "wfo", "tune", "analyze", "promote", "report")
 """Every app module under `tradelab.apps`."""
 
+SCHEMA_GROUP = "schema"
+"""The config-store group holding every schema (`schema/<app>`, `schema/<group>/<option>`)."""
+
 _stored: set[tuple[str | None, str]] = set()
 
 
 def store_schemas(
     app: str, schema: type, groups: Mapping[str, Mapping[str, type]] | None = None
 ) -> None:
-    """Register `<app>_schema` and `<group>/<option>_schema` for each settings class of
+    """Register `schema/<app>` and `schema/<group>/<option>` for each settings class of
     `groups` ({group: {option: settings class}}); registering twice does nothing."""
     cs = ConfigStore.instance()
-    entries: list[tuple[str | None, str, type]] = [(None, f"{app}_schema", schema)]
-    entries.append(("paths", "paths_schema", PathsConfig))
-    entries.append(("tracking", "tracking_schema", _Tracking))
+    entries: list[tuple[str | None, str, type]] = [(SCHEMA_GROUP, app, schema)]
+    entries.append((f"{SCHEMA_GROUP}/paths", "paths", PathsConfig))
+    entries.append((f"{SCHEMA_GROUP}/tracking", "tracking", _Tracking))
     for group, options in (groups or {}).items():
-        entries += [(group, f"{name}_schema", hydra_schema(cls)) for name, cls in options.items()]
+        entries += [
+            (f"{SCHEMA_GROUP}/{group}", name, hydra_schema(cls)) for name, cls in options.items()
+        ]
     for group, name, node in entries:
         if (group, name) not in _stored:
             cs.store(group=group, name=name, node=node)

@@ -74,12 +74,14 @@ def _overlay(config: Mapping[str, Any], target: str) -> dict[str, Any]:
     model["search_space"] = {
         k: [v] for k, v in config["params"].items() if k in (model.get("search_space") or {})
     }
-    # the bare schema of the model's type: the option file's search ranges would not merge with
-    # the one-value lists below, and the result name (e.g. kronos_standard) is not an option
+    # no model option, the bare schema of the model's type: the option file's search ranges
+    # would not merge with the one-value lists below, and the result name (kronos_standard) is
+    # not an option
     return {
         "defaults": [
+            f"/schema/model/{model['type']}@model",
             {"override /study": "forecast"},
-            {"override /model": f"{model['type']}_schema"},
+            {"override /model": None},
         ],
         "symbol": target,
         "study": study,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -218,6 +219,8 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     answers = json.loads(fresh.stdout.strip().splitlines()[-1])
     return {
+        "root": root,
+        "jobs": jobs,
         "answers": answers,
         "configs": configs,
         "bars": bars,
@@ -276,3 +279,47 @@ def test_registered_version_is_a_logged_model_of_its_decision_run(name: str, pro
     assert "Gates passed:" in version.description and version.tags["source_run"] in (
         version.description
     )
+
+
+def test_a_moved_store_relocated_still_loads_its_registered_models(promoted, tmp_path) -> None:
+    """The store (database and artifacts) copied elsewhere, the original out of the way: after
+    `relocate`, every record names the new folder and each champion loads and answers as
+    before from there."""
+    import shutil
+    import sqlite3
+
+    root = promoted["root"]
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved)
+    away = root.with_name(root.name + "-away")
+    root.rename(away)
+    try:
+        tracker = MlflowTracker(f"sqlite:///{moved}/mlflow.db", moved / "artifacts")
+        (move,) = tracker.relocate()
+        assert move.old == (root / "artifacts").as_uri() and set(FAMILIES) <= set(move.experiments)
+        with sqlite3.connect(moved / "mlflow.db") as conn:
+            recorded = [
+                row[0]
+                for query in (
+                    "SELECT artifact_location FROM logged_models",
+                    "SELECT storage_location FROM model_versions",
+                    "SELECT artifact_uri FROM runs",
+                )
+                for row in conn.execute(query)
+            ]
+        assert recorded and all(r.startswith(moved.as_uri()) for r in recorded)
+        jobs = [[f, t, str(moved / Path(p).name)] for f, t, p in promoted["jobs"]]
+        fresh = subprocess.run(
+            [sys.executable, "-c", FRESH, tracker.uri, json.dumps(jobs)],
+            cwd=moved,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert fresh.returncode == 0, fresh.stderr[-3000:]
+        answers = json.loads(fresh.stdout.strip().splitlines()[-1])
+        for name in FAMILIES:
+            assert answers[name]["positions"] == promoted["answers"][name]["positions"]
+            assert answers[name]["timestamps"] == promoted["answers"][name]["timestamps"]
+    finally:
+        away.rename(root)

@@ -56,6 +56,12 @@ from tradelab.tracking.base import (
     validate_experiment_name,
     with_process,
 )
+from tradelab.tracking.relocate import (
+    Relocation,
+    file_uri_path,
+    moved_artifacts,
+    relocate_artifacts,
+)
 
 __all__ = [
     "MlflowJob",
@@ -482,10 +488,39 @@ class MlflowTracker(Tracker):
                 exp_id = exp.experiment_id
         else:
             exp_id = exp.experiment_id
+            self._check_not_moved(stored, str(exp.artifact_location or ""))
             if exp.lifecycle_stage == "deleted":
                 _retry(lambda: self.client.restore_experiment(exp_id))
         self._experiment_ids[family] = exp_id
         return exp_id
+
+    def _check_not_moved(self, stored: str, recorded: str) -> None:
+        """Refuse to log into an experiment whose recorded artifact folder is gone while the
+        configured one holds its files: the store was moved, and MLflow would write (and the
+        UI read) at the old path."""
+        if self.artifact_root is None:
+            return
+        expected = f"{self.artifact_root}/{stored}"
+        if moved_artifacts(recorded, expected):
+            raise TrackingError(
+                f"the MLflow store {sqlite_path(self.uri) or self.uri} was moved: experiment "
+                f"{stored!r} records its "
+                f"artifacts in {file_uri_path(recorded)}, which is gone, and they are in "
+                f"{file_uri_path(expected)}: run `tradelab-runs relocate` (same tracking "
+                "settings) to point the store's records there"
+            )
+
+    def relocate(self) -> list[Relocation]:
+        """Point this local store's artifact records at `artifact_root` after the store was
+        moved (`tracking.relocate.relocate_artifacts`)."""
+        db = sqlite_path(self.uri)
+        if db is None or self.artifact_root is None:
+            raise TrackingError(
+                f"{self.uri} is not a local SQLite store with an artifact root: only such a "
+                "store's records can be relocated (a tracking server keeps its artifacts)"
+            )
+        self._experiment_ids.clear()
+        return relocate_artifacts(db, self.artifact_root)
 
     def _create_run(self, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
         """Create a run carrying `tags` and the tags of this process (one call: a run never

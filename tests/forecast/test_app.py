@@ -117,4 +117,6 @@ def test_without_weights_the_baselines_run_and_say_so(workdir: Path) -> None:
     assert summary["best_kind"] == "baseline"
     assert set(summary["candidates"]) == {"zero_return", "drift", "lookback_median"}
     metrics = json.loads((workdir / "metrics/forecast.json").read_text())
-    assert metrics["SPY"]["best_mae"] == pytest.approx(summary["best_mae"])
+    # one flat schema, the same keys for any number of symbols (dvc metrics show, exp show)
+    assert metrics["median_best_mae"] == pytest.approx(summary["best_mae"])
+    assert metrics["symbols"] == 1.0 and not any(isinstance(v, dict) for v in metrics.values())

@@ -70,7 +70,12 @@ def test_without_weights_every_model_is_skipped_and_the_baselines_compete(
     assert candidates == {"zero_return", "drift", "lookback_median"}
     summary = json.loads((tmp_path / "results/forecast/AAPL/summary.json").read_text())
     metrics = json.loads(ctx.metrics_file.read_text())
-    assert metrics["AAPL"]["best_mae"] == pytest.approx(summary["best_mae"]) == pytest.approx(best)
+    assert metrics["median_best_mae"] == pytest.approx(summary["best_mae"]) == pytest.approx(best)
+    zero = summary["candidates"]["zero_return"]["pct_return_mae"]
+    assert metrics["median_zero_return_mae"] == pytest.approx(zero)
+    assert metrics["median_skill_vs_zero"] == pytest.approx(1 - best / zero)
+    assert metrics["beats_zero_return_pct"] == float(best < zero)
+    assert metrics["symbols"] == 1.0 and metrics["candidates"] == 3.0
 
 
 @pytest.mark.parametrize(

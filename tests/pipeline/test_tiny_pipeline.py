@@ -125,8 +125,14 @@ def test_metrics_and_plots_are_registered(run: Path, tmp_path: Path) -> None:
     assert {
         "metrics/wfo_TQQQ-QQQ.json",
         "metrics/kalman_pairs.json",
+        "metrics/kalman_residual.json",
         "metrics/forecast.json",
     } <= set(shown)
+    for name, entry in shown.items():  # every family's file flat: one column per key
+        assert all(isinstance(v, float | int | None) for v in entry["data"].values()), name
+    assert {"median_best_mae", "median_skill_vs_zero"} <= set(
+        shown["metrics/forecast.json"]["data"]
+    )
     result = dvc(run, "plots", "show", "--json", "-o", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
     plots = json.loads(result.stdout)["data"]

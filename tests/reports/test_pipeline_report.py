@@ -160,7 +160,7 @@ def test_every_wfo_sweep_and_kalman_target_is_reported(tmp_path: Path) -> None:
         }
         write_metrics(results / "kalman_residual" / symbol / "metrics.json", stats)
     write_metrics(metrics / "kalman_residual.json", {"validity/median_pbo": 0.45, "n_symbols": 2})
-    write_metrics(metrics / "forecast.json", {"SPY": {"best_mae": 0.01, "n_candidates": 2}})
+    write_metrics(metrics / "forecast.json", {"symbols": 1.0, "median_best_mae": 0.01})
     (results / "SMH" / "demo").mkdir(parents=True)
     for png in (
         results / "SMH" / "plateaus_atr_d_ls_demo.png",

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tradelab.atomic import write_if_changed
@@ -87,8 +88,26 @@ def run_forecast_job(
         per_target[sym] = _record(ctx, summary)
     if len(symbols) > 1:
         write_summary(summaries, study.summary_file)
-    write_metrics(ctx.metrics_file, per_target)
+    write_metrics(ctx.metrics_file, _headline(per_target))
     return sum(m["best_mae"] for m in per_target.values()) / len(per_target)
+
+
+def _headline(per_target: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The metrics file: the same keys however many symbols were tuned (each symbol's numbers
+    are in `results/forecast/<SYMBOL>/summary.json`). `skill_vs_zero` is 1 - best / zero-return
+    MAE; `beats_zero_return_pct` the share of symbols whose best candidate beat that baseline."""
+    best = np.array([m["best_mae"] for m in per_target.values()], dtype=float)
+    zero = np.array([m["zero_return_mae"] for m in per_target.values()], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skill = np.where(zero > 0, 1.0 - best / zero, np.nan)
+    return {
+        "symbols": float(len(per_target)),
+        "candidates": float(np.median([m["n_candidates"] for m in per_target.values()])),
+        "median_best_mae": float(np.median(best)),
+        "median_zero_return_mae": float(np.median(zero)),
+        "median_skill_vs_zero": float(np.nanmedian(skill)) if np.isfinite(skill).any() else np.nan,
+        "beats_zero_return_pct": float(np.mean(best < zero)),
+    }
 
 
 def _tune_symbol(

@@ -332,7 +332,7 @@ def _metric_sets(
 ) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """Return every dict of metrics in a metrics file, with the keys that lead to it.
 
-    `kalman_pairs.json` is flat, `forecast.json` per target (a level in between reads the same).
+    The families' files are flat (`kalman_pairs.json`); a level in between reads the same.
     """
     if not isinstance(data, dict):
         return []

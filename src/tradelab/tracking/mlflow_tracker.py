@@ -502,9 +502,9 @@ class MlflowTracker(Tracker):
             return
         expected = f"{self.artifact_root}/{stored}"
         if moved_artifacts(recorded, expected):
+            where = sqlite_path(self.uri) or self.uri
             raise TrackingError(
-                f"the MLflow store {sqlite_path(self.uri) or self.uri} was moved: experiment "
-                f"{stored!r} records its "
+                f"the MLflow store {where} was moved: experiment {stored!r} records its "
                 f"artifacts in {file_uri_path(recorded)}, which is gone, and they are in "
                 f"{file_uri_path(expected)}: run `tradelab-runs relocate` (same tracking "
                 "settings) to point the store's records there"

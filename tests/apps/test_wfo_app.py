@@ -111,6 +111,9 @@ def test_sweep_expansion_runs_exports_and_rescore(workdir: Path) -> None:
     # the ledger: atr_d_ls's 32 combinations, swept just before on the same data, count too
     sweep, prior = m["validity/n_trials_sweep"], m["validity/n_trials_prior"]
     assert prior >= 32 and m["validity/n_trials"] == sweep + prior
+    # and atr_d_ls, swept first, counts its ancestor's 16 on this first run as on any rerun
+    first = parents["atr_d_ls"].data.metrics
+    assert (first["validity/n_trials_sweep"], first["validity/n_trials_prior"]) == (32, 16)
     out = workdir / "results" / "SMH"
     assert (out / "candidates_atr_d_ls_smoke-compact.parquet").exists() and (
         out / "plateaus_atr_d_l_smoke-compact.png"

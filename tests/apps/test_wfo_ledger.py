@@ -44,3 +44,28 @@ def test_n_trials_counts_every_sweep_tried_on_the_target_and_data(tmp_path: Path
     rescored = sweep("known_answer", "rescore=true")
     assert rescored["n_trials"] == 46
     assert sweep("smoke")["n_trials"] == 46  # the first, re-run, now knows the second
+
+
+def test_a_jobs_variants_count_each_other_on_the_first_run_as_on_a_rerun(tmp_path: Path) -> None:
+    """`strategy=atr_d_ls` sweeps atr_d_ls, then its ancestor atr_d_l: both are tried on the
+    data, so each sweep's N holds the other's combinations whichever ran first, and a forced
+    rerun of the same job (`dvc repro -f`) gives the same numbers."""
+    ingest_daily(tmp_path, "data.mode=planted", "data.daily_years=8.5")
+
+    def job() -> dict[str, dict[str, float]]:
+        done = run_app(
+            "wfo", "symbol=SMH", "strategy=atr_d_ls", "grid=smoke", *COMPACT[:2], cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        latest: dict[str, dict[str, float]] = {}
+        for run in _parents(tmp_path, "smoke"):  # newest first
+            latest.setdefault(run.data.tags["strategy"], run.data.metrics)
+        return {
+            s: {k: m[f"validity/{k}"] for k in ("n_trials", "n_trials_prior")}
+            for s, m in latest.items()
+        }
+
+    first = job()
+    assert first["atr_d_ls"] == {"n_trials": 48.0, "n_trials_prior": 16.0}
+    assert first["atr_d_l"] == {"n_trials": 48.0, "n_trials_prior": 32.0}
+    assert job() == first

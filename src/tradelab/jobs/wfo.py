@@ -548,7 +548,9 @@ def _log_outcome(
         job.log_trial(cand["params"], grouped(cand["metrics"]), name=f"candidate {rank}", tags=tags)
 
 
-TrialsTried = Callable[[str, "WfoJobConfig"], int]
+Sweep = tuple[str, str, str]
+"""A sweep's identity in the ledger: (strategy, grid, phases)."""
+TrialsTried = Callable[[str, "WfoJobConfig", Mapping[Sweep, int]], int]
 FoundBy = Callable[[StrategySpec, list[dict[str, float]]], "RunRecord | None"]
 
 VERIFIED_METRICS = ("pbo", "deflated_sharpe", "n_trials")
@@ -556,23 +558,27 @@ VERIFIED_METRICS = ("pbo", "deflated_sharpe", "n_trials")
 
 def trials_tried_before(tracker: Tracker, experiment: str, data_hash: str) -> TrialsTried:
     """The ledger of what was tried: for a sweep (strategy, grid, phases), the combinations
-    every other finished sweep in `experiment` tried on the same data. The tracking store is
-    the record, so a narrow re-sweep around a region a wide sweep found is judged against
-    everything tried. A sweep repeated (a rerun, a rescore) counts once; a one-combination
-    re-run of a found configuration tries nothing new."""
+    every other finished sweep in `experiment` tried on the same data, and the other sweeps
+    of the same job (`alongside`: {sweep: combinations}), whichever of them runs first. The
+    tracking store is the record, so a narrow re-sweep around a region a wide sweep found is
+    judged against everything tried. A sweep repeated (a rerun, a rescore) counts once, so a
+    job's numbers are the same on its first run and on a rerun; a one-combination re-run of a
+    found configuration tries nothing new."""
 
-    def count(strategy: str, settings: WfoJobConfig) -> int:
+    def count(strategy: str, settings: WfoJobConfig, alongside: Mapping[Sweep, int]) -> int:
         mine = (strategy, settings.grid_name, settings.phases_name)
-        sweeps: dict[tuple[str, ...], int] = {}
+        sweeps = {key: size for key, size in alongside.items() if size >= 2}
         runs = tracker.find_runs(
             experiment, tags={"data_hash": data_hash}, status=RunStatus.FINISHED, top_level=True
         )
         for run in runs:
-            key = tuple(run.tags.get(k, "") for k in ("strategy", "grid", "phases"))
+            tags = run.tags
+            key = (tags.get("strategy", ""), tags.get("grid", ""), tags.get("phases", ""))
             size = run.metrics.get(GRID_SIZE_METRIC, math.nan)
-            if key == mine or "" in key or not size >= 2:
+            if "" in key or not size >= 2:
                 continue
             sweeps[key] = max(sweeps.get(key, 0), int(size))
+        sweeps.pop(mine, None)
         return sum(sweeps.values())
 
     return count
@@ -660,8 +666,9 @@ def run_wfo_job(
     `found_by(spec, combinations)`: for a verification run (fewer than `VERIFICATION_BELOW`
     combinations), the sweep that found the combination (`sweep_that_found`).
 
-    `trials_before(strategy, settings)`: the combinations earlier sweeps tried on this target
-    and data (`trials_tried_before`), counted in each sweep's number of trials.
+    `trials_before(strategy, settings, alongside)`: the combinations earlier sweeps and the
+    job's other variants tried on this target and data (`trials_tried_before`), counted in
+    each sweep's number of trials.
 
     A rescore checks every variant's cache first, so a refused rescore opens no run.
     """
@@ -673,6 +680,10 @@ def run_wfo_job(
             cache_dir = _sweep_cache(data, spec, variant_grid, phases, settings, target)
             load_cached_phases(cache_dir, data, spec, variant_grid, phases)
     grids = [grid_for_strategy(grid, v.spec) for v in variants]
+    job_sweeps = {
+        (v.spec.name, settings.grid_name, settings.phases_name): g.size
+        for v, g in zip(variants, grids, strict=True)
+    }
     display = ProgressDisplay(settings.progress and not settings.rescore, unit="combos")
     with display:
         total = sum(g.size for g in grids) * len(phases)
@@ -712,7 +723,9 @@ def run_wfo_job(
                         "symbol2": data.symbol2,
                     }
                 )
-                prior = 0 if trials_before is None else trials_before(spec.name, settings)
+                prior = (
+                    0 if trials_before is None else trials_before(spec.name, settings, job_sweeps)
+                )
                 outcome = run_sweep(
                     data,
                     spec,

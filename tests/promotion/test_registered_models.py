@@ -166,6 +166,19 @@ def _forecast_bars() -> pd.DataFrame:
 
 
 # -- the module's one promotion of each family ------------------------------------------------
+def _load_in_a_fresh_process(uri: str, jobs: list[list[str]], cwd: Path) -> dict[str, Any]:
+    """What `FRESH` answers for `jobs` ([family, target, bars file]) against the store `uri`."""
+    fresh = subprocess.run(
+        [sys.executable, "-c", FRESH, uri, json.dumps(jobs)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    return json.loads(fresh.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def promoted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("registered")
@@ -209,15 +222,7 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         path = root / f"{name}.parquet"
         frame.to_parquet(path)
         jobs.append([name, case.target, str(path)])
-    fresh = subprocess.run(
-        [sys.executable, "-c", FRESH, tracker.uri, json.dumps(jobs)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
-    answers = json.loads(fresh.stdout.strip().splitlines()[-1])
+    answers = _load_in_a_fresh_process(tracker.uri, jobs, root)
     return {
         "root": root,
         "jobs": jobs,
@@ -309,15 +314,7 @@ def test_a_moved_store_relocated_still_loads_its_registered_models(promoted, tmp
             ]
         assert recorded and all(r.startswith(moved.as_uri()) for r in recorded)
         jobs = [[f, t, str(moved / Path(p).name)] for f, t, p in promoted["jobs"]]
-        fresh = subprocess.run(
-            [sys.executable, "-c", FRESH, tracker.uri, json.dumps(jobs)],
-            cwd=moved,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert fresh.returncode == 0, fresh.stderr[-3000:]
-        answers = json.loads(fresh.stdout.strip().splitlines()[-1])
+        answers = _load_in_a_fresh_process(tracker.uri, jobs, moved)
         for name in FAMILIES:
             assert answers[name]["positions"] == promoted["answers"][name]["positions"]
             assert answers[name]["timestamps"] == promoted["answers"][name]["timestamps"]

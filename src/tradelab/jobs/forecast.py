@@ -32,6 +32,7 @@ from tradelab.forecast import (
     write_summary,
 )
 from tradelab.forecast.baselines import RANDOM_WALK
+from tradelab.forecast.metrics import skill_score
 from tradelab.forecast.registry import check_available, model_name
 from tradelab.forecast.settings import (
     BaselinesModelConfig,
@@ -94,19 +95,21 @@ def run_forecast_job(
 
 def _headline(per_target: dict[str, dict[str, Any]]) -> dict[str, float]:
     """The metrics file: the same keys however many symbols were tuned (each symbol's numbers
-    are in `results/forecast/<SYMBOL>/summary.json`). `skill_vs_zero` is 1 - best / zero-return
-    MAE; `beats_zero_return_pct` the share of symbols whose best candidate beat that baseline."""
-    best = np.array([m["best_mae"] for m in per_target.values()], dtype=float)
-    zero = np.array([m["zero_return_mae"] for m in per_target.values()], dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        skill = np.where(zero > 0, 1.0 - best / zero, np.nan)
+    are in `results/forecast/<SYMBOL>/summary.json`): medians over the symbols, and the share
+    of symbols whose best candidate beat the zero-return baseline."""
+
+    def median(key: str) -> float:
+        values = np.array([m[key] for m in per_target.values()], dtype=float)
+        return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
+
+    beats = [m["best_mae"] < m["zero_return_mae"] for m in per_target.values()]
     return {
         "symbols": float(len(per_target)),
-        "candidates": float(np.median([m["n_candidates"] for m in per_target.values()])),
-        "median_best_mae": float(np.median(best)),
-        "median_zero_return_mae": float(np.median(zero)),
-        "median_skill_vs_zero": float(np.nanmedian(skill)) if np.isfinite(skill).any() else np.nan,
-        "beats_zero_return_pct": float(np.mean(best < zero)),
+        "candidates": median("n_candidates"),
+        "median_best_mae": median("best_mae"),
+        "median_zero_return_mae": median("zero_return_mae"),
+        "median_skill_vs_zero": median("skill_vs_zero"),
+        "beats_zero_return_pct": float(np.mean(beats)),
     }
 
 
@@ -181,8 +184,10 @@ def _record(ctx: TuneContext, summary: SymbolSummary) -> dict[str, Any]:
         best.kind,
         best.metrics["pct_return_mae"],
     )
+    zero = summary.candidates[RANDOM_WALK].metrics["pct_return_mae"]
     return {
         "best_mae": best.metrics["pct_return_mae"],
-        "zero_return_mae": summary.candidates[RANDOM_WALK].metrics["pct_return_mae"],
+        "zero_return_mae": zero,
+        "skill_vs_zero": skill_score(best.metrics["pct_return_mae"], zero),
         "n_candidates": len(summary.candidates),
     }

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tradelab.apps.schema import SCHEMA_GROUP, store_schemas
+from tradelab.apps.schema import store_schemas
 from tradelab.data import ParquetStore
 from tradelab.data.fetchers import api_fetcher, history_span
 from tradelab.data.settings import ApiDataConfig, data_config
@@ -222,11 +222,11 @@ def _help_header(*, _root_: Any) -> str:
 
 def _help_groups(*, _root_: Any) -> str:
     """`--help`'s config groups: each group the app composes with its options (the YAML files
-    of `conf/<group>/` and `./conf/<group>/`; the schemas live in the config store's internal
-    `schema/` group, not among them)."""
+    of `conf/<group>/` and `./conf/<group>/`; the schemas are config defaults of the internal
+    `schema/` group, never a choice)."""
     lines = []
     for group in sorted(str(g) for g in _root_.hydra.runtime.choices):
-        if group.startswith(("hydra", SCHEMA_GROUP)):
+        if group.startswith("hydra"):
             continue
         options = {
             p.stem

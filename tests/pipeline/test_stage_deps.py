@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.import_graph import MODULES, SRC, closure
 from tradelab.promotion.families import FAMILY_MODULES
+
+from .workspace import dvc
 
 ROOT = SRC.parent
 FILES = [ROOT / "dvc.yaml", *sorted((ROOT / "pipelines").glob("*/dvc.yaml"))]
@@ -58,14 +56,7 @@ def test_the_committed_lock_files_were_made_by_this_code() -> None:
     a fresh clone's `dvc status` reports every stage changed and the baseline's numbers come
     from other code. Fix: `make demo` in a fresh clone, then commit its `dvc.lock` files and
     `metrics/`."""
-    dvc = Path(sys.executable).parent / "dvc"
-    result = subprocess.run(
-        [str(dvc if dvc.exists() else shutil.which("dvc")), "status", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = dvc(ROOT, "status", "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     stale = sorted(
         f"{stage}: {path}"
